@@ -1,0 +1,320 @@
+"""Convolution arithmetic: output sizes, receptive fields and parameter counts.
+
+The formulas follow Dumoulin & Visin, "A guide to convolution arithmetic for
+deep learning" (2016). Every function here is pure arithmetic except the two
+that read a Keras model (`receptive_field`, `param_table`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+import operator
+from typing import Sequence
+
+__all__ = [
+    "conv_output_size",
+    "conv_params",
+    "receptive_field",
+    "ReceptiveField",
+    "param_table",
+    "ParamTable",
+    "LayerParams",
+]
+
+_PADDING_NAMES = ("valid", "same", "full")
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    try:
+        number = operator.index(value)  # accepts ints and NumPy ints, refuses 2.5 and "3"
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}.") from None
+    if isinstance(value, bool) or number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return number
+
+
+def _pad_total(padding, kernel_span: int, size: int, stride: int) -> int:
+    """Total padding (both sides) for an int or a Keras/NumPy padding name."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return 0
+        if mode == "full":
+            return 2 * (kernel_span - 1)
+        if mode == "same":
+            # Keras/TF "same": output is ceil(size / stride), padding split as needed.
+            out = math.ceil(size / stride)
+            return max((out - 1) * stride + kernel_span - size, 0)
+        raise ValueError(
+            f"padding {padding!r} is not known: use an int or one of {_PADDING_NAMES}."
+        )
+    return 2 * _positive_int("padding", padding, minimum=0)
+
+
+def conv_output_size(size, kernel, stride=1, padding=0, dilation=1) -> int:
+    """Output length of a convolution (or pooling) along one axis.
+
+    Parameters
+    ----------
+    size : int
+        Input length (e.g. image height).
+    kernel : int
+        Kernel length.
+    stride : int
+    padding : int or {"valid", "same", "full"}
+        An int pads that many zeros on *each* side. "same" is TensorFlow's
+        convention (output = ceil(size / stride)); "full" pads kernel-1 per side.
+    dilation : int
+        Spacing between kernel taps; the kernel then spans dilation*(kernel-1)+1.
+
+    Returns
+    -------
+    int
+        floor((size + total_padding - span) / stride) + 1.
+
+    Examples
+    --------
+    >>> conv_output_size(32, 5)            # 32x32 image, 5x5 kernel
+    28
+    >>> conv_output_size(7, 3, stride=2, padding=1)
+    4
+    """
+    size = _positive_int("size", size)
+    kernel = _positive_int("kernel", kernel)
+    stride = _positive_int("stride", stride)
+    dilation = _positive_int("dilation", dilation)
+    span = dilation * (kernel - 1) + 1
+    total = _pad_total(padding, span, size, stride)
+    if size + total < span:
+        raise ValueError(
+            f"the kernel spans {span} pixels but the padded input is only {size + total}: "
+            "use a smaller kernel or dilation, or more padding."
+        )
+    return (size + total - span) // stride + 1
+
+
+def conv_params(in_channels, out_channels, kernel, bias=True) -> int:
+    """Trainable parameters of a 2-D convolution layer.
+
+    ``kernel`` is an int (square) or a (height, width) pair.
+
+    >>> conv_params(3, 2, 3)    # 3 input maps, 2 output maps, 3x3 kernels
+    56
+    """
+    kh, kw = (kernel, kernel) if not isinstance(kernel, Sequence) else tuple(kernel)
+    weights = _positive_int("kernel height", kh) * _positive_int("kernel width", kw)
+    weights *= _positive_int("in_channels", in_channels) * _positive_int("out_channels", out_channels)
+    return weights + (int(out_channels) if bias else 0)
+
+
+# --------------------------------------------------------------------------
+# Receptive fields
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of one layer's units, along one spatial axis.
+
+    size: how many input pixels one unit sees; jump: distance in input pixels
+    between neighbouring units (the cumulative stride); start: centre of the
+    first unit's field in input coordinates (negative when padding is involved).
+    """
+
+    layer: str
+    size: int
+    jump: int
+    start: float
+
+
+def _pair(value) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def _spatial_geometry(layer):
+    """(kernel, stride, dilation, padding) along the height axis, or None.
+
+    None means the layer keeps the spatial grid as it is (activations, batch norm,
+    dropout...). Global pooling and Flatten end the spatial part of a network.
+    """
+    import keras
+
+    conv = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        raise ValueError(
+            f"layer {layer.name!r} is a transposed convolution; receptive_field only "
+            "handles downsampling paths (conv and pooling)."
+        )
+    if isinstance(layer, conv):
+        return (_pair(layer.kernel_size)[0], _pair(layer.strides)[0],
+                _pair(layer.dilation_rate)[0], layer.padding)
+    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        return _pair(layer.pool_size)[0], _pair(layer.strides)[0], 1, layer.padding
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        (top, _bottom), _ = layer.padding
+        return 1, 1, 1, int(top)
+    return None
+
+
+def _spatial_layers_in_order(model):
+    """Flatten nested Sequential/functional models into their layers, in order."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _spatial_layers_in_order(layer)
+        else:
+            yield layer
+
+
+def receptive_field(model, layer=None) -> ReceptiveField:
+    """Receptive field size, jump and start of a layer's units.
+
+    Works for a chain of Conv2D/pooling layers (Sequential, or functional with a
+    single path such as VGG). ``layer`` is a layer name; None means the last
+    layer that still has a spatial grid. Square kernels are assumed to be the
+    same along both axes; height is reported.
+
+    >>> rf = receptive_field(keras.applications.VGG16(weights=None), "block5_pool")
+    >>> rf.size, rf.jump
+    (212, 32)
+    """
+    import keras
+
+    layers = list(_spatial_layers_in_order(model))
+    names = [l.name for l in layers]
+    if layer is not None and layer not in names:
+        import difflib
+
+        close = difflib.get_close_matches(str(layer), names, n=5, cutoff=0.3)
+        hint = f" Did you mean one of {close}?" if close else ""
+        raise ValueError(
+            f"no layer named {layer!r} in model {model.name!r}.{hint} "
+            "model.summary(expand_nested=True) lists every name."
+        )
+    size, jump, start = 1, 1, 0.5
+    result = None
+    for l in layers:
+        if isinstance(l, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D,
+                          keras.layers.GlobalMaxPooling2D, keras.layers.Dense)):
+            if layer is None:
+                break
+            raise ValueError(
+                f"layer {layer!r} comes after {l.name!r}, which ends the spatial grid; "
+                "receptive fields are defined only for layers before it."
+            )
+        geometry = _spatial_geometry(l)
+        if geometry is not None:
+            kernel, stride, dilation, padding = geometry
+            span = dilation * (kernel - 1) + 1
+            if isinstance(padding, int):
+                pad_before = padding
+            elif padding == "same":
+                pad_before = (span - 1) // 2
+            else:
+                pad_before = 0
+            start = start + ((span - 1) / 2 - pad_before) * jump
+            size = size + (span - 1) * jump
+            jump = jump * stride
+        result = ReceptiveField(l.name, size, jump, start)
+        if l.name == layer:
+            break
+    if result is None:
+        raise ValueError(f"model {model.name!r} has no layers to measure.")
+    return result
+
+
+# --------------------------------------------------------------------------
+# Parameter tables
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerParams:
+    name: str
+    kind: str
+    output_shape: tuple
+    params: int
+    formula: str
+
+
+def _formula(layer) -> str:
+    """How the layer's parameter count arises, for the common layer types."""
+    import keras
+
+    if not layer.weights:
+        return "0"
+    if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose):
+        kh, kw = _pair(layer.kernel_size)
+        cin = layer.kernel.shape[2]
+        bias = f" + {layer.filters}" if layer.use_bias else ""
+        return f"{kh}*{kw}*{cin}*{layer.filters}{bias}"
+    if isinstance(layer, keras.layers.Dense):
+        bias = f" + {layer.units}" if layer.use_bias else ""
+        return f"{layer.kernel.shape[0]}*{layer.units}{bias}"
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return f"4*{layer.weights[0].shape[0]} (2 trainable)"
+    return " + ".join("*".join(str(d) for d in w.shape) for w in layer.weights)
+
+
+def _output_shape(layer) -> tuple:
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return ()
+
+
+class ParamTable(list):
+    """A list of LayerParams that prints as a table (text and HTML)."""
+
+    @property
+    def total(self) -> int:
+        return sum(row.params for row in self)
+
+    def _rows(self):
+        header = ("layer", "type", "output shape", "params", "how")
+        body = [(r.name, r.kind, str(r.output_shape), f"{r.params:,}", r.formula) for r in self]
+        return header, body
+
+    def __str__(self) -> str:
+        header, body = self._rows()
+        rows = [header, *body, ("total", "", "", f"{self.total:,}", "")]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.insert(len(lines) - 1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        header, body = self._rows()
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in header)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in body
+        )
+        foot = f"<tr><th>total</th><td></td><td></td><th>{self.total:,}</th><td></td></tr>"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}{foot}</tbody></table>"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def param_table(model) -> ParamTable:
+    """One row per layer: name, type, output shape, parameter count and formula.
+
+    Nested models are expanded, so a transfer-learning model shows the layers
+    of its base. ``table.total`` equals ``model.count_params()``.
+    """
+    table = ParamTable()
+    for layer in _spatial_layers_in_order(model):
+        if type(layer).__name__ == "InputLayer":
+            continue
+        table.append(LayerParams(layer.name, type(layer).__name__, _output_shape(layer),
+                                 int(layer.count_params()) if layer.built else 0,
+                                 _formula(layer)))
+    return table
