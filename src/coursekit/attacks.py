@@ -1,0 +1,403 @@
+"""Adversarial examples: FGSM, PGD (L-inf) and robust accuracy over a sweep of epsilons.
+
+Plain functions with explicit arguments, in the style of cleverhans' TF2 attacks::
+
+    adv = fgsm(model, images, labels, eps=0.1)
+    adv = pgd(model, images, eps=0.03, steps=20)                 # labels = the model's predictions
+    adv = pgd(model, images, 3, eps=0.1, targeted=True)          # push every image towards class 3
+    acc = robust_accuracy(model, images, labels, "pgd", eps=[0, 0.01, 0.03, 0.1])
+
+Any Keras 3 model works: Sequential, functional, nested, ending in a softmax or not, mixed
+precision. The loss is the cross-entropy of the *logits* (a final softmax is stripped, see
+`coursekit._introspect.logits_model`), computed in float32.
+
+Each model gets its compiled steps once (cached): eps, step size, number of steps, direction,
+bounds and seed are passed as tensors and the batch dimension is left open, so calling an attack
+again, with other settings or another batch size, does not retrace.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import weakref
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from coursekit._introspect import as_images, as_targets, logits_model, num_classes
+
+__all__ = ["fgsm", "pgd", "robust_accuracy"]
+
+
+# --------------------------------------------------------------------------- compiled steps
+
+
+def _input_gradient(model, x, y, direction):
+    """direction * d(sum of cross-entropies of the logits)/dx, in float32."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = tf.cast(model(x, training=False), tf.float32)
+        loss = tf.reduce_sum(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        )
+    return direction * tape.gradient(loss, x)
+
+
+class _Steps:
+    """The compiled functions for one logits model and one image shape.
+
+    Every argument is a tensor with a fixed signature, so a function traces once.
+    `direction` is +1 (untargeted: climb the loss of the true label) or -1 (targeted:
+    descend the loss of the target label).
+    """
+
+    def __init__(self, logits: "tf.keras.Model", image_shape: Sequence[int]):
+        ref = weakref.ref(logits)  # the cache must not keep the model alive
+        image = tf.TensorSpec((None, *image_shape), tf.float32)
+        label = tf.TensorSpec((None,), tf.int32)
+        scalar = tf.TensorSpec((), tf.float32)
+
+        @tf.function(input_signature=[image])
+        def predict(x):
+            return tf.argmax(ref()(x, training=False), axis=-1, output_type=tf.int32)
+
+        @tf.function(input_signature=[image, label, scalar])
+        def gradient_sign(x, y, direction):
+            return tf.sign(_input_gradient(ref(), x, y, direction))
+
+        @tf.function(
+            input_signature=[
+                image, label,
+                scalar, scalar, tf.TensorSpec((), tf.int32),  # eps, step_size, steps
+                scalar, scalar, scalar,  # direction, low, high
+                tf.TensorSpec((2,), tf.int32), scalar,  # seed, random start (0 or 1)
+            ]
+        )
+        def pgd(x, y, eps, step_size, steps, direction, low, high, seed, random_start):
+            # Projection onto (eps-ball around x) intersected with (bounds) is one clip.
+            lower = tf.maximum(x - eps, low)
+            upper = tf.minimum(x + eps, high)
+            noise = tf.random.stateless_uniform(tf.shape(x), seed, -1.0, 1.0)
+            adv = tf.clip_by_value(x + (random_start * eps) * noise, lower, upper)
+            for _ in tf.range(steps):
+                grad = _input_gradient(ref(), adv, y, direction)
+                adv = tf.clip_by_value(adv + step_size * tf.sign(grad), lower, upper)
+            return adv
+
+        self.predict = predict
+        self.gradient_sign = gradient_sign
+        self.pgd = pgd
+
+
+_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _steps_for(logits, image_shape) -> _Steps:
+    per_model = _STEPS.setdefault(logits, {})
+    key = tuple(int(d) for d in image_shape)
+    if key not in per_model:
+        per_model[key] = _Steps(logits, key)
+    return per_model[key]
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, tf.Tensor)):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a single number, got {value!r}.") from None
+    if not math.isfinite(number) or number < minimum or (strict and number == minimum):
+        relation = ">" if strict else ">="
+        hint = " (eps is the L-inf radius: the largest change allowed per pixel)" if name == "eps" else ""
+        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}{hint}.")
+    return number
+
+
+def _steps_count(steps) -> int:
+    try:
+        count = operator.index(steps)
+    except TypeError:
+        raise TypeError(f"steps must be an integer, got {steps!r}.") from None
+    if isinstance(steps, bool) or count < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+    return count
+
+
+def _bounds(bounds) -> tuple[float, float]:
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"bounds must be a pair (low, high) such as (0.0, 1.0), got {bounds!r}."
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ValueError(
+            f"bounds must be (low, high) with low < high, got {bounds!r}: "
+            "they are the smallest and largest valid pixel values, e.g. (0.0, 1.0)."
+        )
+    return low, high
+
+
+class _Batch:
+    """A checked batch of images plus what the attacks need to know about the model."""
+
+    def __init__(self, model, images, bounds):
+        self.single = len(getattr(images, "shape", np.shape(images))) == 3
+        self.x = as_images(model, images)
+        self.logits = logits_model(model)
+        self.steps = _steps_for(self.logits, self.x.shape[1:])
+        self.num_classes = num_classes(model)
+        self.low, self.high = _bounds(bounds)
+        lo, hi = float(tf.reduce_min(self.x)), float(tf.reduce_max(self.x))
+        tol = 1e-6 * max(1.0, abs(self.low), abs(self.high))
+        if lo < self.low - tol or hi > self.high + tol:
+            raise ValueError(
+                f"the images hold values in [{lo:g}, {hi:g}], outside bounds=({self.low:g}, "
+                f"{self.high:g}). Pass the bounds of your model's input, e.g. bounds=(0, 255) "
+                "for raw pixels or bounds=(-1, 1) after (x/127.5 - 1), or rescale the images."
+            )
+        self.n = int(self.x.shape[0])
+
+    def labels(self, labels, *, targeted: bool, batch_size=None) -> tf.Tensor:
+        if labels is None:
+            if targeted:
+                raise ValueError(
+                    "targeted=True needs labels: the target class, one int for every image "
+                    "or one per image."
+                )
+            return _batched(lambda x: self.steps.predict(x), [self.x], batch_size)
+        return as_targets(labels, self.n, self.num_classes)
+
+    def output(self, adv) -> np.ndarray:
+        adv = np.asarray(adv, dtype=np.float32)
+        return adv[0] if self.single else adv
+
+
+def _batched(fn: Callable, tensors: list, batch_size) -> tf.Tensor:
+    """fn over slices of `tensors` along the batch axis, results concatenated."""
+    n = int(tensors[0].shape[0])
+    if batch_size is None or batch_size >= n:
+        return fn(*tensors)
+    parts = [fn(*(t[i : i + batch_size] for t in tensors)) for i in range(0, n, batch_size)]
+    return tf.concat(parts, axis=0)
+
+
+def _batch_size(batch_size):
+    if batch_size is None:
+        return None
+    try:
+        size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(f"batch_size must be an integer or None, got {batch_size!r}.") from None
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}.")
+    return size
+
+
+def _seed_pair(seed) -> tf.Tensor:
+    return tf.constant(np.random.default_rng(seed).integers(0, 2**31 - 1, size=2), tf.int32)
+
+
+def _f32(value) -> tf.Tensor:
+    return tf.constant(value, tf.float32)
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+def _fgsm(batch: _Batch, x, y, eps: float, direction: float, batch_size) -> tf.Tensor:
+    sign = _batched(lambda a, b: batch.steps.gradient_sign(a, b, _f32(direction)), [x, y], batch_size)
+    return tf.clip_by_value(x + eps * sign, batch.low, batch.high)
+
+
+def _pgd(batch: _Batch, x, y, *, eps, step_size, steps, random_start, direction, seed, batch_size):
+    args = (
+        _f32(eps), _f32(step_size), tf.constant(steps, tf.int32), _f32(direction),
+        _f32(batch.low), _f32(batch.high), _seed_pair(seed), _f32(1.0 if random_start else 0.0),
+    )
+    return _batched(lambda a, b: batch.steps.pgd(a, b, *args), [x, y], batch_size)
+
+
+def _default_step_size(eps: float, steps: int) -> float:
+    # Madry et al. (2018) use 2.5 * eps / steps: enough to cross the ball and come back.
+    return 2.5 * eps / steps
+
+
+def fgsm(model, images, labels=None, *, eps, targeted=False, bounds=(0.0, 1.0), batch_size=None):
+    """Fast Gradient Sign Method (Goodfellow et al., 2015).
+
+    Returns ``clip(x + eps * sign(grad_x loss), *bounds)`` where the loss is the cross-entropy of
+    the logits with `labels` (untargeted: the loss goes up), or ``x - eps * sign(...)`` with the
+    target classes (``targeted=True``: the loss of the target goes down).
+
+    Parameters
+    ----------
+    model : a Keras classifier (softmax or logits output).
+    images : one image (H, W, C) or a batch (N, H, W, C), inside `bounds`.
+    labels : the true classes (an int, or one per image); None = the model's
+        predictions. With ``targeted=True`` these are the target classes and are required.
+    eps : the L-inf radius: the largest change allowed per pixel, in the units of `bounds`.
+    bounds : (low, high), the valid pixel range of the model's input.
+    batch_size : split large inputs into batches of this many images (None = all at once).
+
+    Returns
+    -------
+    NumPy float32 array shaped like `images`.
+    """
+    eps = _number("eps", eps)
+    batch = _Batch(model, images, bounds)
+    size = _batch_size(batch_size)
+    y = batch.labels(labels, targeted=targeted, batch_size=size)
+    direction = -1.0 if targeted else 1.0
+    return batch.output(_fgsm(batch, batch.x, y, eps, direction, size))
+
+
+def pgd(
+    model,
+    images,
+    labels=None,
+    *,
+    eps,
+    step_size=None,
+    steps=10,
+    random_start=True,
+    targeted=False,
+    bounds=(0.0, 1.0),
+    seed=None,
+    batch_size=None,
+):
+    """Projected Gradient Descent in the L-inf ball (Madry et al., 2018).
+
+    Starts from a uniform random point of the eps-ball (``random_start=True``), then takes
+    `steps` signed-gradient steps of `step_size`, projecting after each back onto the eps-ball
+    around the image and into `bounds`. All steps run in one compiled call.
+
+    Parameters are those of `fgsm`, plus:
+
+    step_size : the size of one step; None = ``2.5 * eps / steps``.
+    steps : number of gradient steps (>= 1).
+    random_start : start from a random point of the ball (True) or from the image (False).
+    seed : an int for a reproducible random start; None = a fresh one each call.
+
+    Returns
+    -------
+    NumPy float32 array shaped like `images`, with ``|adv - images| <= eps`` and every value
+    inside `bounds`.
+    """
+    eps = _number("eps", eps)
+    steps = _steps_count(steps)
+    step_size = _default_step_size(eps, steps) if step_size is None else _number("step_size", step_size)
+    batch = _Batch(model, images, bounds)
+    size = _batch_size(batch_size)
+    y = batch.labels(labels, targeted=targeted, batch_size=size)
+    adv = _pgd(
+        batch, batch.x, y, eps=eps, step_size=step_size, steps=steps, random_start=random_start,
+        direction=-1.0 if targeted else 1.0, seed=seed, batch_size=size,
+    )
+    return batch.output(adv)
+
+
+# --------------------------------------------------------------------------- robust accuracy
+
+_ATTACKS = {"fgsm": fgsm, "pgd": pgd}
+
+
+def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), batch_size=256, **attack_kwargs):
+    """Accuracy under attack for every epsilon of a sweep, in one call (as in foolbox 3).
+
+    An image counts as robust at `eps` when it is classified correctly and the attack finds no
+    adversarial example within eps. An example found at a smaller eps also lies in every larger
+    ball, so the epsilons are visited in increasing order and only the images still robust are
+    attacked again: the curve never goes up, and each eps costs less than the previous one. FGSM
+    computes its gradient once for the whole sweep, since it does not depend on eps.
+
+    Parameters
+    ----------
+    model : a Keras classifier.
+    images : a batch (N, H, W, C) inside `bounds`.
+    labels : the true classes (one per image); None = the model's predictions.
+    attack : "fgsm", "pgd" (or the functions `fgsm` / `pgd`), or any function
+        ``attack(model, images, labels, *, eps, bounds, **attack_kwargs) -> adversarial images``.
+    eps : a sequence of epsilons (or a single one). eps = 0 gives the clean accuracy.
+    bounds : (low, high), the valid pixel range.
+    batch_size : images per compiled call.
+    **attack_kwargs : passed to the attack, e.g. ``steps=20, seed=0`` for PGD.
+
+    Returns
+    -------
+    NumPy float array of accuracies, one per eps in the order given (a float for a single eps).
+    """
+    if isinstance(attack, str):
+        name = attack.lower()
+        if name not in _ATTACKS:
+            raise ValueError(
+                f"unknown attack {attack!r}: use one of {sorted(_ATTACKS)}, or pass a function "
+                "attack(model, images, labels, *, eps, bounds, ...) -> adversarial images."
+            )
+        attack = _ATTACKS[name]
+    elif not callable(attack):
+        raise TypeError(f"attack must be 'fgsm', 'pgd' or a function, got {attack!r}.")
+    if attack_kwargs.get("targeted"):
+        raise ValueError("robust_accuracy measures untargeted robustness: drop targeted=True.")
+    attack_kwargs.pop("targeted", None)
+
+    scalar = np.ndim(eps) == 0
+    eps_list = [_number("eps", e) for e in np.atleast_1d(np.asarray(eps, dtype=object))]
+    if not eps_list:
+        raise ValueError("eps must hold at least one epsilon, e.g. eps=[0.0, 0.01, 0.03].")
+    size = _batch_size(batch_size)
+
+    batch = _Batch(model, images, bounds)
+    if batch.single:
+        raise ValueError("robust_accuracy needs a batch of images (N, H, W, C), not a single image.")
+    y = batch.labels(labels, targeted=False, batch_size=size)
+    robust = _batched(batch.steps.predict, [batch.x], size).numpy() == y.numpy()
+
+    if attack is fgsm:
+        if attack_kwargs:
+            raise TypeError(f"fgsm takes no argument(s) {sorted(attack_kwargs)}.")
+        sign = None  # computed once, on the images correct on clean data
+
+    accuracy = {}
+    for e in sorted(set(eps_list)):
+        idx = np.flatnonzero(robust)
+        if e > 0 and idx.size:
+            x, t = tf.gather(batch.x, idx), tf.gather(y, idx)
+            if attack is fgsm:
+                if sign is None:
+                    sign_idx = idx
+                    sign = _batched(
+                        lambda a, b: batch.steps.gradient_sign(a, b, _f32(1.0)), [x, t], size
+                    ).numpy()
+                rows = np.searchsorted(sign_idx, idx)
+                adv = tf.clip_by_value(x + e * sign[rows], batch.low, batch.high)
+            elif attack is pgd:
+                kw = dict(attack_kwargs)
+                steps = _steps_count(kw.pop("steps", 10))
+                step = kw.pop("step_size", None)
+                step = _default_step_size(e, steps) if step is None else _number("step_size", step)
+                adv = _pgd(
+                    batch, x, t, eps=e, step_size=step, steps=steps,
+                    random_start=kw.pop("random_start", True), direction=1.0,
+                    seed=kw.pop("seed", None), batch_size=size,
+                )
+                if kw:
+                    raise TypeError(f"pgd takes no argument(s) {sorted(kw)}.")
+            else:
+                adv = tf.convert_to_tensor(
+                    attack(model, x.numpy(), t.numpy(), eps=e, bounds=bounds, **attack_kwargs),
+                    tf.float32,
+                )
+            fooled = _batched(batch.steps.predict, [adv], size).numpy() != t.numpy()
+            robust[idx[fooled]] = False
+        accuracy[e] = float(robust.mean())
+
+    result = np.array([accuracy[e] for e in eps_list])
+    return float(result[0]) if scalar else result
