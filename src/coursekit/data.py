@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from typing import Callable
 
 import numpy as np
@@ -215,7 +216,7 @@ def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
             split = _read_npz(converted)
             if _arrays_sha256(_flat(split)) == ds.arrays_sha256:
                 return done(split, f"the cache ({converted})")
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass
         converted.unlink()
     for description, reader in ds.offline:
