@@ -360,44 +360,65 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
     y = batch.labels(labels, targeted=False, batch_size=size)
     robust = _batched(batch.steps.predict, [batch.x], size).numpy() == y.numpy()
 
-    if attack is fgsm:
-        if attack_kwargs:
-            raise TypeError(f"fgsm takes no argument(s) {sorted(attack_kwargs)}.")
-        sign = None  # computed once, on the images correct on clean data
-
+    run = _sweep_step(attack, batch, y, robust, size, model, bounds, attack_kwargs)
     accuracy = {}
     for e in sorted(set(eps_list)):
         idx = np.flatnonzero(robust)
         if e > 0 and idx.size:
-            x, t = tf.gather(batch.x, idx), tf.gather(y, idx)
-            if attack is fgsm:
-                if sign is None:
-                    sign_idx = idx
-                    sign = _batched(
-                        lambda a, b: batch.steps.gradient_sign(a, b, _f32(1.0)), [x, t], size
-                    ).numpy()
-                rows = np.searchsorted(sign_idx, idx)
-                adv = tf.clip_by_value(x + e * sign[rows], batch.low, batch.high)
-            elif attack is pgd:
-                kw = dict(attack_kwargs)
-                steps = _steps_count(kw.pop("steps", 10))
-                step = kw.pop("step_size", None)
-                step = _default_step_size(e, steps) if step is None else _number("step_size", step)
-                adv = _pgd(
-                    batch, x, t, eps=e, step_size=step, steps=steps,
-                    random_start=kw.pop("random_start", True), direction=1.0,
-                    seed=kw.pop("seed", None), batch_size=size,
-                )
-                if kw:
-                    raise TypeError(f"pgd takes no argument(s) {sorted(kw)}.")
-            else:
-                adv = tf.convert_to_tensor(
-                    attack(model, x.numpy(), t.numpy(), eps=e, bounds=bounds, **attack_kwargs),
-                    tf.float32,
-                )
-            fooled = _batched(batch.steps.predict, [adv], size).numpy() != t.numpy()
+            adv = run(e, idx)
+            fooled = _batched(batch.steps.predict, [adv], size).numpy() != y.numpy()[idx]
             robust[idx[fooled]] = False
         accuracy[e] = float(robust.mean())
 
     result = np.array([accuracy[e] for e in eps_list])
     return float(result[0]) if scalar else result
+
+
+def _sweep_step(attack, batch, y, robust, size, model, bounds, kwargs) -> Callable:
+    """``run(eps, idx) -> adversarials of images idx`` for robust_accuracy, arguments checked now."""
+    if attack is fgsm:
+        if kwargs:
+            raise TypeError(f"fgsm takes no argument(s) {sorted(kwargs)}.")
+        # The FGSM direction does not depend on eps: one gradient for the whole sweep, taken
+        # at the first eps > 0 on the images still robust then (later ones are a subset).
+        first = sign = None
+
+        def run(eps, idx):
+            nonlocal first, sign
+            if first is None:
+                first = idx
+                sign = _batched(
+                    lambda a, b: batch.steps.gradient_sign(a, b, _f32(1.0)),
+                    [tf.gather(batch.x, idx), tf.gather(y, idx)], size,
+                )
+            rows = np.searchsorted(first, idx)
+            adv = tf.gather(batch.x, idx) + eps * tf.gather(sign, rows)
+            return tf.clip_by_value(adv, batch.low, batch.high)
+
+        return run
+
+    if attack is pgd:
+        kw = dict(kwargs)
+        steps = _steps_count(kw.pop("steps", 10))
+        step_size = kw.pop("step_size", None)
+        if step_size is not None:
+            step_size = _number("step_size", step_size)
+        random_start, seed = kw.pop("random_start", True), kw.pop("seed", None)
+        if kw:
+            raise TypeError(f"pgd takes no argument(s) {sorted(kw)}.")
+
+        def run(eps, idx):
+            step = _default_step_size(eps, steps) if step_size is None else step_size
+            return _pgd(
+                batch, tf.gather(batch.x, idx), tf.gather(y, idx), eps=eps, step_size=step,
+                steps=steps, random_start=random_start, direction=1.0, seed=seed, batch_size=size,
+            )
+
+        return run
+
+    def run(eps, idx):
+        images, labels = tf.gather(batch.x, idx).numpy(), tf.gather(y, idx).numpy()
+        adv = attack(model, images, labels, eps=eps, bounds=bounds, **kwargs)
+        return tf.convert_to_tensor(adv, tf.float32)
+
+    return run
