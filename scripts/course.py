@@ -1,0 +1,113 @@
+"""The instructor's nbgrader chores, each in a throw-away course folder.
+
+    python scripts/course.py generate [LAB ...]       regenerate labs/ from solutions/
+    python scripts/course.py grade LAB [NOTEBOOK]     autograde NOTEBOOK (default: the solution)
+
+Working in a temporary copy of the course means the repository never gains a
+gradebook or half-written files, and a submission is copied, never modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+RELEASE = ROOT / "labs"
+
+
+def all_labs() -> list[str]:
+    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
+
+
+def _nbgrader(args, cwd):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@contextlib.contextmanager
+def scratch_course(lab: str):
+    """A temporary nbgrader course holding one lab's source, already generated."""
+    if not (SOLUTIONS / lab / f"{lab}.ipynb").exists():
+        raise SystemExit(f"no lab {lab!r}: choose one of {all_labs()}")
+    with tempfile.TemporaryDirectory(prefix="cnn-course-") as tmp:
+        course = pathlib.Path(tmp)
+        shutil.copy(ROOT / "nbgrader_config.py", course)
+        shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab)
+        # Generating also records the graded cells and their points in the gradebook.
+        _nbgrader(["generate_assignment", lab, "--force"], course)
+        yield course
+
+
+def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
+    """Write the student version of `lab` into release/<lab>/ and return that folder."""
+    with scratch_course(lab) as course:
+        target = release / lab
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(course / "labs" / lab, target)
+    return target
+
+
+def grade(lab: str, submission: str | os.PathLike | None = None, student: str = "demo") -> dict:
+    """Autograde `submission` and return its score, per graded cell and in total."""
+    notebook = f"{lab}.ipynb"
+    submission = pathlib.Path(submission) if submission else SOLUTIONS / lab / notebook
+    with scratch_course(lab) as course:
+        target = course / "submitted" / student / lab
+        target.mkdir(parents=True)
+        shutil.copy(submission, target / notebook)
+        start = time.perf_counter()
+        _nbgrader(["autograde", lab, "--force"], course)
+        seconds = time.perf_counter() - start
+        return _scores(course, lab, student) | {"seconds": seconds}
+
+
+def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
+    """Points per graded cell, as nbgrader's gradebook recorded them."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(lab, student)
+        cells = {grade.name: (float(grade.score), float(grade.max_score))
+                 for notebook in submission.notebooks for grade in notebook.grades}
+        return {"cells": cells, "score": float(submission.score),
+                "max_score": float(submission.max_score)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="regenerate labs/ from solutions/")
+    gen.add_argument("labs", nargs="*")
+    grd = sub.add_parser("grade", help="autograde a submission and print its score")
+    grd.add_argument("lab")
+    grd.add_argument("submission", nargs="?")
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        for lab in args.labs or all_labs():
+            print(f"generated {generate(lab).relative_to(ROOT)}")
+        return 0
+    result = grade(args.lab, args.submission)
+    for grade_id, (got, total) in result["cells"].items():
+        print(f"  {grade_id:<28} {got:g} / {total:g}")
+    print(f"{args.lab}: score {result['score']:g} / {result['max_score']:g} "
+          f"(autograded in {result['seconds']:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
