@@ -1,0 +1,41 @@
+"""What the course checks need to know about its own files."""
+
+import json
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import course  # noqa: E402  (scripts/course.py)
+
+LABS = course.all_labs()
+NOTEBOOKS = sorted(
+    p for folder in ("chapters", "solutions", "labs") for p in (ROOT / folder).rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
+
+_REGIONS = re.compile(
+    r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL
+)
+
+
+def secret_lines(lab: str) -> list[str]:
+    """Distinctive lines of the solutions and hidden tests of a lab.
+
+    Short lines such as `return out` are left out: they prove nothing when found.
+    """
+    nb = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+    lines = []
+    for cell in nb["cells"]:
+        for _kind, body in _REGIONS.findall("".join(cell["source"])):
+            for line in body.splitlines():
+                text = normalize(line)
+                if len(text) >= 20 and not text.startswith("#"):
+                    lines.append(text)
+    return lines
+
+
+def normalize(text: str) -> str:
+    return " ".join(text.split())

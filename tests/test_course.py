@@ -1,0 +1,90 @@
+"""Course checks: notebooks are clean, labs/ is generated from solutions/, nothing
+secret reaches students, and autograding gives full marks and zero as it should."""
+
+import json
+import pathlib
+
+import nbformat
+import pytest
+
+from course_files import LABS, NOTEBOOKS, ROOT, course, normalize, secret_lines
+
+
+def test_there_is_something_to_check():
+    assert LABS, "solutions/ holds no lab"
+    assert any(p.parts[-2] == "chapters" or "chapters" in p.parts for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_committed_clean(path):
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nbformat.validate(nb)
+    assert (nb.nbformat, nb.nbformat_minor) >= (4, 5), "cell ids need nbformat 4.5"
+    ids = [cell.get("id") for cell in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique id"
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"cells {dirty} have outputs: clear them before committing"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    release = tmp_path_factory.mktemp("release")
+    return {lab: course.generate(lab, release) for lab in LABS}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_labs_are_exactly_what_nbgrader_generates(lab, generated):
+    fresh = generated[lab]
+    committed = ROOT / "labs" / lab
+    fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
+    committed_files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    assert committed_files == fresh_files, "run `make labs` and commit labs/"
+    for rel in fresh_files:
+        assert (committed / rel).read_bytes() == (fresh / rel).read_bytes(), (
+            f"labs/{lab}/{rel} differs from what nbgrader generates: run `make labs`")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_no_solution_or_hidden_test_reaches_the_labs(lab):
+    secrets = secret_lines(lab)
+    assert len(secrets) >= 5, "the lab should have real solutions and hidden tests"
+    student_text = normalize("\n".join(
+        p.read_text(errors="replace") for p in (ROOT / "labs").rglob("*") if p.is_file()))
+    assert "BEGIN SOLUTION" not in student_text and "BEGIN HIDDEN TESTS" not in student_text
+    leaked = [line for line in secrets if line in student_text]
+    assert not leaked, f"solution or hidden-test lines in labs/: {leaked[:5]}"
+
+
+@pytest.fixture(scope="module")
+def grades():
+    return {}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_solution_autogrades_to_full_marks(lab, grades):
+    result = course.grade(lab)
+    grades[lab, "solution"] = result
+    assert result["max_score"] > 0
+    assert result["score"] == result["max_score"], result["cells"]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_untouched_student_version_autogrades_to_zero(lab):
+    result = course.grade(lab, ROOT / "labs" / lab / f"{lab}.ipynb")
+    assert result["max_score"] > 0
+    assert result["score"] == 0, result["cells"]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_a_crashing_submission_is_graded_not_lost(lab, tmp_path):
+    """A submission whose first solution cell kills the kernel still gets a score."""
+    nb = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            cell["source"] = "import os\nos._exit(1)\n"
+            break
+    broken = tmp_path / f"{lab}.ipynb"
+    broken.write_text(json.dumps(nb))
+    result = course.grade(lab, broken)
+    assert result["score"] == 0 and result["max_score"] > 0
