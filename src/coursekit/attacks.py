@@ -106,17 +106,17 @@ def _steps_for(logits, image_shape) -> _Steps:
 # --------------------------------------------------------------------------- argument checks
 
 
-def _number(name: str, value, *, minimum: float = 0.0, strict: bool = False) -> float:
+def _number(name: str, value) -> float:
+    """A finite float >= 0 (eps, step_size)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, tf.Tensor)):
         raise TypeError(f"{name} must be a number, got {value!r}.")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a single number, got {value!r}.") from None
-    if not math.isfinite(number) or number < minimum or (strict and number == minimum):
-        relation = ">" if strict else ">="
+    if not math.isfinite(number) or number < 0:
         hint = " (eps is the L-inf radius: the largest change allowed per pixel)" if name == "eps" else ""
-        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}{hint}.")
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}{hint}.")
     return number
 
 
@@ -172,7 +172,7 @@ class _Batch:
                     "targeted=True needs labels: the target class, one int for every image "
                     "or one per image."
                 )
-            return _batched(lambda x: self.steps.predict(x), [self.x], batch_size)
+            return _batched(self.steps.predict, [self.x], batch_size)
         return as_targets(labels, self.n, self.num_classes)
 
     def output(self, adv) -> np.ndarray:
