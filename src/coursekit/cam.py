@@ -1,0 +1,405 @@
+"""Which pixels made the model say that? Class activation maps and gradient maps.
+
+Every public function has the same shape::
+
+    maps = grad_cam(model, images, targets=None, layer=None)   # (N, H, W) in [0, 1]
+
+* ``images``: one image (H, W, C) or a batch (N, H, W, C), as the model takes them;
+* ``targets``: ``None`` (each image's predicted class), one class index for all
+  images, or one per image;
+* ``layer``: the convolutional layer whose feature maps are weighted (CAM methods
+  only); ``None`` picks the last layer with a 4-D output, also inside a nested
+  "pretrained base".
+
+The maps come back as NumPy arrays at the input's resolution. Models may end in
+a softmax (the scores are read on the logits before it), use mixed precision
+(everything is computed in float32), and be Sequential, functional or nested.
+
+How it is built (the pytorch-grad-cam design): :class:`CAMExplainer` does the
+shared work once per (model, layer) -- a probe of the layer's activations and
+the logits (see ``coursekit._introspect``), ONE compiled ``tf.function`` step,
+upsampling and normalisation -- and each method is a small subclass that only
+says how the channel weights are computed. The gradient maps (saliency,
+SmoothGrad, integrated gradients) likewise share one compiled gradient step,
+:class:`GradientExplainer`. Both are cached per model, so repeated calls with the
+same shapes never retrace.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from coursekit import _introspect as _in
+
+__all__ = [
+    "cam",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "score_cam",
+    "saliency",
+    "smooth_grad",
+    "integrated_gradients",
+    "CAMExplainer",
+    "GradientExplainer",
+    "explainer",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _targets(targets, n: int, num_classes: int) -> tf.Tensor:
+    """int32 (n,): -1 means "the predicted class" (resolved inside the step)."""
+    if targets is None:
+        return tf.fill((n,), -1)
+    return _in.as_targets(targets, n, num_classes)
+
+
+def _resolve(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.where(targets < 0, predicted, targets)
+
+
+def _normalize(maps: tf.Tensor) -> tf.Tensor:
+    """Min-max scale each map of a (N, H, W) batch to [0, 1]; a constant map becomes 0."""
+    lo = tf.reduce_min(maps, axis=(1, 2), keepdims=True)
+    hi = tf.reduce_max(maps, axis=(1, 2), keepdims=True)
+    return tf.math.divide_no_nan(maps - lo, hi - lo)
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def explainer(cls, model, *args):
+    """The cached instance of explainer class ``cls`` for ``model`` (and args)."""
+    store = _CACHE.setdefault(model, {})
+    key = (cls, *args)
+    if key not in store:
+        store[key] = cls(model, *args)
+    return store[key]
+
+
+# --------------------------------------------------------------------------- CAM family
+
+
+class CAMExplainer:
+    """Shared machinery of the CAM methods; subclasses override :meth:`channel_weights`.
+
+    One instance per (model, layer) holds the probe and one compiled step that
+    runs the model, takes the gradient of each image's target score with respect
+    to the layer's activations (when the method needs it), weights the channels,
+    applies ReLU, upsamples to the input size and normalises.
+    """
+
+    #: whether :meth:`channel_weights` needs d(score)/d(activations)
+    needs_gradients = True
+
+    def __init__(self, model, layer=None):
+        self.model = model
+        self.layer = _in.find_layer(model, layer).name if layer is not None else _in.last_spatial_layer(model)
+        rank = _in._output_rank(_in.find_layer(model, self.layer))
+        if rank not in (4, None):
+            raise ValueError(
+                f"Layer {self.layer!r} has a {rank}-D output; CAM methods need a convolutional "
+                f"layer with (batch, height, width, channels) output, such as "
+                f"{_in.last_spatial_layer(model)!r} (the default)."
+            )
+        self.probe = _in.probe(model, [self.layer])
+        self.num_classes = int(self.probe.outputs[-1].shape[-1])
+        self.traces = 0  # how many times the step was traced (tests check it stays at 1)
+        self._step = tf.function(self._compute)
+
+    # The one method a subclass overrides.
+    def channel_weights(self, images, activations, gradients, targets):
+        """(N, C) weight of each channel of ``activations`` (N, h, w, C)."""
+        raise NotImplementedError
+
+    def _compute(self, images, targets, normalize):
+        self.traces += 1  # Python side effect: runs only while tracing
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(images)
+            activations, logits = self.probe(images, training=False)
+            targets = _resolve(targets, logits)
+            score = tf.gather(logits, targets[:, None], batch_dims=1)
+        gradients = tape.gradient(score, activations) if self.needs_gradients else None
+        weights = self.channel_weights(images, activations, gradients, targets)
+        maps = tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights))
+        size = tf.shape(images)[1:3]
+        maps = tf.image.resize(maps[..., None], size, method="bilinear")[..., 0]
+        maps = tf.cond(normalize, lambda: _normalize(maps), lambda: maps)
+        return maps
+
+    def __call__(self, images, targets=None, *, normalize=True) -> np.ndarray:
+        x = _in.as_images(self.model, images)
+        t = _targets(targets, int(x.shape[0]), self.num_classes)
+        return self._step(x, t, tf.constant(bool(normalize))).numpy()
+
+
+class _GradCAM(CAMExplainer):
+    """Grad-CAM (Selvaraju et al. 2017): weights = spatial mean of the gradients."""
+
+    def channel_weights(self, images, activations, gradients, targets):
+        return tf.reduce_mean(gradients, axis=(1, 2))
+
+
+class _GradCAMPlusPlus(CAMExplainer):
+    """Grad-CAM++ (Chattopadhay et al. 2018), in the form without exp(score)
+    (as pytorch-grad-cam): it needs only first derivatives and stays finite for
+    large logits."""
+
+    def channel_weights(self, images, activations, gradients, targets):
+        g2 = tf.square(gradients)
+        g3 = g2 * gradients
+        total = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
+        denominator = 2.0 * g2 + total * g3
+        alpha = tf.where(
+            (gradients != 0) & (denominator != 0),
+            g2 / tf.where(denominator != 0, denominator, 1.0),
+            0.0,
+        )
+        return tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2))
+
+
+class _CAM(CAMExplainer):
+    """CAM (Zhou et al. 2016) for nets that end in global average pooling and a
+    Dense layer: weights = that Dense layer's kernel column of the target class."""
+
+    needs_gradients = False
+
+    def __init__(self, model, layer=None):
+        super().__init__(model, layer)
+        layers = list(_in._walk_layers(model))
+        names = [l.name for l in layers]
+        after = layers[names.index(self.layer) + 1 :]
+        dense = [l for l in after if isinstance(l, keras.layers.Dense)]
+        gap = [l for l in after if isinstance(l, keras.layers.GlobalAveragePooling2D)]
+        channels = self.probe.outputs[0].shape[-1]
+        if not gap or len(dense) != 1 or dense[0].kernel.shape != (channels, self.num_classes):
+            raise ValueError(
+                f"cam() needs a model whose layer {self.layer!r} ({channels} channels) is followed "
+                "by GlobalAveragePooling2D and ONE Dense layer to the classes (the CAM "
+                f"architecture); this model has {len(gap)} GlobalAveragePooling2D and "
+                f"{len(dense)} Dense layer(s) after it. Use grad_cam() instead: it works on any CNN "
+                "and equals CAM on the CAM architecture."
+            )
+        self.dense = dense[0]
+
+    def channel_weights(self, images, activations, gradients, targets):
+        kernel = tf.cast(self.dense.kernel, tf.float32)  # (C, classes)
+        return tf.gather(tf.transpose(kernel), targets)
+
+
+class _ScoreCAM(CAMExplainer):
+    """Score-CAM (Wang et al. 2020): each channel, upsampled and scaled to [0, 1],
+    masks the image; its weight is the target's softmax probability on the
+    masked image. All masked images are scored in batches of ``batch_size``."""
+
+    needs_gradients = False
+    batch_size = 128
+
+    def channel_weights(self, images, activations, gradients, targets):
+        n = images.shape[0]
+        channels = activations.shape[-1]
+        size = tf.shape(images)[1:3]
+        masks = tf.image.resize(activations, size, method="bilinear")  # (N, H, W, C)
+        lo = tf.reduce_min(masks, axis=(1, 2), keepdims=True)
+        hi = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
+        masks = tf.math.divide_no_nan(masks - lo, hi - lo)
+        per_block = max(1, self.batch_size // max(int(n or 1), 1))
+        blocks = -(-channels // per_block)
+        pad = blocks * per_block - channels
+        masks = tf.pad(masks, [[0, 0], [0, 0], [0, 0], [0, pad]])
+        # (blocks, N, per_block, H, W)
+        masks = tf.transpose(masks, (3, 0, 1, 2))
+        masks = tf.reshape(masks, (blocks, per_block, -1, size[0], size[1]))
+        masks = tf.transpose(masks, (0, 2, 1, 3, 4))
+        logits_model = _in.logits_model(self.model)
+
+        def score(block):  # (N, per_block, H, W) -> (N, per_block)
+            masked = images[:, None] * block[..., None]
+            flat = tf.reshape(masked, tf.concat([[-1], tf.shape(images)[1:]], 0))
+            probs = tf.nn.softmax(logits_model(flat, training=False))
+            probs = tf.reshape(probs, (-1, per_block, self.num_classes))
+            return tf.gather(probs, targets, axis=2, batch_dims=1)
+
+        scores = tf.map_fn(score, masks, fn_output_signature=tf.float32)  # (blocks, N, per_block)
+        scores = tf.reshape(tf.transpose(scores, (1, 0, 2)), (-1, blocks * per_block))
+        return scores[:, :channels]
+
+
+def cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
+    """Class activation maps (Zhou et al. 2016) of a GAP -> Dense network: (N, H, W) in [0, 1]."""
+    return explainer(_CAM, model, layer)(images, targets, normalize=normalize)
+
+
+def grad_cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
+    """Grad-CAM maps (Selvaraju et al. 2017): (N, H, W) in [0, 1] at the input's size."""
+    return explainer(_GradCAM, model, layer)(images, targets, normalize=normalize)
+
+
+def grad_cam_plus_plus(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
+    """Grad-CAM++ maps (Chattopadhay et al. 2018), exp-free form: (N, H, W) in [0, 1]."""
+    return explainer(_GradCAMPlusPlus, model, layer)(images, targets, normalize=normalize)
+
+
+def score_cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
+    """Score-CAM maps (Wang et al. 2020), batched: (N, H, W) in [0, 1]."""
+    return explainer(_ScoreCAM, model, layer)(images, targets, normalize=normalize)
+
+
+# --------------------------------------------------------------------------- gradient maps
+
+
+class GradientExplainer:
+    """One compiled gradient step shared by saliency, SmoothGrad and integrated gradients.
+
+    ``step(images, baseline, targets, alphas, weights, sigma, seed)`` returns, for
+    each image, ``sum_k weights[k] * d score / d input`` evaluated at
+    ``baseline + alphas[k] * (images - baseline) + sigma * noise_k`` -- one
+    batch of N*K gradients. Saliency is K=1 (alpha 1, no noise), SmoothGrad adds
+    noise, integrated gradients walks alpha from 0 to 1.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.logits = _in.logits_model(model)
+        self.num_classes = int(self.logits.outputs[0].shape[-1])
+        self.traces = 0
+        self._step = tf.function(self._compute)
+        self._predict = tf.function(
+            lambda x: tf.argmax(self.logits(x, training=False), axis=-1, output_type=tf.int32)
+        )
+
+    def _compute(self, images, baseline, targets, alphas, weights, sigma, seed):
+        self.traces += 1
+        k = tf.shape(alphas)[0]
+        shape = tf.shape(images)
+        a = tf.reshape(alphas, (-1, 1, 1, 1, 1))
+        inputs = baseline[None] + a * (images - baseline)[None]  # (K, N, H, W, C)
+        inputs = tf.cond(
+            tf.reduce_any(sigma > 0),
+            lambda: inputs
+            + sigma[None, :, None, None, None]
+            * tf.random.stateless_normal(tf.concat([[k], shape], 0), seed),
+            lambda: inputs,
+        )
+        inputs = tf.reshape(inputs, tf.concat([[-1], shape[1:]], 0))
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(inputs)
+            logits = self.logits(inputs, training=False)
+            score = tf.gather(logits, tf.tile(targets, [k])[:, None], batch_dims=1)
+        grads = tf.reshape(tape.gradient(score, inputs), tf.concat([[k], shape], 0))
+        return tf.einsum("k,knhwc->nhwc", weights, grads)
+
+    def targets(self, x, targets):
+        if targets is None:
+            return self._predict(x)
+        return _in.as_targets(targets, int(x.shape[0]), self.num_classes)
+
+    def gradients(self, x, baseline, targets, alphas, weights, sigma, seed, per_call):
+        """Sum the weighted gradients over all alphas, ``per_call`` alphas per step."""
+        alphas = np.asarray(alphas, np.float32)
+        weights = np.asarray(weights, np.float32)
+        total = None
+        for i, start in enumerate(range(0, len(alphas), per_call)):
+            sl = slice(start, start + per_call)
+            a, w = alphas[sl], weights[sl]
+            if len(a) < per_call and start > 0:  # keep one shape per call: pad with zero weight
+                a = np.pad(a, (0, per_call - len(a)), constant_values=1.0)
+                w = np.pad(w, (0, per_call - len(w)))
+            part = self._step(
+                x, baseline, targets, tf.constant(a), tf.constant(w), sigma,
+                tf.constant([seed, i], tf.int64),
+            )
+            total = part if total is None else total + part
+        return total
+
+
+def _per_call(n: int, k: int, batch_size: int) -> int:
+    return int(max(1, min(k, batch_size // max(n, 1))))
+
+
+def _as_map(grads: tf.Tensor) -> np.ndarray:
+    """(N, H, W, C) gradients -> (N, H, W) maps in [0, 1]: max |g| over channels."""
+    return _normalize(tf.reduce_max(tf.abs(grads), axis=-1)).numpy()
+
+
+def _seed(seed) -> int:
+    return int(np.random.SeedSequence(seed).generate_state(1)[0] >> 1)
+
+
+def saliency(model, images, targets=None, layer=None, *, return_raw=False) -> np.ndarray:
+    """Vanilla gradient saliency (Simonyan et al. 2014): max over channels of
+    |d score / d pixel|, (N, H, W) in [0, 1]. ``return_raw=True`` gives the raw
+    gradients (N, H, W, C). ``layer`` is accepted for a uniform signature and ignored."""
+    ex = explainer(GradientExplainer, model)
+    x = _in.as_images(model, images)
+    t = ex.targets(x, targets)
+    sigma = tf.zeros((x.shape[0],))
+    grads = ex.gradients(x, tf.zeros_like(x), t, [1.0], [1.0], sigma, 0, 1)
+    return grads.numpy() if return_raw else _as_map(grads)
+
+
+def smooth_grad(
+    model, images, targets=None, layer=None, *, samples=25, noise=0.15, seed=None,
+    batch_size=256, return_raw=False,
+) -> np.ndarray:
+    """SmoothGrad (Smilkov et al. 2017): the gradient averaged over ``samples``
+    copies of each image with Gaussian noise of std ``noise * (max - min)`` of
+    that image; (N, H, W) in [0, 1] (max |g| over channels). All samples run
+    through one compiled step, ``batch_size`` images at a time."""
+    if int(samples) < 1:
+        raise ValueError(f"samples must be >= 1; got {samples}.")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0 (a fraction of each image's value range); got {noise}.")
+    ex = explainer(GradientExplainer, model)
+    x = _in.as_images(model, images)
+    t = ex.targets(x, targets)
+    span = tf.reduce_max(x, axis=(1, 2, 3)) - tf.reduce_min(x, axis=(1, 2, 3))
+    sigma = float(noise) * span
+    k = int(samples)
+    grads = ex.gradients(
+        x, tf.zeros_like(x), t, np.ones(k), np.full(k, 1.0 / k), sigma, _seed(seed),
+        _per_call(int(x.shape[0]), k, batch_size),
+    )
+    return grads.numpy() if return_raw else _as_map(grads)
+
+
+def integrated_gradients(
+    model, images, targets=None, layer=None, *, baseline=None, steps=32, batch_size=256,
+    return_raw=False,
+) -> np.ndarray:
+    """Integrated gradients (Sundararajan et al. 2017) from ``baseline`` (default:
+    a black image) with a midpoint Riemann sum of ``steps`` points.
+
+    Returns (N, H, W) maps in [0, 1] (|attribution| summed over channels), or with
+    ``return_raw=True`` the attributions (N, H, W, C), whose sum over pixels
+    approaches ``logit(x) - logit(baseline)`` of the target as ``steps`` grows
+    (completeness).
+    """
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}.")
+    ex = explainer(GradientExplainer, model)
+    x = _in.as_images(model, images)
+    if baseline is None:
+        b = tf.zeros_like(x)
+    else:
+        b = np.asarray(baseline, np.float32)
+        if b.ndim == 3:
+            b = b[None]
+        b = tf.broadcast_to(tf.constant(b, tf.float32), tf.shape(x))
+    t = ex.targets(x, targets)
+    k = int(steps)
+    alphas = (np.arange(k) + 0.5) / k
+    grads = ex.gradients(
+        x, b, t, alphas, np.full(k, 1.0 / k), tf.zeros((x.shape[0],)), 0,
+        _per_call(int(x.shape[0]), k, batch_size),
+    )
+    attributions = (x - b) * grads
+    if return_raw:
+        return attributions.numpy()
+    return _normalize(tf.reduce_sum(tf.abs(attributions), axis=-1)).numpy()

@@ -1,0 +1,328 @@
+"""What does a convolutional layer look for? Filters, feature maps and feature
+visualization by activation maximization.
+
+* :func:`filters` -- a conv layer's kernels, ready to draw;
+* :func:`feature_maps` -- the activations of some layers for an image;
+* :func:`maximize_activation` -- synthesize one image per unit that excites it
+  most (Erhan et al. 2009; Olah et al. 2017, "Feature Visualization"), with the
+  ideas of lucid/lucent: a Fourier image parameterization with decorrelated
+  colours, and transformation robustness (random jitter, scale and rotation at
+  every step). All units are optimized together, as one batch, and the whole
+  optimization loop is ONE compiled ``tf.function``.
+
+Models may be Sequential, functional or nested, end in a softmax, or use mixed
+precision (see ``coursekit._introspect``).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from coursekit import _introspect as _in
+
+__all__ = ["filters", "feature_maps", "maximize_activation", "ActivationMaximizer"]
+
+
+# --------------------------------------------------------------------------- filters and maps
+
+
+def filters(layer, model=None, *, normalize=False) -> np.ndarray:
+    """The kernel of a convolutional layer as a float32 array (kh, kw, in, out).
+
+    ``layer`` is a layer object, or a layer name together with ``model``.
+    ``normalize=True`` scales the whole kernel to [0, 1] for display.
+    """
+    if isinstance(layer, str):
+        if model is None:
+            raise ValueError(
+                f"filters({layer!r}) got a layer name but no model: pass the layer itself "
+                f"(model.get_layer({layer!r})) or filters({layer!r}, model)."
+            )
+        layer = _in.find_layer(model, layer)
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or len(kernel.shape) != 4:
+        raise ValueError(
+            f"Layer {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) has no 2-D "
+            "convolution kernel (kh, kw, in, out); filters() reads Conv2D-like layers."
+        )
+    w = np.asarray(keras.ops.convert_to_numpy(kernel), dtype=np.float32)
+    if normalize:
+        lo, hi = w.min(), w.max()
+        w = (w - lo) / (hi - lo) if hi > lo else np.zeros_like(w)
+    return w
+
+
+def feature_maps(model, image, layers=None) -> dict[str, np.ndarray]:
+    """Activations of ``layers`` (a name, a list of names, or None for every layer
+    with a 4-D output) for ``image``: {name: array}. One image (H, W, C) gives
+    (h, w, c) maps; a batch gives (N, h, w, c)."""
+    single = np.ndim(image) == len(_in._input_spec(model).shape) - 1
+    x = _in.as_images(model, image)
+    if layers is None:
+        layers = [l.name for l in _in._walk_layers(model) if _in._output_rank(l) == 4 and not _in._is_model(l)]
+        if not layers:
+            _in.last_spatial_layer(model)  # raises the explanatory error
+    elif isinstance(layers, (str, keras.layers.Layer)):
+        layers = [layers]
+    names = [_in.find_layer(model, l).name for l in layers]
+    outputs = _in.probe(model, names)(x, training=False)[:-1]
+    return {n: (o.numpy()[0] if single else o.numpy()) for n, o in zip(names, outputs)}
+
+
+# --------------------------------------------------------------------------- parameterizations
+
+# Square root of the colour correlation of natural images (ImageNet, from the
+# feature-visualization literature): decorrelated colour channels make the
+# optimization produce natural-looking colours instead of high-frequency noise.
+_COLOR_SQRT = np.array(
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32
+)
+_COLOR_SQRT = _COLOR_SQRT / np.max(np.linalg.norm(_COLOR_SQRT, axis=0))
+
+
+def _spectrum_scale(h: int, w: int, decay: float) -> np.ndarray:
+    """1/f^decay amplitude of each rfft2 frequency, so all scales learn alike."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    freqs = np.sqrt(fx * fx + fy * fy)
+    scale = 1.0 / np.maximum(freqs, 1.0 / max(h, w)) ** decay
+    return (scale * math.sqrt(h * w)).astype(np.float32)
+
+
+class ActivationMaximizer:
+    """Compiled activation maximization for one (model, layer, settings).
+
+    The settings that change the graph (parameterization, size, optimizer,
+    whether to transform) are fixed per instance; numbers such as the step
+    count, learning rate and transformation ranges are tensors, so changing
+    them does not retrace. ``traces`` counts the traces.
+    """
+
+    def __init__(self, model, layer, size, param, optimizer, transform, channels, value_range):
+        self.model = model
+        self.layer = layer
+        self.size = size
+        self.param = param
+        self.optimizer = optimizer
+        self.transform = transform
+        self.channels = channels
+        self.value_range = value_range
+        # a model from the images to the activations that are maximized
+        if layer is None:
+            self.probe = _in.logits_model(model)
+        else:
+            self.probe = keras.Model(*_first(_in.probe(model, [layer])))
+        spec = tuple(_in._input_spec(model).shape[1:3])
+        self.model_size = None if None in spec else spec
+        self.traces = 0
+        self._run = tf.function(self._optimize)
+        if param == "fourier":
+            self.scale = tf.constant(_spectrum_scale(size[0], size[1], 1.0))
+
+    # -- parameterization: params -> images in the model's value range
+    def init(self, units: int, rng: np.random.Generator) -> np.ndarray:
+        h, w = self.size
+        c = self.channels
+        if self.param == "fourier":
+            shape = (units, c, h, w // 2 + 1, 2)
+        else:
+            shape = (units, h, w, c)
+        return rng.normal(0.0, 0.01, size=shape).astype(np.float32)
+
+    def images(self, params):
+        h, w = self.size
+        if self.param == "fourier":
+            spectrum = tf.complex(params[..., 0], params[..., 1]) * tf.cast(self.scale, tf.complex64)
+            x = tf.signal.irfft2d(spectrum, fft_length=[h, w])  # (U, C, H, W)
+            x = tf.transpose(x, (0, 2, 3, 1)) / 4.0
+            if self.channels == 3:
+                x = tf.einsum("nhwc,dc->nhwd", x, tf.constant(_COLOR_SQRT))
+        else:
+            x = params
+        if self.value_range is None:
+            return x
+        lo, hi = self.value_range
+        return lo + (hi - lo) * tf.sigmoid(x)
+
+    # -- transformation robustness: one random affine warp per image
+    def _warp(self, x, seed, jitter, scale, angle):
+        n = tf.shape(x)[0]
+        h, w = self.size
+        r = tf.random.stateless_uniform((n, 4), seed, -1.0, 1.0)
+        tx, ty = r[:, 0] * jitter, r[:, 1] * jitter
+        s = 1.0 + r[:, 2] * scale
+        theta = r[:, 3] * angle * (math.pi / 180.0)
+        cos, sin = tf.cos(theta) / s, tf.sin(theta) / s
+        cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+        a2 = cx - cos * (cx + tx) - sin * (cy + ty)
+        b2 = cy + sin * (cx + tx) - cos * (cy + ty)
+        zeros = tf.zeros_like(cos)
+        transforms = tf.stack([cos, sin, a2, -sin, cos, b2, zeros, zeros], axis=1)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=transforms, output_shape=[h, w], fill_value=0.0,
+            interpolation="BILINEAR", fill_mode="REFLECT",
+        )
+
+    def objective(self, x, units):
+        """Each image's activation of its own unit (mean over space for conv maps)."""
+        if self.model_size is not None and tuple(self.size) != self.model_size:
+            x = tf.image.resize(x, self.model_size, method="bilinear")
+        acts = self.probe(x, training=False)
+        if acts.shape.rank > 2:
+            acts = tf.reduce_mean(acts, axis=list(range(1, acts.shape.rank - 1)))
+        return tf.gather(acts, units, axis=1, batch_dims=1)
+
+    def _optimize(self, params, units, steps, lr, seed, jitter, scale, angle, norm):
+        self.traces += 1
+        m = tf.zeros_like(params)
+        v = tf.zeros_like(params)
+        for i in tf.range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                x = self.images(params)
+                if self.transform:
+                    x = self._warp(x, tf.stack([seed, tf.cast(i, tf.int64)]), jitter, scale, angle)
+                score = tf.reduce_sum(self.objective(x, units))
+            g = tape.gradient(score, params)
+            if self.optimizer == "adam":
+                t = tf.cast(i + 1, tf.float32)
+                m = 0.9 * m + 0.1 * g
+                v = 0.999 * v + 0.001 * tf.square(g)
+                mhat = m / (1.0 - 0.9**t)
+                vhat = v / (1.0 - 0.999**t)
+                params = params + lr * mhat / (tf.sqrt(vhat) + 1e-8)
+            else:  # normalized gradient ascent, per image
+                axes = list(range(1, params.shape.rank))
+                gnorm = tf.sqrt(tf.reduce_sum(tf.square(g), axis=axes, keepdims=True))
+                params = params + lr * tf.math.divide_no_nan(g, gnorm)
+            if norm > 0:  # project each image onto the L2 ball of radius `norm`
+                axes = list(range(1, params.shape.rank))
+                pnorm = tf.sqrt(tf.reduce_sum(tf.square(params), axis=axes, keepdims=True))
+                params = params * tf.minimum(1.0, norm / tf.maximum(pnorm, 1e-12))
+        return self.images(params)
+
+
+def _first(probe_model):
+    """(inputs, first output) of a probe: the activations of its first layer."""
+    return probe_model.inputs[0], probe_model.outputs[0]
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _maximizer(model, *key) -> ActivationMaximizer:
+    store = _CACHE.setdefault(model, {})
+    if key not in store:
+        store[key] = ActivationMaximizer(model, *key)
+    return store[key]
+
+
+def _default_range(model):
+    return (0.0, 255.0) if _in._has_rescaling(model) else (0.0, 1.0)
+
+
+def maximize_activation(
+    model,
+    layer,
+    units,
+    *,
+    steps: int = 256,
+    size: int | tuple[int, int] | None = None,
+    seed: int | None = None,
+    param: str = "fourier",
+    lr: float = 0.05,
+    optimizer: str = "adam",
+    transform: bool = True,
+    jitter: float | None = None,
+    scale: float = 0.05,
+    rotate: float = 5.0,
+    value_range: tuple[float, float] | None | str = "auto",
+    norm: float | None = None,
+) -> np.ndarray:
+    """Images that maximize the given units of ``layer``: (len(units), H, W, C).
+
+    Args:
+        layer: a layer name (also inside a nested model), or None for the
+            model's logits (class visualization; a final softmax is removed).
+        units: channel indices of a conv layer (the spatial mean of the channel
+            is maximized), or unit indices of a dense layer; an int for one.
+        steps: optimization steps.
+        size: (H, W) of the images; default the model's input size. When it
+            differs from a fixed input size, images are resized before the model.
+        seed: the same seed gives the same images.
+        param: "fourier" (decorrelated colours, 1/f spectrum; lucid's choice) or
+            "pixel".
+        lr, optimizer: step size and "adam" or "sgd" (normalized gradient ascent,
+            best for a norm-bounded problem).
+        transform, jitter, scale, rotate: transformation robustness: before each
+            step every image is shifted by up to ``jitter`` pixels (default 4% of
+            its size), scaled by 1 +- ``scale`` and rotated by +- ``rotate`` degrees.
+        value_range: pixel range the images are squashed into (a sigmoid);
+            "auto" is (0, 255) for a model that starts with a Rescaling layer and
+            (0, 1) otherwise; None leaves the pixels unbounded.
+        norm: if given, each image is projected onto the L2 ball of that radius
+            after every step (the pixel parameterization with value_range=None
+            makes this a plain norm-bounded problem).
+    """
+    spec = _in._input_spec(model)
+    if len(spec.shape) != 4:
+        raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")
+    if size is None:
+        size = tuple(spec.shape[1:3])
+        if None in size:
+            raise ValueError("The model takes any image size: pass size=(H, W).")
+    elif isinstance(size, int):
+        size = (size, size)
+    size = (int(size[0]), int(size[1]))
+    if param not in ("fourier", "pixel"):
+        raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}.")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}.")
+    if isinstance(value_range, str):
+        value_range = _default_range(model)
+    elif value_range is not None:
+        value_range = (float(value_range[0]), float(value_range[1]))
+
+    name = None
+    if layer is not None:
+        target = _in.find_layer(model, layer)
+        name = target.name
+        # The model's last layer with a softmax: use its logits.
+        if _in._softmax_kind(target) in ("skip", "preact") and target is _in._final_operation(model):
+            name = None
+    ex = _maximizer(model, name, size, param, optimizer, bool(transform), int(spec.shape[-1]), value_range)
+    width = int(ex.probe.outputs[0].shape[-1])
+    units_arr = np.atleast_1d(np.asarray(units))
+    if units_arr.ndim != 1 or not np.issubdtype(units_arr.dtype, np.integer):
+        raise ValueError(f"units must be an int or a list of ints; got {units!r}.")
+    bad = units_arr[(units_arr < 0) | (units_arr >= width)]
+    if bad.size:
+        what = f"layer {name!r}" if name else "the logits"
+        raise ValueError(
+            f"Unit(s) {bad.tolist()} out of range: {what} has {width} units/channels (0..{width - 1})."
+        )
+
+    rng = np.random.default_rng(seed)
+    params = ex.init(len(units_arr), rng)
+    if jitter is None:
+        jitter = max(1.0, round(0.04 * min(size)))
+    out = ex._run(
+        tf.constant(params),
+        tf.constant(units_arr.astype(np.int32)),
+        tf.constant(int(steps)),
+        tf.constant(float(lr)),
+        tf.constant(int(rng.integers(2**31)), tf.int64),
+        tf.constant(float(jitter)),
+        tf.constant(float(scale)),
+        tf.constant(float(rotate)),
+        tf.constant(float(norm or 0.0)),
+    )
+    return out.numpy()
