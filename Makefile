@@ -15,6 +15,7 @@ help:
 	@echo "make labs   regenerate labs/ from solutions/ with nbgrader"
 	@echo "make grade  autograde a demo submission of each lab and print the score"
 	@echo "make bench  time coursekit against its peers (benchmarks/)"
+	@echo "make lint   check the Python sources with ruff"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ grade: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/interpret.py
 	$(BIN)/python benchmarks/train.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts benchmarks
 
 clean:
 	rm -rf _build submitted autograded feedback gradebook.db

@@ -4,7 +4,6 @@ holds no solution or hidden-test line of any lab."""
 import html
 import re
 import subprocess
-import sys
 
 import pytest
 

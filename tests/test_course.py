@@ -2,7 +2,6 @@
 secret reaches students, and autograding gives full marks and zero as it should."""
 
 import json
-import pathlib
 
 import nbformat
 import pytest
