@@ -1,0 +1,170 @@
+"""tf.data input pipelines for coursekit.train: cache, seeded shuffle, batch, augment, prefetch.
+
+Private to coursekit.train.
+
+The training stream covers all remaining epochs at once,
+``range(initial_epoch, epochs).flat_map(one_epoch)``, and every epoch's order is a pure
+function of ``(seed, epoch)``.  A run resumed at epoch k therefore sees exactly the batches that
+an uninterrupted run saw from epoch k on, and Keras keeps one iterator over the whole stream
+(``steps_per_epoch`` is given), so prefetching carries on across epoch boundaries.
+
+Training batches are all full (``drop_remainder=True``): a last, smaller batch would have a new
+shape, which costs a retrace and, under XLA, a recompile.  Because the order changes every epoch,
+the few dropped samples differ from epoch to epoch, so no sample is left out for good.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at module import
+SHUFFLE_BUFFER = 10_000  # for datasets too big to shuffle whole; arrays are shuffled whole
+
+
+def _tree_map(fn, structure):
+    import tensorflow as tf
+
+    return tf.nest.map_structure(fn, structure)
+
+
+def as_float32(a):
+    """float64 arrays become float32 (what Keras computes in anyway); others are kept."""
+    a = np.asarray(a)
+    return a.astype(np.float32) if a.dtype == np.float64 else a
+
+
+def _augmenter(augment):
+    """A function images -> images from a callable, a Keras layer, or a list of them."""
+    if augment is None:
+        return None
+    steps = list(augment) if isinstance(augment, (list, tuple)) else [augment]
+    for step in steps:
+        if not callable(step):
+            raise TypeError(
+                f"augment={step!r} is not callable: pass a function images -> images, a Keras "
+                "preprocessing layer such as keras.layers.RandomFlip('horizontal'), or a list of them."
+            )
+
+    def apply(images):
+        import keras
+
+        for step in steps:
+            if isinstance(step, keras.layers.Layer):
+                images = step(images, training=True)
+            else:
+                images = step(images)
+        return images
+
+    return apply
+
+
+def _with_augment(ds, augment):
+    aug = _augmenter(augment)
+    if aug is None:
+        return ds
+
+    def mapped(x, *rest):
+        return (aug(x), *rest)
+
+    return ds.map(mapped, num_parallel_calls=AUTOTUNE)
+
+
+def _epoch_seed(seed, epoch):
+    import tensorflow as tf
+
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+
+
+def array_stream(x, y, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None):
+    """Training stream over in-memory arrays. Returns (dataset, steps_per_epoch).
+
+    Each step gathers one batch of indices from the arrays held once as tensors (the same trick
+    Keras' own array adapter uses), so there is no per-sample work and nothing is copied per epoch.
+    """
+    import tensorflow as tf
+
+    n = len(tf.nest.flatten(x)[0])
+    steps = n // batch_size
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+
+    def one_epoch(epoch):
+        idx = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            idx = tf.random.experimental.stateless_shuffle(idx, seed=_epoch_seed(seed, epoch))
+        return tf.data.Dataset.from_tensor_slices(idx).batch(batch_size, drop_remainder=True)
+
+    indices = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
+
+    def gather(i, xy):
+        return _tree_map(lambda a: tf.gather(a, i), xy)
+
+    ds = tf.data.Dataset.zip((indices, data)).map(gather, num_parallel_calls=AUTOTUNE)
+    ds = _with_augment(ds, augment)
+    return ds.prefetch(AUTOTUNE), steps
+
+
+def array_eval(x, y, *, batch_size):
+    """Evaluation batches over arrays, in order, every sample kept."""
+    import tensorflow as tf
+
+    n = len(tf.nest.flatten(x)[0])
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    indices = tf.data.Dataset.range(n).batch(batch_size)
+    ds = tf.data.Dataset.zip((indices, data)).map(
+        lambda i, xy: _tree_map(lambda a: tf.gather(a, i), xy), num_parallel_calls=AUTOTUNE
+    )
+    return ds.prefetch(AUTOTUNE)
+
+
+def is_batched(ds, input_rank: int | None) -> bool:
+    """Whether a dataset yields batches: its inputs have the model's rank (batch axis included)."""
+    import tensorflow as tf
+
+    spec = ds.element_spec
+    x_spec = spec[0] if isinstance(spec, tuple) else spec
+    first = tf.nest.flatten(x_spec)[0]
+    rank = first.shape.rank
+    if input_rank is None or rank is None:
+        return False
+    return rank == input_rank
+
+
+def _count(ds) -> int:
+    import tensorflow as tf
+
+    n = int(ds.cardinality())
+    if n >= 0:
+        return n
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
+
+
+def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None, cache=True):
+    """Training stream over a dataset of single examples. Returns (dataset, steps_per_epoch)."""
+    import tensorflow as tf
+
+    base = ds
+    if cache:
+        base = base.cache() if cache is True else base.cache(str(cache))
+    n = _count(base)
+    steps = n // batch_size
+    buffer = min(n, SHUFFLE_BUFFER)
+
+    def one_epoch(epoch):
+        d = base
+        if shuffle:
+            # op seeds may be tensors: a different, reproducible order for every epoch
+            d = d.shuffle(buffer, seed=tf.cast(seed, tf.int64) * 1_000_003 + epoch)
+        return d.batch(batch_size, drop_remainder=True)
+
+    stream = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
+    stream = _with_augment(stream, augment)
+    return stream.prefetch(AUTOTUNE), steps, n
+
+
+def dataset_eval(ds, *, batch_size, batched: bool, cache=True):
+    """Evaluation batches over a dataset; a batched dataset is used as it is."""
+    if not batched:
+        if cache:
+            ds = ds.cache() if cache is True else ds.cache(str(cache) + ".val")
+        ds = ds.batch(batch_size)
+    return ds.prefetch(AUTOTUNE)
