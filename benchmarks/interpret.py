@@ -103,12 +103,16 @@ def make_context(quick: bool = False, batch: int = 32) -> Context:
 
 
 def _linear_model(model: keras.Model) -> keras.Model:
-    """The peer's input model: the same layers and weights, with the final softmax
-    removed (what tf-keras-vis's ReplaceToLinear modifier does; that modifier
-    clones the model, which is not needed here and fails on some Keras 3 models)."""
-    from coursekit._introspect import logits_model
-
-    return logits_model(model)
+    """The peers' input model: a clone of `model` with the same weights and the final
+    softmax replaced by a linear activation -- exactly what tf-keras-vis's
+    `model_modifier=ReplaceToLinear()` does (clone + set_weights + swap the activation),
+    done once here so that no peer pays for it inside the timed calls. A clone (not
+    coursekit's logits_model) so that every layer's `.output` is connected to the
+    clone's input, which tf-keras-vis needs to cut the model at a layer."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.layers[-1].activation = keras.activations.linear
+    return clone
 
 
 def _peer_score(labels):
@@ -120,6 +124,121 @@ def _peer_score(labels):
 # --------------------------------------------------------------------------- cases
 
 # Cases are defined below this line. Keep each one self-contained.
+
+
+def _peer_visualizer(cls, model):
+    """A tf-keras-vis visualizer on `model`, with no model_modifier (so no clone)."""
+    return cls(model, model_modifier=None, clone=False)
+
+
+@case("gradcam")
+def gradcam_case(ctx: Context) -> None:
+    """coursekit.cam.grad_cam vs tf_keras_vis.gradcam.Gradcam, layer conv3, labels given.
+
+    The peer gets the softmax-stripped model (what its ReplaceToLinear modifier would
+    do, without cloning) and `CategoricalScore(labels)`; it rebuilds an intermediate
+    model, runs eagerly and upsamples with scipy on every call. Both return (N, 64, 64)
+    maps in [0, 1]. Also prints `gradcam_floor`: coursekit's Grad-CAM time over one
+    forward pass of the model (`model.predict_on_batch`-like compiled call) on the
+    same batch.
+    """
+    from tf_keras_vis.gradcam import Gradcam
+
+    from coursekit.cam import grad_cam
+
+    gc = _peer_visualizer(Gradcam, _linear_model(ctx.model))
+    score = _peer_score(ctx.labels)
+
+    def ours():
+        return grad_cam(ctx.model, ctx.images, ctx.labels, layer=ctx.layer)
+
+    def peer():
+        return gc(score, ctx.images, penultimate_layer=ctx.layer)
+
+    a, b = ours(), peer()
+    assert a.shape == b.shape == ctx.images.shape[:3], (a.shape, b.shape)
+    # The 16x16 maps agree to float precision; the upsampling conventions differ
+    # (scipy zoom aligns corners, tf.image.resize uses half-pixel centres).
+    corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert corr > 0.9, f"Grad-CAM maps disagree with the peer (correlation {corr:.3f})"
+    report("gradcam", *ctx.paired(ours, peer))
+
+    # Paired too (forward A, Grad-CAM B, ...): the machine is shared and noisy.
+    forward = tf.function(lambda x: ctx.model(x, training=False))
+    x = tf.constant(ctx.images)
+    forward_s, ours_s, ratio = ctx.paired(lambda: forward(x).numpy(), ours)
+    print(
+        f"gradcam_floor coursekit_s={ours_s:.4f} forward_s={forward_s:.4f} ratio={ratio:.2f}",
+        flush=True,
+    )
+
+
+@case("smoothgrad")
+def smoothgrad_case(ctx: Context) -> None:
+    """coursekit.cam.smooth_grad vs tf_keras_vis.saliency.Saliency(smooth_samples=...).
+
+    20 noisy samples per image, noise 0.2 of each image's range, labels given, on the
+    softmax-stripped model for the peer. The peer loops over the samples eagerly (one
+    batch of N per sample); coursekit runs them through one compiled gradient step.
+    """
+    from tf_keras_vis.saliency import Saliency
+
+    from coursekit.cam import smooth_grad
+
+    samples, noise = 20, 0.2
+    sal = _peer_visualizer(Saliency, _linear_model(ctx.model))
+    score = _peer_score(ctx.labels)
+
+    def ours():
+        return smooth_grad(ctx.model, ctx.images, ctx.labels, samples=samples, noise=noise, seed=0)
+
+    def peer():
+        return sal(score, ctx.images, smooth_samples=samples, smooth_noise=noise)
+
+    a, b = ours(), peer()
+    assert a.shape == b.shape == ctx.images.shape[:3], (a.shape, b.shape)
+    report("smoothgrad", *ctx.paired(ours, peer))
+
+
+@case("actmax")
+def actmax_case(ctx: Context) -> None:
+    """coursekit.features.maximize_activation vs tf_keras_vis ActivationMaximization.
+
+    8 channels of conv3 at once (batch = units), 64 steps, with the same transformation
+    robustness on both sides (jitter 3 px, rotation +-5 degrees, scale 1 +- 0.05) and no
+    regularizers; images in [0, 1]. coursekit uses its default Fourier (decorrelated
+    colour) parameterization, which costs an FFT per step more than the peer's pixels;
+    the peer runs its step eagerly with scipy rotations and zooms.
+    """
+    from tf_keras_vis.activation_maximization import ActivationMaximization
+    from tf_keras_vis.activation_maximization.input_modifiers import Jitter, Rotate2D, Scale
+
+    from coursekit.features import maximize_activation
+
+    units, steps = list(range(8)), 64
+    sub = keras.Model(ctx.model.inputs, ctx.model.get_layer(ctx.layer).output)
+    am = _peer_visualizer(ActivationMaximization, sub)
+
+    def score(output):
+        return [tf.reduce_mean(output[i, ..., u]) for i, u in enumerate(units)]
+
+    seed = tf.random.uniform((len(units), 64, 64, 3), 0.4, 0.6, seed=0)
+
+    def ours():
+        return maximize_activation(
+            ctx.model, ctx.layer, units, steps=steps, seed=0, jitter=3, rotate=5.0, scale=0.05
+        )
+
+    def peer():
+        return am(
+            score, seed, input_range=(0.0, 1.0), steps=steps, regularizers=[],
+            input_modifiers=[Jitter(jitter=3), Rotate2D(degree=5.0), Scale(0.95, 1.05)],
+            optimizer=keras.optimizers.Adam(0.05),
+        )
+
+    a, b = ours(), np.asarray(peer())
+    assert a.shape == b.shape == (len(units), 64, 64, 3), (a.shape, b.shape)
+    report("actmax", *ctx.paired(ours, peer))
 
 
 @case("pgd")
