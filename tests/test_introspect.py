@@ -1,0 +1,226 @@
+"""coursekit._introspect: how coursekit reads Sequential, functional, nested,
+softmax-ended and mixed-precision Keras 3 models."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from coursekit import _introspect as ins  # noqa: E402
+
+L = keras.layers
+SHAPE = (12, 12, 3)
+
+
+def sequential():
+    return keras.Sequential(
+        [
+            keras.Input(SHAPE),
+            L.Conv2D(4, 3, activation="relu", name="conv1"),
+            L.Conv2D(6, 3, name="conv2"),
+            L.GlobalAveragePooling2D(name="gap"),
+            L.Dense(3, activation="softmax", name="probs"),
+        ],
+        name="seq",
+    )
+
+
+def functional_softmax_layer():
+    x = inputs = keras.Input(SHAPE)
+    x = L.Conv2D(4, 3, activation="relu", name="conv1")(x)
+    x = L.Conv2D(6, 3, name="conv2")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(3, name="logits")(x)
+    return keras.Model(inputs, L.Softmax(name="softmax")(x), name="func")
+
+
+def functional_activation_layer():
+    x = inputs = keras.Input(SHAPE)
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(x)
+    b = L.Conv2D(4, 1, padding="same", name="branch")(x)
+    x = L.Add(name="add")([a, b])  # not a chain: a real graph
+    x = L.Conv2D(6, 3, name="conv2")(x)
+    x = L.Flatten(name="flat")(x)
+    x = L.Dense(3, name="logits")(x)
+    return keras.Model(inputs, L.Activation("softmax", name="act")(x), name="graph")
+
+
+def nested(trainable=False):
+    """A transfer-learning model: a frozen "pretrained" conv base inside."""
+    base = keras.Sequential(
+        [keras.Input(SHAPE), L.Conv2D(4, 3, activation="relu", name="b_conv1"), L.Conv2D(6, 3, name="b_conv2")],
+        name="base",
+    )
+    base.trainable = trainable
+    inputs = keras.Input(SHAPE)
+    x = base(inputs, training=False)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(3, activation="softmax", name="head")(x)
+    return keras.Model(inputs, x, name="transfer")
+
+
+def nested_in_sequential():
+    inner_in = keras.Input(SHAPE)
+    inner = L.Conv2D(6, 3, name="f_conv")(L.Conv2D(4, 3, activation="relu", name="f_conv0")(inner_in))
+    base = keras.Model(inner_in, inner, name="fbase")
+    head = keras.Sequential([keras.Input((8, 8, 6)), L.GlobalAveragePooling2D(), L.Dense(3, activation="softmax", name="hd")], name="head")
+    return keras.Sequential([keras.Input(SHAPE), base, head], name="seq_of_models")
+
+
+MODELS = {
+    "sequential": sequential,
+    "functional": functional_softmax_layer,
+    "graph": functional_activation_layer,
+    "nested": nested,
+    "nested_in_sequential": nested_in_sequential,
+}
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).random((5, *SHAPE), dtype=np.float32)
+
+
+@pytest.fixture
+def mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_logits_are_pre_softmax_and_model_is_untouched(make, images):
+    model = make()
+    probs = model(images).numpy()
+    logits = ins.logits_model(model)(images).numpy()
+    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probs, atol=1e-6)
+    assert not np.allclose(logits.sum(-1), 1.0)
+    np.testing.assert_allclose(model(images).numpy(), probs)  # the model itself is unchanged
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_probe_reads_the_last_conv_layer_with_gradients(make, images):
+    model = make()
+    name = ins.last_spatial_layer(model)
+    assert "conv2" in name or name == "f_conv"
+    p = ins.probe(model, [name])
+    assert ins.probe(model, [name]) is p  # cached: one object, no retracing
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        acts, logits = p(x)
+        score = tf.reduce_sum(logits[:, 0])
+    grads = tape.gradient(score, acts)
+    assert acts.dtype == logits.dtype == tf.float32
+    assert acts.shape[0] == 5 and acts.shape[-1] == 6 and acts.shape.rank == 4
+    assert grads is not None and np.abs(grads.numpy()).sum() > 0
+    np.testing.assert_allclose(logits.numpy(), ins.logits_model(model)(x).numpy(), atol=1e-6)
+
+
+def test_probe_matches_a_direct_submodel(images):
+    model = functional_activation_layer()
+    acts, _ = ins.probe(model, ["conv1"])(images)
+    direct = keras.Model(model.input, model.get_layer("conv1").output)(images)
+    np.testing.assert_allclose(acts.numpy(), direct.numpy(), atol=1e-6)
+
+
+def test_probe_inside_a_nested_model_with_several_layers(images):
+    model = nested()
+    a1, a2, logits = ins.probe(model, ["b_conv1", "b_conv2"])(images)
+    base = model.get_layer("base")
+    np.testing.assert_allclose(a2.numpy(), base(images).numpy(), atol=1e-6)
+    assert a1.shape == (5, 10, 10, 4)
+    assert logits.shape == (5, 3)
+
+
+def test_probe_accepts_layer_objects_and_the_nested_model_itself(images):
+    model = nested()
+    acts, _ = ins.probe(model, [model.get_layer("base")])(images)
+    assert acts.shape == (5, 8, 8, 6)
+
+
+def test_mixed_precision_outputs_are_float32(mixed_precision, images):
+    model = nested(trainable=True)
+    assert model(images).dtype == tf.float16
+    acts, logits = ins.probe(model, ["b_conv2"])(images)
+    assert acts.dtype == logits.dtype == tf.float32
+    np.testing.assert_allclose(
+        tf.nn.softmax(logits).numpy(), model(images).numpy().astype(np.float32), atol=2e-2
+    )
+
+
+def test_find_layer_unknown_name_lists_close_names():
+    with pytest.raises(ValueError) as err:
+        ins.find_layer(nested(), "b_conv3")
+    msg = str(err.value)
+    assert "'b_conv3'" in msg and "'b_conv2'" in msg and "summary(expand_nested=True)" in msg
+
+
+def test_find_layer_searches_nested_models():
+    model = nested()
+    assert ins.find_layer(model, "b_conv1") is model.get_layer("base").get_layer("b_conv1")
+
+
+def test_last_spatial_layer_needs_a_conv_layer():
+    dense_only = keras.Sequential([keras.Input((10,)), L.Dense(4), L.Dense(2)])
+    with pytest.raises(ValueError, match="convolutional"):
+        ins.last_spatial_layer(dense_only)
+
+
+def test_unbuilt_model_gets_an_actionable_error():
+    with pytest.raises(ValueError, match="keras.Input"):
+        ins.logits_model(keras.Sequential([L.Conv2D(2, 3), L.Flatten(), L.Dense(2)]))
+
+
+def test_as_images_accepts_one_image_or_a_batch(images):
+    model = sequential()
+    one = ins.as_images(model, images[0])
+    assert one.shape == (1, *SHAPE) and one.dtype == tf.float32
+    assert ins.as_images(model, images.astype(np.float64)).shape == (5, *SHAPE)
+    assert ins.as_images(model, tf.constant(images)).shape == (5, *SHAPE)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda x: x[:, :8], "Resize them first"),
+        (lambda x: np.transpose(x, (0, 3, 1, 2)), "channels-first"),
+        (lambda x: x[..., :1], "repeat the grey channel"),
+        (lambda x: x[None], "batch (N, H, W, C)"),
+        (lambda x: (x * 255).astype(np.uint8), "/ 255"),
+        (lambda x: np.where(x > 0.5, np.nan, x), "NaN"),
+    ],
+    ids=["size", "channels_first", "grey", "rank", "uint8", "nan"],
+)
+def test_as_images_errors_say_what_to_do(bad, message, images):
+    with pytest.raises(ValueError) as err:
+        ins.as_images(sequential(), bad(images))
+    assert message in str(err.value)
+
+
+def test_as_images_missing_channel_axis_for_grey_model():
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
+    with pytest.raises(ValueError, match=r"images\[\.\.\., None\]"):
+        ins.as_images(model, np.zeros((4, 8, 8), np.float32))
+
+
+def test_uint8_is_fine_when_the_model_rescales():
+    model = keras.Sequential([keras.Input((8, 8, 3)), L.Rescaling(1 / 255), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
+    x = ins.as_images(model, np.full((2, 8, 8, 3), 200, np.uint8))
+    assert x.dtype == tf.float32 and float(x.numpy().max()) == 200.0
+
+
+def test_as_targets():
+    np.testing.assert_array_equal(ins.as_targets(2, 3, 5).numpy(), [2, 2, 2])
+    np.testing.assert_array_equal(ins.as_targets([0, 4, 1], 3, 5).numpy(), [0, 4, 1])
+    assert ins.as_targets(np.array([1, 2, 3]), 3, 5).dtype == tf.int32
+    with pytest.raises(ValueError, match=r"0\.\.4"):
+        ins.as_targets([0, 5, 1], 3, 5)
+    with pytest.raises(ValueError, match="one per image"):
+        ins.as_targets([0, 1], 3, 5)
+    with pytest.raises(ValueError, match="one-hot"):
+        ins.as_targets(np.eye(5)[[0, 1, 2]], 3, 5)
+    with pytest.raises(ValueError, match="out of range"):
+        ins.as_targets(-1, 3, 5)
