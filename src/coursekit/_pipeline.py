@@ -2,8 +2,8 @@
 
 Private to coursekit.train.
 
-The training stream covers all remaining epochs at once,
-``range(initial_epoch, epochs).flat_map(one_epoch)``, and every epoch's order is a pure
+The training stream over arrays (and over datasets read into memory) covers all remaining
+epochs at once, ``range(initial_epoch, epochs).flat_map(one_epoch)``, and every epoch's order is a pure
 function of ``(seed, epoch)``.  A run resumed at epoch k therefore sees exactly the batches that
 an uninterrupted run saw from epoch k on, and Keras keeps one iterator over the whole stream
 (``steps_per_epoch`` is given), so prefetching carries on across epoch boundaries.
@@ -75,7 +75,7 @@ def _epoch_seed(seed, epoch):
     return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
 
 
-def array_stream(x, y, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None):
+def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None):
     """Training stream over in-memory arrays. Returns (dataset, steps_per_epoch).
 
     Each step gathers one batch of indices from the arrays held once as tensors (the same trick
@@ -83,9 +83,9 @@ def array_stream(x, y, *, batch_size, seed, initial_epoch, epochs, shuffle=True,
     """
     import tensorflow as tf
 
-    n = len(tf.nest.flatten(x)[0])
+    n = len(tf.nest.flatten(arrays)[0])
     steps = n // batch_size
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    data = tf.data.Dataset.from_tensors(tuple(arrays)).repeat()
 
     def one_epoch(epoch):
         idx = tf.range(n, dtype=tf.int64)
@@ -100,15 +100,15 @@ def array_stream(x, y, *, batch_size, seed, initial_epoch, epochs, shuffle=True,
 
     ds = tf.data.Dataset.zip((indices, data)).map(gather, num_parallel_calls=AUTOTUNE)
     ds = _with_augment(ds, augment)
-    return ds.prefetch(AUTOTUNE), steps
+    return ds.prefetch(AUTOTUNE), steps, n
 
 
-def array_eval(x, y, *, batch_size):
+def array_eval(arrays, *, batch_size):
     """Evaluation batches over arrays, in order, every sample kept."""
     import tensorflow as tf
 
-    n = len(tf.nest.flatten(x)[0])
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    n = len(tf.nest.flatten(arrays)[0])
+    data = tf.data.Dataset.from_tensors(tuple(arrays)).repeat()
     indices = tf.data.Dataset.range(n).batch(batch_size)
     ds = tf.data.Dataset.zip((indices, data)).map(
         lambda i, xy: _tree_map(lambda a: tf.gather(a, i), xy), num_parallel_calls=AUTOTUNE
@@ -129,6 +129,27 @@ def is_batched(ds, input_rank: int | None) -> bool:
     return rank == input_rank
 
 
+def materialize(ds, chunk: int = 1024):
+    """The examples of a finite dataset as a tuple of NumPy structures, e.g. (x, y).
+
+    This is the in-memory cache: after it the examples are arrays, and the array stream gives
+    them a seeded per-epoch order and one gather per batch (faster than a per-example pipeline).
+    """
+    import tensorflow as tf
+
+    if int(ds.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
+        raise ValueError("The dataset is infinite (it repeats): pass it without .repeat(); fit repeats it per epoch.")
+    parts = list(ds.batch(chunk).as_numpy_iterator())
+    if not parts:
+        raise ValueError("The dataset is empty.")
+    first = parts[0]
+    if not isinstance(first, tuple):
+        first, parts = (first,), [(p,) for p in parts]
+    flat = [tf.nest.flatten(p) for p in parts]
+    joined = [np.concatenate([f[i] for f in flat]) for i in range(len(flat[0]))]
+    return tuple(tf.nest.pack_sequence_as(first, joined))
+
+
 def _count(ds) -> int:
     import tensorflow as tf
 
@@ -138,33 +159,31 @@ def _count(ds) -> int:
     return int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
 
 
-def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None, cache=True):
-    """Training stream over a dataset of single examples. Returns (dataset, steps_per_epoch)."""
-    import tensorflow as tf
+def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None, cache=None):
+    """Training stream over a dataset of single examples that is not kept in memory (optionally
+    cached in a file). Returns (dataset, steps_per_epoch, n_examples).
 
-    base = ds
-    if cache:
-        base = base.cache() if cache is True else base.cache(str(cache))
+    The order is seeded, and differs from epoch to epoch (reshuffled on every pass), but a run
+    resumed at epoch k starts a new sequence of orders (seeded with k), not the one an
+    uninterrupted run would have seen from epoch k on: for that, let fit keep the examples in
+    memory (cache=True).
+    """
+    base = ds.cache(str(cache)) if cache else ds
     n = _count(base)
     steps = n // batch_size
-    buffer = min(n, SHUFFLE_BUFFER)
-
-    def one_epoch(epoch):
-        d = base
-        if shuffle:
-            # op seeds may be tensors: a different, reproducible order for every epoch
-            d = d.shuffle(buffer, seed=tf.cast(seed, tf.int64) * 1_000_003 + epoch)
-        return d.batch(batch_size, drop_remainder=True)
-
-    stream = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
+    stream = base
+    if shuffle:
+        stream = stream.shuffle(min(n, SHUFFLE_BUFFER), seed=int(seed) * 1_000_003 + int(initial_epoch) + 1,
+                                reshuffle_each_iteration=True)
+    stream = stream.batch(batch_size, drop_remainder=True).repeat(epochs - initial_epoch)
     stream = _with_augment(stream, augment)
     return stream.prefetch(AUTOTUNE), steps, n
 
 
-def dataset_eval(ds, *, batch_size, batched: bool, cache=True):
-    """Evaluation batches over a dataset; a batched dataset is used as it is."""
+def dataset_eval(ds, *, batch_size, batched: bool, cache=None):
+    """Evaluation batches over a dataset not kept in memory; a batched dataset is used as it is."""
     if not batched:
         if cache:
-            ds = ds.cache() if cache is True else ds.cache(str(cache) + ".val")
+            ds = ds.cache(str(cache) + ".val")
         ds = ds.batch(batch_size)
     return ds.prefetch(AUTOTUNE)

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from coursekit import _pipeline
-from coursekit._device import DETERMINISM_COST, DevicePlan, make_plan
+from coursekit._device import DevicePlan, make_plan
 
 __all__ = ["fit", "describe_device"]
 
@@ -577,7 +577,11 @@ def fit(
         restore_best: end with the weights of the best epoch by `monitor`.
         monitor: the logged quantity for both; "auto" is "val_loss" with validation data, else "loss".
         deterministic: also call ``tf.config.experimental.enable_op_determinism()`` (needs a seed),
-            so GPU runs repeat bit for bit too. Cost: """ + DETERMINISM_COST + """
+            so GPU runs repeat bit for bit too. What it costs: it stays on for the rest of the
+            Python process; GPU convolutions and reductions switch to slower deterministic
+            kernels (often 10-50% slower, sometimes more); ops that have no deterministic GPU
+            kernel raise an error instead of running; tf.data runs parallel stages in order.
+            On a CPU it changes little: CPU runs with a seed repeat already.
         mixed_precision: "auto" uses mixed_float16 on GPUs of compute capability 7.x and
             mixed_bfloat16 on 8.0 and later, float32 elsewhere; True, False, "mixed_float16" or
             "mixed_bfloat16" force it. The model's outputs are kept float32.
@@ -588,9 +592,13 @@ def fit(
         steps_per_execution: training steps per call into the compiled step function; more
             steps mean less Python overhead per batch, the gain is largest for small models.
             "auto" picks the largest divisor of the steps per epoch up to 32, so that a call
-            never spans two epochs. Callbacks then see one batch-end per call.
-        cache: keep a dataset's examples in memory after the first epoch (True), in a file
-            (a path), or not at all (False). Arrays are in memory already.
+            never spans two epochs (1 under a tf.distribute strategy, where Keras' multi-step
+            loop fails). Callbacks then see one batch-end per call.
+        cache: for a dataset of single examples: True reads it once into memory (as arrays,
+            which then get the same exact per-epoch orders as arrays); a path caches it in that
+            file instead; False reads it anew every epoch. Both of these shuffle through a buffer
+            of up to 10,000 examples, and a resumed run gets new (seeded) orders rather than
+            the ones an uninterrupted run would have had.
         verbose: "auto" shows one updating line per epoch in a notebook, a Keras progress
             bar in a terminal and one line per epoch when output goes to a file; or 0, 1, 2.
 
@@ -686,34 +694,44 @@ def fit(
             return _history(keras, user_model, state.get("history", {}), epochs=initial_epoch)
 
     # ---- data
+    train_arrays = None if x_is_ds else (x, y)
+    train_ds = steps = None
     if x_is_ds:
         batched = _pipeline.is_batched(x, input_rank)
         _validate_dataset_spec(user_model, x, batched)
-        if batched:
-            train_ds, steps = x.prefetch(_pipeline.AUTOTUNE), None
+        if batched:  # the caller batched it: used as it is
+            train_ds = x.prefetch(_pipeline.AUTOTUNE)
+        elif cache is True:  # in memory: the array stream, with exact per-epoch orders
+            train_arrays = _pipeline.materialize(x)
+            _validate_data(user_model, *train_arrays[:2], which=("the dataset's images", "the dataset's labels"))
         else:
             train_ds, steps, n = _pipeline.dataset_stream(
                 x, batch_size=batch_size, seed=shuffle_seed, initial_epoch=initial_epoch, epochs=epochs,
                 shuffle=shuffle, augment=augment, cache=cache)
-            if steps == 0:
-                raise ValueError(f"batch_size={batch_size} is larger than the dataset's {n} examples. "
-                                 f"Use batch_size <= {n}.")
-    else:
-        train_ds, steps = _pipeline.array_stream(
-            x, y, batch_size=batch_size, seed=shuffle_seed, initial_epoch=initial_epoch, epochs=epochs,
+    if train_arrays is not None:
+        train_ds, steps, n = _pipeline.array_stream(
+            train_arrays, batch_size=batch_size, seed=shuffle_seed, initial_epoch=initial_epoch, epochs=epochs,
             shuffle=shuffle, augment=augment)
+    if steps == 0:
+        raise ValueError(f"batch_size={batch_size} is larger than the {n} training examples; training uses "
+                         f"full batches only, so there would be none. Use batch_size <= {n}.")
     val_ds = None
     if val is not None:
         if val[1] is None:
             vbatched = _pipeline.is_batched(val[0], input_rank)
             _validate_dataset_spec(user_model, val[0], vbatched, "validation_data")
-            val_ds = _pipeline.dataset_eval(val[0], batch_size=batch_size, batched=vbatched, cache=cache)
-        else:
-            val_ds = _pipeline.array_eval(*val, batch_size=batch_size)
+            if not vbatched and cache is True:
+                val = _pipeline.materialize(val[0])
+            else:
+                val_ds = _pipeline.dataset_eval(val[0], batch_size=batch_size, batched=vbatched, cache=cache)
+        if val_ds is None:
+            val_ds = _pipeline.array_eval(val, batch_size=batch_size)
 
     # ---- compiled-step settings (put back afterwards)
     if steps_per_execution == "auto":
-        spe = _auto_steps_per_execution(steps) if steps else 1
+        # Keras' multi-step loop fails on a distributed iterator (TF 2.21 / Keras 3.15), so one
+        # step per call under a strategy.
+        spe = _auto_steps_per_execution(steps) if steps and not plan.distributed else 1
     else:
         spe = int(steps_per_execution)
     saved = (trainable.jit_compile, trainable.steps_per_execution)
