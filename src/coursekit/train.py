@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import time
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -306,6 +307,10 @@ def _clone_for(model, plan: DevicePlan):
     return clone, trainable
 
 
+# model -> {(precision, devices): (copy, trainable)}: the copies fit trained for that model
+_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _policy_name(layer) -> str:
     policy = getattr(layer, "dtype_policy", None)
     return getattr(policy, "name", str(policy))
@@ -328,7 +333,12 @@ def _prepare(model_or_build, plan: DevicePlan):
         if not model.built:
             raise ValueError("This model is not built yet, so it cannot be copied onto the device plan: "
                              "give it a keras.Input(shape=...) first, or pass a function that builds it.")
-        clone, trainable = _clone_for(model, plan)
+        key = (plan.precision, tuple(plan.strategy.extended.worker_devices) if plan.distributed else None)
+        copies = _COPIES.setdefault(model, {})
+        if key not in copies:  # kept, so that later calls reuse its compiled step
+            copies[key] = _clone_for(model, plan)
+        clone, trainable = copies[key]
+        clone.set_weights(model.get_weights())  # the caller may have changed them since
         return model, trainable, clone
     if not callable(model_or_build):
         raise TypeError(f"model must be a keras.Model or a function that returns a compiled one, not "
@@ -549,7 +559,9 @@ def fit(
             policy and the scope, same weights, a fresh optimizer of the same configuration),
             trains the copy, and writes the trained weights back into your model. On a plain
             CPU or a single GPU in float32 your model itself is trained.
-            Either way ``history.model`` is your model, trained.
+            Either way ``history.model`` is your model, trained. The copy is kept for the next
+            call with the same model (its weights refreshed from yours), so that call needs no
+            new compilation; like ``model.fit``, it continues with the same optimizer state.
         x, y: NumPy arrays (x of shape (N, ...) and y of N labels), or x a ``tf.data.Dataset``
             of (inputs, labels) examples (then y is None). A dataset that already yields batches
             (its inputs have the model's rank) is used as it is, only prefetched.
@@ -593,7 +605,8 @@ def fit(
             steps mean less Python overhead per batch, the gain is largest for small models.
             "auto" picks the largest divisor of the steps per epoch up to 32, so that a call
             never spans two epochs (1 under a tf.distribute strategy, where Keras' multi-step
-            loop fails). Callbacks then see one batch-end per call.
+            loop fails). Callbacks then see one batch-end per call. This and the XLA setting
+            stay on the model afterwards, so a second call does not compile the step again.
         cache: for a dataset of single examples: True reads it once into memory (as arrays,
             which then get the same exact per-epoch orders as arrays); a path caches it in that
             file instead; False reads it anew every epoch. Both of these shuffle through a buffer
@@ -727,17 +740,18 @@ def fit(
         if val_ds is None:
             val_ds = _pipeline.array_eval(val, batch_size=batch_size)
 
-    # ---- compiled-step settings (put back afterwards)
+    # ---- compiled-step settings. They stay on the model, so the next call (or a later
+    # model.fit) reuses the compiled step instead of tracing it again.
     if steps_per_execution == "auto":
         # Keras' multi-step loop fails on a distributed iterator (TF 2.21 / Keras 3.15), so one
         # step per call under a strategy.
         spe = _auto_steps_per_execution(steps) if steps and not plan.distributed else 1
     else:
         spe = int(steps_per_execution)
-    saved = (trainable.jit_compile, trainable.steps_per_execution)
-    trainable.jit_compile = plan.xla
-    trainable.steps_per_execution = spe
-    trainable.train_function = trainable.test_function = None
+    if trainable.jit_compile != plan.xla or trainable.steps_per_execution != spe:
+        trainable.jit_compile = plan.xla
+        trainable.steps_per_execution = spe
+        trainable.train_function = trainable.test_function = trainable.predict_function = None
 
     # ---- callbacks
     prior = {k: list(v) for k, v in ((state or {}).get("history") or {}).items()}
@@ -765,8 +779,6 @@ def fit(
             shuffle=False,  # the stream is already shuffled, per epoch and seeded
         )
     finally:
-        trainable.jit_compile, trainable.steps_per_execution = saved
-        trainable.train_function = trainable.test_function = None
         if source is not None:  # trained a copy: the caller's model gets its weights
             user_model.set_weights(source.get_weights())
 
