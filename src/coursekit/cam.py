@@ -257,7 +257,7 @@ def score_cam(model, images, targets=None, layer=None, *, normalize=True) -> np.
 class GradientExplainer:
     """One compiled gradient step shared by saliency, SmoothGrad and integrated gradients.
 
-    ``step(images, baseline, targets, alphas, weights, sigma, seed)`` returns, for
+    ``step(images, baseline, targets, alphas, weights, sigma, seeds)`` returns, for
     each image, ``sum_k weights[k] * d score / d input`` evaluated at
     ``baseline + alphas[k] * (images - baseline) + sigma * noise_k`` -- one
     batch of N*K gradients. Saliency is K=1 (alpha 1, no noise), SmoothGrad adds
@@ -274,19 +274,20 @@ class GradientExplainer:
             lambda x: tf.argmax(self.logits(x, training=False), axis=-1, output_type=tf.int32)
         )
 
-    def _compute(self, images, baseline, targets, alphas, weights, sigma, seed):
+    def _compute(self, images, baseline, targets, alphas, weights, sigma, seeds):
         self.traces += 1
         k = tf.shape(alphas)[0]
         shape = tf.shape(images)
         a = tf.reshape(alphas, (-1, 1, 1, 1, 1))
         inputs = baseline[None] + a * (images - baseline)[None]  # (K, N, H, W, C)
-        inputs = tf.cond(
-            tf.reduce_any(sigma > 0),
-            lambda: inputs
-            + sigma[None, :, None, None, None]
-            * tf.random.stateless_normal(tf.concat([[k], shape], 0), seed),
-            lambda: inputs,
-        )
+
+        def noisy():  # one seed per sample, so chunking does not change the noise
+            noise = tf.map_fn(
+                lambda s: tf.random.stateless_normal(shape, s), seeds, fn_output_signature=tf.float32
+            )
+            return inputs + sigma[None, :, None, None, None] * noise
+
+        inputs = tf.cond(tf.reduce_any(sigma > 0), noisy, lambda: inputs)
         inputs = tf.reshape(inputs, tf.concat([[-1], shape[1:]], 0))
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(inputs)
@@ -305,15 +306,16 @@ class GradientExplainer:
         alphas = np.asarray(alphas, np.float32)
         weights = np.asarray(weights, np.float32)
         total = None
-        for i, start in enumerate(range(0, len(alphas), per_call)):
+        for start in range(0, len(alphas), per_call):
             sl = slice(start, start + per_call)
             a, w = alphas[sl], weights[sl]
             if len(a) < per_call and start > 0:  # keep one shape per call: pad with zero weight
                 a = np.pad(a, (0, per_call - len(a)), constant_values=1.0)
                 w = np.pad(w, (0, per_call - len(w)))
+            seeds = np.stack([np.full(len(a), seed), start + np.arange(len(a))], axis=1)
             part = self._step(
                 x, baseline, targets, tf.constant(a), tf.constant(w), sigma,
-                tf.constant([seed, i], tf.int64),
+                tf.constant(seeds, tf.int64),
             )
             total = part if total is None else total + part
         return total

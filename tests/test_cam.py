@@ -1,0 +1,348 @@
+"""coursekit.cam: known answers, sanity checks, model kinds, retracing, errors."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from coursekit import cam as C  # noqa: E402
+from coursekit._introspect import logits_model  # noqa: E402
+
+L = keras.layers
+SIZE = 16
+METHODS = [C.cam, C.grad_cam, C.grad_cam_plus_plus, C.score_cam, C.saliency, C.smooth_grad, C.integrated_gradients]
+
+
+# --------------------------------------------------------------------------- models and data
+
+
+def gap_net(softmax=True, seed=0, name="gapnet"):
+    """The CAM architecture: convs -> GlobalAveragePooling2D -> Dense."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="conv2"),
+            L.GlobalAveragePooling2D(name="gap"),
+            L.Dense(3, activation="softmax" if softmax else None, name="out"),
+        ],
+        name=name,
+    )
+
+
+def nested_net(seed=0):
+    """The same layers as gap_net, with the convs in a frozen "pretrained" base."""
+    keras.utils.set_random_seed(seed)
+    base = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="b_conv1"),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="b_conv2"),
+        ],
+        name="base",
+    )
+    base.trainable = False
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = L.GlobalAveragePooling2D(name="gap")(base(inputs, training=False))
+    return keras.Model(inputs, L.Dense(3, activation="softmax", name="head")(x), name="transfer")
+
+
+def colored_squares(n, seed):
+    """Class = colour (red, green, blue) of a bright 5x5 square at a random place."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 0.15, (n, SIZE, SIZE, 3)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    boxes = rng.integers(0, SIZE - 5, (n, 2))
+    for i, (r, c) in enumerate(boxes):
+        x[i, r : r + 5, c : c + 5, y[i]] = 1.0
+    return x, y, boxes
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A GAP net trained to >90% on coloured squares, with its test images."""
+    model = gap_net(seed=1, name="trained")
+    x, y, _ = colored_squares(600, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    xt, yt, boxes = colored_squares(24, seed=1)
+    accuracy = float((model(xt).numpy().argmax(-1) == yt).mean())
+    assert accuracy > 0.9, f"the test model did not learn (accuracy {accuracy:.2f})"
+    return model, xt, yt, boxes
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).random((4, SIZE, SIZE, 3), dtype=np.float32)
+
+
+@pytest.fixture
+def mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def in_box_ratio(maps, boxes, pad=1):
+    """Mean map value inside each (padded) square over the mean outside."""
+    ratios = []
+    for m, (r, c) in zip(maps, boxes):
+        mask = np.zeros(m.shape, bool)
+        mask[max(r - pad, 0) : r + 5 + pad, max(c - pad, 0) : c + 5 + pad] = True
+        ratios.append(m[mask].mean() / max(m[~mask].mean(), 1e-6))
+    return np.median(ratios)
+
+
+def spearman(a, b):
+    ra, rb = np.argsort(np.argsort(a.ravel())), np.argsort(np.argsort(b.ravel()))
+    return np.corrcoef(ra, rb)[0, 1]
+
+
+# --------------------------------------------------------------------------- contract
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda f: f.__name__)
+def test_every_method_returns_maps_in_unit_range(method, images):
+    model = gap_net()
+    maps = method(model, images)
+    assert isinstance(maps, np.ndarray) and maps.shape == (4, SIZE, SIZE)
+    assert np.isfinite(maps).all() and maps.min() >= 0.0 and maps.max() <= 1.0
+    assert np.isclose(maps.max(), 1.0)
+    one = method(model, images[0], targets=1)
+    assert one.shape == (1, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda f: f.__name__)
+def test_nested_frozen_base_gives_the_same_maps_as_the_flat_model(method, images):
+    flat, nested = gap_net(), nested_net()
+    nested.set_weights(flat.get_weights())
+    kwargs = {"seed": 3} if method is C.smooth_grad else {}
+    np.testing.assert_allclose(method(nested, images, **kwargs), method(flat, images, **kwargs), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", [C.grad_cam, C.grad_cam_plus_plus, C.saliency, C.integrated_gradients], ids=lambda f: f.__name__)
+def test_scores_are_read_before_the_softmax(method, images):
+    probs, logits = gap_net(softmax=True), gap_net(softmax=False)
+    logits.set_weights(probs.get_weights())
+    np.testing.assert_allclose(method(probs, images, targets=2), method(logits, images, targets=2), atol=1e-6)
+
+
+def test_a_different_target_per_image(trained):
+    model, x, _, _ = trained
+    targets = [0, 1, 2, 1]
+    batch = C.grad_cam(model, x[:4], targets)
+    for i, t in enumerate(targets):
+        np.testing.assert_allclose(batch[i], C.grad_cam(model, x[i], t)[0], atol=1e-5)
+    assert not np.allclose(C.grad_cam(model, x[:4], 0), C.grad_cam(model, x[:4], 1))
+
+
+def test_no_target_means_the_predicted_class(trained):
+    model, x, _, _ = trained
+    predicted = model(x).numpy().argmax(-1)
+    np.testing.assert_allclose(C.grad_cam(model, x), C.grad_cam(model, x, predicted), atol=1e-6)
+    np.testing.assert_allclose(C.saliency(model, x), C.saliency(model, x, predicted), atol=1e-6)
+
+
+def test_mixed_precision_maps_match_float32(mixed_precision, images):
+    mixed = gap_net()
+    keras.mixed_precision.set_global_policy("float32")
+    full = gap_net()
+    mixed.set_weights(full.get_weights())
+    assert mixed(images).dtype == tf.float16
+    for method in (C.grad_cam, C.grad_cam_plus_plus, C.saliency):
+        a, b = method(mixed, images, targets=0), method(full, images, targets=0)
+        assert a.dtype == np.float32 and np.isfinite(a).all()
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+
+
+def test_no_retracing_on_repeated_calls(images):
+    model = gap_net()
+    for targets in (None, [0, 1, 2, 0], 1, None):
+        C.grad_cam(model, images, targets)
+        C.smooth_grad(model, images, targets, samples=4, seed=0)
+    grad_cam = C.explainer(C._GradCAM, model, None)
+    assert grad_cam.traces == 1
+    assert grad_cam._step.experimental_get_tracing_count() == 1
+    assert C.explainer(C.GradientExplainer, model).traces == 1
+
+
+# --------------------------------------------------------------------------- known answers
+
+
+def test_grad_cam_equals_cam_on_a_gap_dense_net(trained):
+    model, x, _, _ = trained
+    np.testing.assert_allclose(C.grad_cam(model, x), C.cam(model, x), atol=1e-5)
+    np.testing.assert_allclose(C.grad_cam(model, x, 2), C.cam(model, x, 2), atol=1e-5)
+
+
+def test_grad_cam_weights_match_a_hand_computed_case():
+    # conv: 1x1, two channels (x, -x); head: flatten -> dense. d logit / d A is the
+    # dense kernel itself, so alpha_c is the mean of the kernel over the positions.
+    model = keras.Sequential(
+        [
+            keras.Input((2, 2, 1)),
+            L.Conv2D(2, 1, use_bias=False, name="conv"),
+            L.Flatten(),
+            L.Dense(2, use_bias=False, name="dense"),
+        ]
+    )
+    model.get_layer("conv").set_weights([np.array([1.0, -1.0], np.float32).reshape(1, 1, 1, 2)])
+    w = np.arange(16, dtype=np.float32).reshape(8, 2) / 10.0 - 0.7
+    model.get_layer("dense").set_weights([w])
+    x = np.array([[1.0, 2.0], [3.0, -1.0]], np.float32)
+    acts = np.stack([x, -x], axis=-1)  # (2, 2, 2)
+    for target in (0, 1):
+        grads = w[:, target].reshape(2, 2, 2)
+        alpha = grads.mean(axis=(0, 1))
+        expected = np.maximum((acts * alpha).sum(-1), 0.0)
+        got = C.grad_cam(model, x[..., None], target, layer="conv", normalize=False)[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_grad_cam_plus_plus_stays_finite_for_huge_logits(images):
+    model = gap_net(softmax=False)
+    dense = model.get_layer("out")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 4000.0, bias])
+    assert np.abs(logits_model(model)(images).numpy()).max() > 500  # exp(score) would overflow
+    maps = C.grad_cam_plus_plus(model, images)
+    assert np.isfinite(maps).all() and np.allclose(maps.max(axis=(1, 2)), 1.0)
+
+
+def test_grad_cam_plus_plus_matches_the_closed_form_on_a_gap_net(images):
+    # After GAP -> Dense the gradient is constant over space, g_c = w_c / (h w), so
+    # alpha_c = g^2 / (2 g^2 + S_c g^3) = 1 / (2 + S_c g_c), with S_c the sum of A_c,
+    # and the channel weight is h w relu(g_c) / (2 + S_c g_c).
+    model = gap_net(softmax=False)
+    w = model.get_layer("out").get_weights()[0].astype(np.float64)
+    acts, _ = C.explainer(C._GradCAMPlusPlus, model, None).probe(images)
+    acts = acts.numpy().astype(np.float64)
+    hw = acts.shape[1] * acts.shape[2]
+    target = 1
+    g = w[:, target] / hw
+    total = acts.sum(axis=(1, 2))  # (N, C)
+    weights = np.where(g != 0, hw * np.maximum(g, 0) / (2 + total * g), 0.0)
+    expected = np.maximum(np.einsum("nhwc,nc->nhw", acts, weights), 0)
+    got = C.grad_cam_plus_plus(model, images, target, normalize=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_score_cam_matches_an_unbatched_reference(images):
+    model = gap_net()
+    x = images[:2]
+    got = C.score_cam(model, x, [0, 2], normalize=False)
+    acts, _ = C.explainer(C._ScoreCAM, model, None).probe(x)
+    acts = acts.numpy()
+    logits = logits_model(model)
+    for i, t in enumerate([0, 2]):
+        weights = []
+        for c in range(acts.shape[-1]):
+            m = tf.image.resize(acts[i, :, :, c, None][None], (SIZE, SIZE))[0, ..., 0].numpy()
+            m = (m - m.min()) / (m.max() - m.min()) if m.max() > m.min() else np.zeros_like(m)
+            weights.append(tf.nn.softmax(logits(x[i : i + 1] * m[None, ..., None]))[0, t].numpy())
+        expected = np.maximum((acts[i] * np.array(weights)).sum(-1), 0)
+        expected = tf.image.resize(expected[None, ..., None], (SIZE, SIZE))[0, ..., 0].numpy()
+        np.testing.assert_allclose(got[i], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_integrated_gradients_completeness(trained):
+    model, x, y, _ = trained
+    x = x[:6]
+    logits = logits_model(model)
+    gap = (logits(x).numpy() - logits(np.zeros_like(x)).numpy())[np.arange(6), y[:6]]
+    errors = []
+    for steps in (2, 8, 64):
+        raw = C.integrated_gradients(model, x, y[:6], steps=steps, return_raw=True)
+        assert raw.shape == x.shape
+        errors.append(np.abs(raw.sum(axis=(1, 2, 3)) - gap).max())
+    assert errors[2] < errors[0]
+    assert errors[2] < 0.02 * np.abs(gap).max() + 1e-3, (errors, gap)
+
+
+def test_maps_find_the_square(trained):
+    model, x, y, boxes = trained
+    for method in (C.cam, C.grad_cam, C.grad_cam_plus_plus, C.score_cam):
+        assert in_box_ratio(method(model, x, y), boxes) > 5.0, method.__name__
+    assert in_box_ratio(C.integrated_gradients(model, x, y), boxes) > 3.0
+    # SmoothGrad is sharper than vanilla gradients (Smilkov et al. 2017)
+    smooth = in_box_ratio(C.smooth_grad(model, x, y, seed=0), boxes)
+    assert smooth > in_box_ratio(C.saliency(model, x, y), boxes)
+
+
+def test_saliency_fails_no_model_randomization_sanity_check(trained):
+    """Adebayo et al. 2018: maps must depend on the learned weights."""
+    model, x, y, _ = trained
+    before = C.saliency(model, x, y)
+    random = gap_net(seed=123, name="randomized")
+    after = C.saliency(random, x, y)
+    rho = np.median([spearman(a, b) for a, b in zip(before, after)])
+    assert rho < 0.5, rho
+    # and the trained maps are stable: the same call gives the same maps
+    np.testing.assert_allclose(before, C.saliency(model, x, y))
+
+
+def test_smooth_grad_seed(images):
+    model = gap_net()
+    a = C.smooth_grad(model, images, samples=6, seed=1)
+    np.testing.assert_allclose(a, C.smooth_grad(model, images, samples=6, seed=1))
+    assert not np.allclose(a, C.smooth_grad(model, images, samples=6, seed=2))
+    # more samples than one step holds: chunked, same answer as one big step
+    np.testing.assert_allclose(
+        C.smooth_grad(model, images, samples=6, seed=1, batch_size=8),
+        C.smooth_grad(model, images, samples=6, seed=1, batch_size=1000),
+        atol=1e-5,
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unknown_layer_lists_candidates(images):
+    with pytest.raises(ValueError) as err:
+        C.grad_cam(gap_net(), images, layer="conv3")
+    assert "'conv2'" in str(err.value) and "expand_nested" in str(err.value)
+
+
+def test_dense_only_model_has_no_layer_for_grad_cam():
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), L.Flatten(), L.Dense(3)])
+    with pytest.raises(ValueError, match="convolutional"):
+        C.grad_cam(model, np.zeros((1, SIZE, SIZE, 3), np.float32))
+    assert C.saliency(model, np.ones((1, SIZE, SIZE, 3), np.float32)).shape == (1, SIZE, SIZE)
+
+
+def test_non_spatial_layer_is_refused(images):
+    with pytest.raises(ValueError, match="4-D|convolutional"):
+        C.grad_cam(gap_net(), images, layer="gap")
+
+
+def test_target_out_of_range(images):
+    with pytest.raises(ValueError, match=r"0\.\.2"):
+        C.grad_cam(gap_net(), images, targets=3)
+    with pytest.raises(ValueError, match="one per image"):
+        C.saliency(gap_net(), images, targets=[0, 1])
+
+
+def test_wrong_images(images):
+    with pytest.raises(ValueError, match="Resize"):
+        C.grad_cam(gap_net(), images[:, :8, :8])
+    with pytest.raises(ValueError, match="/ 255"):
+        C.smooth_grad(gap_net(), (images * 255).astype(np.uint8))
+
+
+def test_cam_needs_the_cam_architecture(images):
+    model = keras.Sequential(
+        [keras.Input((SIZE, SIZE, 3)), L.Conv2D(4, 3, name="conv"), L.Flatten(), L.Dense(3)]
+    )
+    with pytest.raises(ValueError, match="grad_cam"):
+        C.cam(model, images)
+
+
+def test_bad_arguments(images):
+    with pytest.raises(ValueError, match="samples"):
+        C.smooth_grad(gap_net(), images, samples=0)
+    with pytest.raises(ValueError, match="steps"):
+        C.integrated_gradients(gap_net(), images, steps=0)
