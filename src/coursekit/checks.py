@@ -154,15 +154,14 @@ def _as_array(value):
             value = value.numpy()
         except Exception:  # noqa: BLE001 - symbolic tensors and the like
             return None, f"returned a symbolic {type(value).__name__}; return a NumPy array."
+    ragged = (f"returned a {type(value).__name__} that NumPy cannot turn into a numeric array "
+              "(a ragged list, or a list of arrays of different shapes?).")
     try:
         array = np.asarray(value)
-    except Exception as err:  # noqa: BLE001 - ragged lists and the like
-        return None, f"returned a {type(value).__name__} that is not an array ({err})."
+    except Exception:  # noqa: BLE001 - ragged lists and the like
+        return None, ragged
     if array.dtype == object:
-        return None, (
-            f"returned a {type(value).__name__} that NumPy cannot turn into a numeric array "
-            "(a ragged list, or a list of arrays of different shapes?)."
-        )
+        return None, ragged
     return array, None
 
 
