@@ -51,7 +51,7 @@ def filters(layer, model=None, *, normalize=False) -> np.ndarray:
             f"Layer {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) has no 2-D "
             "convolution kernel (kh, kw, in, out); filters() reads Conv2D-like layers."
         )
-    w = np.asarray(keras.ops.convert_to_numpy(kernel.value), dtype=np.float32)
+    w = np.array(kernel.numpy(), dtype=np.float32)
     if normalize:
         lo, hi = w.min(), w.max()
         w = (w - lo) / (hi - lo) if hi > lo else np.zeros_like(w)
