@@ -1,6 +1,8 @@
 """coursekit._introspect: how coursekit reads Sequential, functional, nested,
 softmax-ended and mixed-precision Keras 3 models."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -210,6 +212,16 @@ def test_uint8_is_fine_when_the_model_rescales():
     model = keras.Sequential([keras.Input((8, 8, 3)), L.Rescaling(1 / 255), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
     x = ins.as_images(model, np.full((2, 8, 8, 3), 200, np.uint8))
     assert x.dtype == tf.float32 and float(x.numpy().max()) == 200.0
+
+
+def test_float_pixels_in_0_255_warn(images):
+    with pytest.warns(UserWarning, match="images / 255"):
+        ins.as_images(sequential(), images * 255)
+    model = keras.Sequential([keras.Input(SHAPE), L.Rescaling(1 / 255), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ins.as_images(model, images * 255)  # the model rescales: fine
+        ins.as_images(sequential(), images * 2 - 1)  # centred inputs: fine
 
 
 def test_as_targets():

@@ -24,6 +24,7 @@ Probes are cached per (model, layers), so repeated calls reuse one object and a
 from __future__ import annotations
 
 import difflib
+import warnings
 import weakref
 from typing import Iterable, Iterator, Sequence
 
@@ -304,9 +305,10 @@ def num_classes(model) -> int:
 
 
 def _has_rescaling(model) -> bool:
-    return any(
-        isinstance(layer, keras.layers.Rescaling) for layer in list(_walk_layers(model))[:6]
-    )
+    """Whether the model scales raw pixels itself (a Rescaling or Normalization
+    layer among its first layers)."""
+    first = list(_walk_layers(model))[:6]
+    return any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in first)
 
 
 def as_images(model, images) -> tf.Tensor:
@@ -366,7 +368,8 @@ def as_images(model, images) -> tf.Tensor:
             raise ValueError(
                 f"Images are {np.dtype(dtype).name} (0..255 pixels?) but model {model.name!r} "
                 "takes floats and has no Rescaling layer. Scale them the way the model was "
-                "trained, e.g. images.astype('float32') / 255."
+                "trained, e.g. images.astype('float32') / 255 (or, if it really was trained on "
+                "0..255 values, images.astype('float32'))."
             )
     x = tf.convert_to_tensor(images)
     if x.dtype != tf.float32:
@@ -375,6 +378,14 @@ def as_images(model, images) -> tf.Tensor:
     total = np.sum(x.numpy() if isinstance(images, tf.Tensor) else images, dtype=np.float64)
     if not np.isfinite(total):
         raise ValueError("Images contain NaN or infinite values.")
+    if total > 1.5 * max(int(np.prod(shape)), 1) and not _has_rescaling(model):
+        warnings.warn(
+            f"The images average {total / np.prod(shape):.1f}: raw 0..255 pixels? Model "
+            f"{model.name!r} has no Rescaling layer, so it likely expects them scaled, e.g. "
+            "images / 255. Ignore this if the model was trained on such values.",
+            UserWarning,
+            stacklevel=3,
+        )
     return x
 
 
