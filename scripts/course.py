@@ -29,7 +29,9 @@ def all_labs() -> list[str]:
 
 
 def _nbgrader(args, cwd):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    # nbgrader runs tools such as `alembic` from PATH: put this Python's bin folder first.
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
