@@ -29,6 +29,8 @@ def _args():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--case", action="append", help="run only these cases (by name)")
+    p.add_argument("--smoke", action="store_true",
+                   help="check that the cases run: two batches each, one repeat (no meaningful figures)")
     return p.parse_args()
 
 
@@ -106,13 +108,17 @@ def cifar_resnet(widths=(64, 128, 256), blocks=2):
     return keras.Model(inputs, outputs)
 
 
-# name -> (builder, input shape, number of images, batch size); n is a multiple of the batch,
-# so both sides train on the same number of images (coursekit drops a last partial batch).
+# name -> (builder, input shape, number of images, batch size[, coursekit.train.fit options]);
+# n is a multiple of the batch, so both sides train on the same number of images (coursekit
+# drops a last partial batch). The *_xla cases force XLA on, to check that "auto" (off on CPU)
+# is the right default there.
 CPU_CASES = {
     "cpu_mnist_cnn_b32": (mnist_cnn, (28, 28, 1), 6144, 32),
     "cpu_mnist_cnn_b128": (mnist_cnn, (28, 28, 1), 6144, 128),
     "cpu_mnist_mlp_b32": (mnist_mlp, (28, 28, 1), 16384, 32),
     "cpu_cifar_cnn_b64": (cifar_cnn, (32, 32, 3), 4096, 64),
+    "cpu_mnist_cnn_b32_xla": (mnist_cnn, (28, 28, 1), 6144, 32, {"jit_compile": True}),
+    "cpu_cifar_cnn_b64_xla": (cifar_cnn, (32, 32, 3), 4096, 64, {"jit_compile": True}),
 }
 GPU_CASES = {
     "gpu_cifar_resnet_b128": (cifar_resnet, (32, 32, 3), 25600, 128),
@@ -127,7 +133,9 @@ def compiled(builder):
     return model
 
 
-def run_case(name, builder, shape, n, batch):
+def run_case(name, builder, shape, n, batch, options=None):
+    if ARGS.smoke:
+        n = 2 * batch
     rng = np.random.default_rng(0)
     x = rng.random((n, *shape), dtype=np.float32)
     y = rng.integers(0, 10, n)
@@ -137,12 +145,13 @@ def run_case(name, builder, shape, n, batch):
     peer_model.set_weights(ours_model.get_weights())
 
     def ours():
-        train.fit(ours_model, x, y, epochs=1, batch_size=batch, verbose=0)
+        train.fit(ours_model, x, y, epochs=1, batch_size=batch, verbose=0, **(options or {}))
 
     def peer():
         peer_model.fit(x, y, epochs=1, batch_size=batch, verbose=0)
 
-    ours_s, peer_s, ratio = paired(ours, peer, repeats=ARGS.repeats, warmup=ARGS.warmup)
+    repeats, warmup = (1, 1) if ARGS.smoke else (ARGS.repeats, ARGS.warmup)
+    ours_s, peer_s, ratio = paired(ours, peer, repeats=repeats, warmup=warmup)
     trained = (n // batch) * batch
     line = f"{name} coursekit_ips={trained / ours_s:.0f} peer_ips={n / peer_s:.0f} ratio={ratio * trained / n:.2f}"
     print(line, flush=True)

@@ -213,6 +213,31 @@ def test_mirrored_strategy_over_two_logical_cpus():
     assert "STRATEGY-OK 2" in proc.stdout, proc.stderr[-3000:]
 
 
+_DETERMINISM_SCRIPT = textwrap.dedent(
+    """
+    import sys; sys.path.insert(0, {helpers!r})
+    import tensorflow as tf
+    from coursekit import train
+    from test_train import _build, _data, _same
+
+    x, y = _data()
+    a = train.fit(_build, x, y, epochs=2, seed=5, deterministic=True, verbose=0)
+    b = train.fit(_build, x, y, epochs=2, seed=5, deterministic=True, verbose=0)
+    assert _same(a.model, b.model)
+    from tensorflow.python.framework import config  # no public getter
+    assert config.is_op_determinism_enabled()
+    print("DETERMINISM-OK")
+    """
+)
+
+
+def test_deterministic_flag_in_its_own_process():
+    # op determinism cannot be turned off again, so it gets a process of its own
+    script = _DETERMINISM_SCRIPT.format(helpers=os.path.dirname(__file__))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=200)
+    assert "DETERMINISM-OK" in proc.stdout, proc.stderr[-3000:]
+
+
 # ---------------------------------------------------------------- errors, before any training
 
 

@@ -460,7 +460,10 @@ def _in_notebook() -> bool:
         ip = shell.get_ipython()
     except Exception:  # pragma: no cover - IPython without a shell
         return False
-    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+    if ip is None:
+        return False
+    return ("IPKernelApp" in getattr(ip, "config", {}) or "ZMQ" in type(ip).__name__
+            or type(ip).__module__.startswith("google.colab"))
 
 
 def _make_epoch_line(keras):
