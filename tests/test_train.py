@@ -143,6 +143,9 @@ def test_dataset_input_and_augmentation():
     assert len(a.history["val_loss"]) == 2
     b = train.fit(_build, ds.batch(16), epochs=1, seed=0, verbose=0)  # already batched: as is
     assert len(b.history["loss"]) == 1
+    c = train.fit(_build, ds, epochs=2, seed=0, verbose=0, cache=False, validation_data=ds.take(40))
+    d = train.fit(_build, ds, epochs=2, seed=0, verbose=0, cache=False, validation_data=ds.take(40))
+    assert len(c.history["val_loss"]) == 2 and _same(c.model, d.model)  # streamed: seeded too
 
 
 # ---------------------------------------------------------------- device

@@ -58,7 +58,7 @@ def _augmenter(augment):
     return apply
 
 
-def _with_augment(ds, augment):
+def with_augment(ds, augment):
     aug = _augmenter(augment)
     if aug is None:
         return ds
@@ -99,7 +99,7 @@ def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=Tru
         return _tree_map(lambda a: tf.gather(a, i), xy)
 
     ds = tf.data.Dataset.zip((indices, data)).map(gather, num_parallel_calls=AUTOTUNE)
-    ds = _with_augment(ds, augment)
+    ds = with_augment(ds, augment)
     return ds.prefetch(AUTOTUNE), steps, n
 
 
@@ -176,7 +176,7 @@ def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True,
         stream = stream.shuffle(min(n, SHUFFLE_BUFFER), seed=int(seed) * 1_000_003 + int(initial_epoch) + 1,
                                 reshuffle_each_iteration=True)
     stream = stream.batch(batch_size, drop_remainder=True).repeat(epochs - initial_epoch)
-    stream = _with_augment(stream, augment)
+    stream = with_augment(stream, augment)
     return stream.prefetch(AUTOTUNE), steps, n
 
 

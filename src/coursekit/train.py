@@ -562,7 +562,8 @@ def fit(
             policy and the scope, same weights, a fresh optimizer of the same configuration),
             trains the copy, and writes the trained weights back into your model. On a plain
             CPU or a single GPU in float32 your model itself is trained.
-            Either way ``history.model`` is your model, trained. The copy is kept for the next
+            Either way ``history.model`` is the trained model: yours, or the one your
+            function built (under mixed precision, wrapped so that its outputs are float32). The copy is kept for the next
             call with the same model (its weights refreshed from yours), so that call needs no
             new compilation; like ``model.fit``, it continues with the same optimizer state.
         x, y: NumPy arrays (x of shape (N, ...) and y of N labels), or x a ``tf.data.Dataset``
@@ -707,7 +708,14 @@ def fit(
         if done or initial_epoch >= epochs:
             if source is not None:
                 user_model.set_weights(source.get_weights())
+            if verbose != 0:
+                print(f"coursekit.train: {os.fspath(checkpoint_dir)!r} holds a finished run of {initial_epoch} "
+                      "epochs: loaded its weights and history (delete the directory to train again, or "
+                      "raise epochs to train on).", flush=True)
             return _history(keras, user_model, state.get("history", {}), epochs=initial_epoch)
+        if verbose != 0 and initial_epoch:
+            print(f"coursekit.train: resuming from {os.fspath(checkpoint_dir)!r} after epoch {initial_epoch}.",
+                  flush=True)
 
     # ---- data
     train_arrays = None if x_is_ds else (x, y)
@@ -716,7 +724,7 @@ def fit(
         batched = _pipeline.is_batched(x, input_rank)
         _validate_dataset_spec(user_model, x, batched)
         if batched:  # the caller batched it: used as it is
-            train_ds = x.prefetch(_pipeline.AUTOTUNE)
+            train_ds = _pipeline.with_augment(x, augment).prefetch(_pipeline.AUTOTUNE)
         elif cache is True:  # in memory: the array stream, with exact per-epoch orders
             train_arrays = _pipeline.materialize(x)
             _validate_data(user_model, *train_arrays[:2], which=("the dataset's images", "the dataset's labels"))
