@@ -131,6 +131,22 @@ def test_scores_are_read_before_the_softmax(method, images):
     np.testing.assert_allclose(method(probs, images, targets=2), method(logits, images, targets=2), atol=1e-6)
 
 
+def test_a_keras_applications_base_inside_a_transfer_model():
+    """The course's transfer-learning shape: Rescaling -> frozen MobileNetV2 -> GAP -> Dense."""
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
+    base.trainable = False
+    inputs = keras.Input((32, 32, 3))
+    x = base(L.Rescaling(1 / 127.5, offset=-1)(inputs), training=False)
+    x = L.Dropout(0.2)(L.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, L.Dense(4, activation="softmax")(x))
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    maps = C.grad_cam(model, pixels, [0, 1, 3])
+    assert maps.shape == (3, 32, 32) and np.isfinite(maps).all()
+    np.testing.assert_allclose(maps, C.cam(model, pixels, [0, 1, 3]), atol=1e-4)
+    inner = C.grad_cam(model, pixels, layer="block_3_expand_relu")
+    assert inner.shape == (3, 32, 32) and np.isfinite(inner).all()
+
+
 def test_a_different_target_per_image(trained):
     model, x, _, _ = trained
     targets = [0, 1, 2, 1]

@@ -217,10 +217,21 @@ def _run(model, x, wanted: set[str], record: dict, strip: bool):
             f"Model {model.name!r} is a subclassed keras.Model; coursekit can only look inside "
             "Sequential and functional models. Rebuild it with the functional API."
         )
+    # Re-run the functional graph (same layers) on a fresh Input, then call that
+    # as one sub-model on x: x may be an intermediate tensor of an outer model,
+    # which clone_model does not accept as an input.
+    inner = keras.Input(batch_shape=x.shape, dtype=x.dtype)
+    before = set(record)
     clone = keras.models.clone_model(
-        model, input_tensors=x, clone_function=lambda layer: layer, call_function=call
+        model, input_tensors=inner, clone_function=lambda layer: layer, call_function=call
     )
-    return clone.outputs[0]
+    names = [n for n in record if n not in before]
+    if not names:
+        return keras.Model(inner, clone.outputs[0], name=f"{model.name}_run")(x)
+    sub = keras.Model(inner, [clone.outputs[0], *(record[n] for n in names)], name=f"{model.name}_run")
+    out, *acts = sub(x)
+    record.update(zip(names, acts))
+    return out
 
 
 def _input_spec(model):
