@@ -72,9 +72,13 @@ def grade(lab: str, submission: str | os.PathLike | None = None, student: str = 
         target.mkdir(parents=True)
         shutil.copy(submission, target / notebook)
         start = time.perf_counter()
-        _nbgrader(["autograde", lab, "--force"], course)
-        seconds = time.perf_counter() - start
-        return _scores(course, lab, student) | {"seconds": seconds}
+        try:
+            _nbgrader(["autograde", lab, "--force"], course)
+        except RuntimeError as err:
+            # nbgrader drops a submission whose kernel died; record a zero and why instead.
+            return _zero_scores(course, lab) | {"seconds": time.perf_counter() - start,
+                                               "error": _last_error(str(err))}
+        return _scores(course, lab, student) | {"seconds": time.perf_counter() - start}
 
 
 def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
@@ -87,6 +91,22 @@ def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
                  for notebook in submission.notebooks for grade in notebook.grades}
         return {"cells": cells, "score": float(submission.score),
                 "max_score": float(submission.max_score)}
+
+
+def _zero_scores(course: pathlib.Path, lab: str) -> dict:
+    """Every graded cell of the lab at zero points, out of its full points."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        assignment = gradebook.find_assignment(lab)
+        cells = {cell.name: (0.0, float(cell.max_score))
+                 for notebook in assignment.notebooks for cell in notebook.grade_cells}
+    return {"cells": cells, "score": 0.0, "max_score": sum(total for _, total in cells.values())}
+
+
+def _last_error(log: str) -> str:
+    lines = [line for line in log.splitlines() if "Error" in line or "died" in line]
+    return lines[-1].strip() if lines else log.strip().splitlines()[-1]
 
 
 def main(argv=None) -> int:
@@ -106,6 +126,8 @@ def main(argv=None) -> int:
     result = grade(args.lab, args.submission)
     for grade_id, (got, total) in result["cells"].items():
         print(f"  {grade_id:<28} {got:g} / {total:g}")
+    if "error" in result:
+        print(f"  the notebook could not be run to the end: {result['error']}")
     print(f"{args.lab}: score {result['score']:g} / {result['max_score']:g} "
           f"(autograded in {result['seconds']:.1f} s)")
     return 0

@@ -87,3 +87,4 @@ def test_a_crashing_submission_is_graded_not_lost(lab, tmp_path):
     broken.write_text(json.dumps(nb))
     result = course.grade(lab, broken)
     assert result["score"] == 0 and result["max_score"] > 0
+    assert "died" in result["error"]
