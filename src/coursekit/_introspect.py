@@ -322,11 +322,14 @@ def _has_rescaling(model) -> bool:
     return any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in first)
 
 
-def as_images(model, images) -> tf.Tensor:
+def as_images(model, images, *, warn_range: bool = True) -> tf.Tensor:
     """Images as a float32 (N, H, W, C) tensor that fits ``model``'s input.
 
     Accepts one image (H, W, C) or a batch; raises a ValueError that says what to
-    do when the shape, size, channels or dtype do not fit the model.
+    do when the shape, size, channels or dtype do not fit the model. Float images
+    that look like raw 0..255 pixels for a model without a Rescaling layer give a
+    UserWarning; a caller that was told the range (e.g. attack bounds) passes
+    ``warn_range=False``.
     """
     spec = _input_spec(model)
     want = tuple(spec.shape)  # (None, H, W, C)
@@ -389,7 +392,7 @@ def as_images(model, images) -> tf.Tensor:
     total = np.sum(x.numpy() if isinstance(images, tf.Tensor) else images, dtype=np.float64)
     if not np.isfinite(total):
         raise ValueError("Images contain NaN or infinite values.")
-    if total > 1.5 * max(int(np.prod(shape)), 1) and not _has_rescaling(model):
+    if warn_range and total > 1.5 * max(int(np.prod(shape)), 1) and not _has_rescaling(model):
         warnings.warn(
             f"The images average {total / np.prod(shape):.1f}: raw 0..255 pixels? Model "
             f"{model.name!r} has no Rescaling layer, so it likely expects them scaled, e.g. "
