@@ -168,11 +168,13 @@ def test_mixed_precision_maps_match_float32(mixed_precision, images):
     keras.mixed_precision.set_global_policy("float32")
     full = gap_net()
     mixed.set_weights(full.get_weights())
+    images = images[:2]  # float16 is slow on CPUs
     assert mixed(images).dtype == tf.float16
-    for method in (C.grad_cam, C.grad_cam_plus_plus, C.saliency):
-        a, b = method(mixed, images, targets=0), method(full, images, targets=0)
+    for method in METHODS:
+        kwargs = {"seed": 0} if method is C.smooth_grad else {}
+        a, b = method(mixed, images, 0, **kwargs), method(full, images, 0, **kwargs)
         assert a.dtype == np.float32 and np.isfinite(a).all()
-        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99, method.__name__
 
 
 def test_no_retracing_on_repeated_calls(images):
