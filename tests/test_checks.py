@@ -264,3 +264,51 @@ def test_check_conv_same_padding_on_the_wrong_side():
 def test_check_conv_unknown_stage():
     with pytest.raises(ValueError, match="stage must be one of"):
         checks.check_conv(good_single, "double")
+
+
+# --------------------------------------------------------------------------
+# check_model
+# --------------------------------------------------------------------------
+
+
+def _small_cnn(filters=8, kernel=3, padding="valid"):
+    keras = pytest.importorskip("keras")
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(filters, kernel, padding=padding, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ])
+
+
+EXPECTED_CNN = [("Conv2D", (26, 26, 8), 80), ("MaxPooling2D", (13, 13, 8), 0),
+                ("Flatten", (1352,), 0), ("Dense", (10,), 13530)]
+
+
+def test_check_model_passes_and_skips_none():
+    assert checks.check_model("cnn", _small_cnn(), EXPECTED_CNN, verbose=False)
+    loose = [(kind, None, None) for kind, _, _ in EXPECTED_CNN]
+    assert checks.check_model("cnn", _small_cnn(filters=4), loose, verbose=False)
+
+
+@pytest.mark.parametrize("model_args, needle", [
+    ({"filters": 16}, "layer 1 (conv2d"),
+    ({"padding": "same"}, "output shape (28, 28, 8) but expected (26, 26, 8)"),
+])
+def test_check_model_diagnoses(model_args, needle):
+    result = checks.check_model("cnn", _small_cnn(**model_args), EXPECTED_CNN, verbose=False)
+    assert not result and needle in result.message, result.message
+
+
+def test_check_model_parameter_message_and_layer_count():
+    result = checks.check_model("cnn", _small_cnn(filters=16), EXPECTED_CNN, verbose=False)
+    assert "(26, 26, 16) but expected (26, 26, 8)" in result.message
+    assert "number of filters" in result.message
+    no_shapes = [(kind, None, params) for kind, _, params in EXPECTED_CNN]
+    result = checks.check_model("cnn", _small_cnn(filters=16), no_shapes, verbose=False)
+    assert "160 parameters but expected 80 (its weights: 3x3x1x16 + 16)" in result.message
+    short = checks.check_model("cnn", _small_cnn(), EXPECTED_CNN[:3], verbose=False)
+    assert "4 layers but expected 3" in short.message
+    assert "yours:    Conv2D, MaxPooling2D, Flatten, Dense" in short.message
+    assert "expected a Keras model" in checks.check_model("cnn", None, EXPECTED_CNN, verbose=False).message
