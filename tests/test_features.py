@@ -133,6 +133,20 @@ def test_same_seed_same_images_and_no_retracing():
     assert maximizer._run.experimental_get_tracing_count() == 1
 
 
+def test_dead_relu_units_warn_and_pre_activation_revives_them():
+    model = cnn()
+    conv1 = model.get_layer("conv1")
+    kernel, bias = conv1.get_weights()
+    bias[2] = -100.0  # channel 2 never fires on images in [0, 1]
+    conv1.set_weights([kernel, bias])
+    with pytest.warns(UserWarning, match="pre_activation=True"):
+        F.maximize_activation(model, "conv1", [2], steps=5, seed=0)
+    images = F.maximize_activation(model, "conv1", [2], steps=40, seed=0, param="pixel", pre_activation=True)
+    pre = probe(model, ["conv1"], pre_activation=True)
+    start = np.full((1, SIZE, SIZE, 3), 0.5, np.float32)
+    assert pre(images)[0].numpy()[..., 2].mean() > pre(start)[0].numpy()[..., 2].mean() + 0.1
+
+
 def test_class_visualization_reads_logits():
     model = cnn()
     for layer in (None, "probs"):  # the softmax layer means its logits

@@ -143,6 +143,19 @@ def test_probe_accepts_layer_objects_and_the_nested_model_itself(images):
     assert acts.shape == (5, 8, 8, 6)
 
 
+def test_probe_before_the_activation_function(images):
+    model = nested()  # b_conv1 has a fused ReLU
+    post, _ = ins.probe(model, ["b_conv1"])(images)
+    pre, logits = ins.probe(model, ["b_conv1"], pre_activation=True)(images)
+    assert (pre.numpy() < 0).any()
+    np.testing.assert_allclose(np.maximum(pre.numpy(), 0), post.numpy(), atol=1e-6)
+    np.testing.assert_allclose(logits.numpy(), ins.logits_model(model)(images).numpy(), atol=1e-6)
+    relu_layer = keras.Sequential([keras.Input(SHAPE), L.Conv2D(3, 3, name="c"), L.ReLU(name="r"), L.Flatten(), L.Dense(2)])
+    pre_r, _ = ins.probe(relu_layer, ["r"], pre_activation=True)(images)
+    c, _ = ins.probe(relu_layer, ["c"])(images)
+    np.testing.assert_allclose(pre_r.numpy(), c.numpy(), atol=1e-6)
+
+
 def test_mixed_precision_outputs_are_float32(mixed_precision, images):
     model = nested(trainable=True)
     assert model(images).dtype == tf.float16

@@ -182,13 +182,35 @@ def _contains(model, names: set[str]) -> bool:
     return any(layer.name in names for layer in _walk_layers(model))
 
 
-def _run(model, x, wanted: set[str], record: dict, strip: bool):
+def _activation_split(layer) -> str | None:
+    """How to read a layer's pre-activation: 'input' for an activation layer,
+    'fused' for a layer with an activation argument, None when it has none."""
+    if isinstance(layer, (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU)):
+        return "input"
+    fn = getattr(layer, "activation", None)
+    if fn is None or _is_model(layer) or getattr(fn, "__name__", "") == "linear":
+        return None
+    return "fused"
+
+
+def _run(model, x, wanted: set[str], record: dict, strip: bool, pre: bool = False):
     """Call ``model`` symbolically on KerasTensor ``x`` with the same layers,
     recording outputs of layers named in ``wanted`` (as float32, fed downstream)
-    and removing a final softmax when ``strip``. Returns the output tensor."""
+    and removing a final softmax when ``strip``. With ``pre``, a wanted layer's
+    activation before its activation function is recorded instead.
+    Returns the output tensor."""
     final = _final_operation(model) if strip else None
 
     def call(layer, *args, **kwargs):
+        if pre and layer.name in wanted and not (strip and layer is final):
+            split = _activation_split(layer)
+            if split == "input":
+                record[layer.name] = _f32(args[0])
+                return layer(record[layer.name], *args[1:], **kwargs)
+            if split == "fused":
+                record[layer.name] = _f32(_PreActivation(layer)(*args, **kwargs))
+                activate = keras.layers.Activation(layer.activation, dtype=layer.dtype_policy)
+                return activate(record[layer.name])
         if strip and layer is final:
             kind = _softmax_kind(layer)
             if kind == "skip":
@@ -196,11 +218,11 @@ def _run(model, x, wanted: set[str], record: dict, strip: bool):
             if kind == "preact":
                 out = _PreActivation(layer)(*args, **kwargs)
             elif kind == "nested" or (_is_model(layer) and _contains(layer, wanted)):
-                out = _run(layer, args[0], wanted, record, strip=True)
+                out = _run(layer, args[0], wanted, record, strip=True, pre=pre)
             else:
                 out = layer(*args, **kwargs)
         elif _is_model(layer) and _contains(layer, wanted):
-            out = _run(layer, args[0], wanted, record, strip=False)
+            out = _run(layer, args[0], wanted, record, strip=False, pre=pre)
         else:
             out = layer(*args, **kwargs)
         if layer.name in wanted:
@@ -254,12 +276,12 @@ def _input_spec(model):
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _build(model, names: tuple[str, ...]):
+def _build(model, names: tuple[str, ...], pre: bool = False):
     spec = _input_spec(model)
     x = keras.Input(batch_shape=spec.shape, dtype=spec.dtype, name=f"{model.name}_images")
     record: dict = {}
     wanted = set(names)
-    logits = _f32(_run(model, x, wanted, record, strip=True))
+    logits = _f32(_run(model, x, wanted, record, strip=True, pre=pre))
     missing = [n for n in names if n not in record]
     if missing:
         raise ValueError(
@@ -279,19 +301,24 @@ def _cached(model, key, make):
     return store[key]
 
 
-def probe(model, layers: Iterable[str | keras.layers.Layer] = ()) -> keras.Model:
+def probe(
+    model, layers: Iterable[str | keras.layers.Layer] = (), *, pre_activation: bool = False
+) -> keras.Model:
     """A model from ``model``'s input to ``[*activations of layers, logits]``.
 
     All outputs are float32; the logits are pre-softmax. ``layers`` are names (or
-    layer objects), also of layers inside nested models. Cached per (model, layers).
+    layer objects), also of layers inside nested models. ``pre_activation=True``
+    reads each layer before its activation function (e.g. before a fused ReLU).
+    Cached per (model, layers, pre_activation).
     """
     names = tuple(find_layer(model, l).name for l in layers)
+    pre = bool(pre_activation)
 
     def make():
-        x, acts, logits = _build(model, names)
+        x, acts, logits = _build(model, names, pre)
         return keras.Model(x, [*acts, logits], name=f"{model.name}_probe")
 
-    return _cached(model, ("probe", names), make)
+    return _cached(model, ("probe", names, pre), make)
 
 
 def logits_model(model) -> keras.Model:

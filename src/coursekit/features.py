@@ -17,6 +17,7 @@ precision (see ``coursekit._introspect``).
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 from typing import Sequence
 
@@ -104,7 +105,7 @@ class ActivationMaximizer:
     them does not retrace. ``traces`` counts the traces.
     """
 
-    def __init__(self, model, layer, size, param, optimizer, transform, channels, value_range):
+    def __init__(self, model, layer, size, param, optimizer, transform, channels, value_range, pre):
         self.model = model
         self.layer = layer
         self.size = size
@@ -117,7 +118,7 @@ class ActivationMaximizer:
         if layer is None:
             self.probe = _in.logits_model(model)
         else:
-            self.probe = keras.Model(*_first(_in.probe(model, [layer])))
+            self.probe = keras.Model(*_first(_in.probe(model, [layer], pre_activation=pre)))
         spec = tuple(_in._input_spec(model).shape[1:3])
         self.model_size = None if None in spec else spec
         self.traces = 0
@@ -244,6 +245,7 @@ def maximize_activation(
     rotate: float = 5.0,
     value_range: tuple[float, float] | None | str = "auto",
     norm: float | None = None,
+    pre_activation: bool = False,
 ) -> np.ndarray:
     """Images that maximize the given units of ``layer``: (len(units), H, W, C).
 
@@ -269,6 +271,9 @@ def maximize_activation(
         norm: if given, each image is projected onto the L2 ball of that radius
             after every step (the pixel parameterization with value_range=None
             makes this a plain norm-bounded problem).
+        pre_activation: maximize the unit before the layer's activation function
+            (e.g. before a fused ReLU, as lucid's "pre_relu" objectives): a ReLU
+            unit that is zero on the starting image has no gradient otherwise.
     """
     spec = _in._input_spec(model)
     if len(spec.shape) != 4:
@@ -298,7 +303,10 @@ def maximize_activation(
         # The model's last layer with a softmax: use its logits.
         if _in._softmax_kind(target) in ("skip", "preact") and target is _in._final_operation(model):
             name = None
-    ex = _maximizer(model, name, size, param, optimizer, bool(transform), int(spec.shape[-1]), value_range)
+    ex = _maximizer(
+        model, name, size, param, optimizer, bool(transform), int(spec.shape[-1]), value_range,
+        bool(pre_activation) and name is not None,
+    )
     width = int(ex.probe.outputs[0].shape[-1])
     units_arr = np.atleast_1d(np.asarray(units))
     if units_arr.ndim != 1 or not np.issubdtype(units_arr.dtype, np.integer):
@@ -325,4 +333,14 @@ def maximize_activation(
         tf.constant(float(rotate)),
         tf.constant(float(norm or 0.0)),
     )
+    reached = ex.objective(out, tf.constant(units_arr.astype(np.int32))).numpy()
+    dead = units_arr[reached == 0.0]
+    if dead.size and not pre_activation:
+        warnings.warn(
+            f"Unit(s) {dead.tolist()} of {name or 'the logits'!r} stayed at exactly 0 (a ReLU that "
+            "never fired gets no gradient), so their images are just the random start. Try "
+            "pre_activation=True, another seed, or more steps.",
+            UserWarning,
+            stacklevel=2,
+        )
     return out.numpy()
