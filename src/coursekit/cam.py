@@ -199,34 +199,34 @@ class _ScoreCAM(CAMExplainer):
     masked image. All masked images are scored in batches of ``batch_size``."""
 
     needs_gradients = False
-    batch_size = 128
+
+    def __init__(self, model, layer=None, batch_size=128):
+        super().__init__(model, layer)
+        self.batch_size = int(batch_size)
 
     def channel_weights(self, images, activations, gradients, targets):
-        n = images.shape[0]
-        channels = activations.shape[-1]
+        n, h, w, channels = activations.shape
         size = tf.shape(images)[1:3]
-        masks = tf.image.resize(activations, size, method="bilinear")  # (N, H, W, C)
-        lo = tf.reduce_min(masks, axis=(1, 2), keepdims=True)
-        hi = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
-        masks = tf.math.divide_no_nan(masks - lo, hi - lo)
         per_block = max(1, self.batch_size // max(int(n or 1), 1))
         blocks = -(-channels // per_block)
         pad = blocks * per_block - channels
-        masks = tf.pad(masks, [[0, 0], [0, 0], [0, 0], [0, pad]])
-        # (blocks, N, per_block, H, W)
-        masks = tf.transpose(masks, (3, 0, 1, 2))
-        masks = tf.reshape(masks, (blocks, per_block, -1, size[0], size[1]))
-        masks = tf.transpose(masks, (0, 2, 1, 3, 4))
+        acts = tf.pad(activations, [[0, 0], [0, 0], [0, 0], [0, pad]])
+        # (blocks, N, h, w, per_block): upsampled one block at a time, to bound memory
+        acts = tf.transpose(tf.reshape(acts, (-1, h, w, blocks, per_block)), (3, 0, 1, 2, 4))
         logits_model = _in.logits_model(self.model)
 
-        def score(block):  # (N, per_block, H, W) -> (N, per_block)
-            masked = images[:, None] * block[..., None]
+        def score(block):  # (N, h, w, per_block) -> (N, per_block)
+            masks = tf.image.resize(block, size, method="bilinear")  # (N, H, W, per_block)
+            lo = tf.reduce_min(masks, axis=(1, 2), keepdims=True)
+            hi = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
+            masks = tf.math.divide_no_nan(masks - lo, hi - lo)
+            masked = images[:, None] * tf.transpose(masks, (0, 3, 1, 2))[..., None]
             flat = tf.reshape(masked, tf.concat([[-1], tf.shape(images)[1:]], 0))
             probs = tf.nn.softmax(logits_model(flat, training=False))
             probs = tf.reshape(probs, (-1, per_block, self.num_classes))
             return tf.gather(probs, targets, axis=2, batch_dims=1)
 
-        scores = tf.map_fn(score, masks, fn_output_signature=tf.float32)  # (blocks, N, per_block)
+        scores = tf.map_fn(score, acts, fn_output_signature=tf.float32)  # (blocks, N, per_block)
         scores = tf.reshape(tf.transpose(scores, (1, 0, 2)), (-1, blocks * per_block))
         return scores[:, :channels]
 
@@ -246,9 +246,14 @@ def grad_cam_plus_plus(model, images, targets=None, layer=None, *, normalize=Tru
     return explainer(_GradCAMPlusPlus, model, layer)(images, targets, normalize=normalize)
 
 
-def score_cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
-    """Score-CAM maps (Wang et al. 2020), batched: (N, H, W) in [0, 1]."""
-    return explainer(_ScoreCAM, model, layer)(images, targets, normalize=normalize)
+def score_cam(
+    model, images, targets=None, layer=None, *, normalize=True, batch_size=128
+) -> np.ndarray:
+    """Score-CAM maps (Wang et al. 2020): (N, H, W) in [0, 1]. The N x channels
+    masked images are scored ``batch_size`` at a time."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    return explainer(_ScoreCAM, model, layer, int(batch_size))(images, targets, normalize=normalize)
 
 
 # --------------------------------------------------------------------------- gradient maps
