@@ -25,9 +25,14 @@ def test_conv_params_match_lecture_quizzes(cin, cout, k, expected):
     assert layer.count_params() == expected
 
 
-def test_conv1_quiz_208_is_one_channel_5x5_with_8_filters():
-    # The seeds' CONV1 (f=5, s=1, 8 filters): 5*5*1*8 + 8 = 208 on a single channel.
+def test_conv1_of_the_lenet_style_table():
+    # The seeds' table gives CONV1 (f=5, s=1, 8 filters) on 32x32x3 as 208 parameters: that is
+    # 5*5*8 + 8, which leaves out the 3 input channels (a known erratum of that slide). The
+    # count Keras reports, and the chapter explains, is 5*5*3*8 + 8 = 608.
     assert arith.conv_params(1, 8, 5) == 208
+    assert arith.conv_params(3, 8, 5) == 608
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 5)])
+    assert arith.param_table(model).total == model.count_params() == 608
     assert arith.conv_output_size(32, 5, stride=1) == 28
 
 
