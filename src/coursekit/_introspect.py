@@ -415,8 +415,8 @@ def as_images(model, images, *, warn_range: bool = True) -> tf.Tensor:
     x = tf.convert_to_tensor(images)
     if x.dtype != tf.float32:
         x = tf.cast(x, tf.float32)
-    # one float64 sum is the cheapest test: NaN and inf propagate through it
-    total = np.sum(x.numpy() if isinstance(images, tf.Tensor) else images, dtype=np.float64)
+    # one sum is the cheapest test: NaN and inf propagate through it
+    total = float(np.sum(x.numpy() if isinstance(images, tf.Tensor) else images, dtype=np.float32))
     if not np.isfinite(total):
         raise ValueError("Images contain NaN or infinite values.")
     if warn_range and total > 1.5 * max(int(np.prod(shape)), 1) and not _has_rescaling(model):
