@@ -241,9 +241,6 @@ def training_curves(history, metrics=None, *, ax=None, title=None, figsize=None)
     prefix, loss first). ax: an Axes or a sequence of Axes, one per metric, to draw into.
     Returns the Figure. The best validation epoch (lowest loss, highest otherwise) is marked.
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     values = getattr(history, "history", history)
     if not isinstance(values, dict) or not values:
         raise ValueError("training_curves needs a History or a non-empty dict of per-epoch values.")
@@ -256,7 +253,7 @@ def training_curves(history, metrics=None, *, ax=None, title=None, figsize=None)
     if missing:
         raise ValueError(f"No values logged for {missing}; the history has {sorted(values)}.")
     if ax is None:
-        fig, axes = plt.subplots(1, len(metrics), squeeze=False,
+        fig, axes = _plt().subplots(1, len(metrics), squeeze=False,
                                  figsize=figsize or (4.2 * len(metrics), 3.2), constrained_layout=True)
         axes = list(axes[0])
     else:
