@@ -134,9 +134,12 @@ def _check_labels(y_example_shape, y_values, model, out_shape, what="y") -> None
     if units is None:
         return
     ys = tuple(y_example_shape)
-    class_ids = len(ys) == 0 or ys == (1,)
+    out_rank = len(out_shape) - 1  # per example: 1 for a classifier, 3 for per-pixel classes
+    # class ids have one axis fewer than the output (or a trailing 1); one-hot rows as many
+    class_ids = len(ys) == out_rank - 1 or (len(ys) == out_rank and ys[-1] == 1 and units != 1)
+    one_hot = len(ys) == out_rank and not class_ids
     if "sparsecategorical" in name:
-        if not class_ids and ys[-1] == units and units > 1:
+        if one_hot and ys[-1] == units and units > 1:
             raise ValueError(
                 f"{what} looks one-hot (each label has shape {_fmt_shape(ys)}) but the loss is "
                 "sparse_categorical_crossentropy, which wants integer class ids, one per example. "
@@ -161,7 +164,7 @@ def _check_labels(y_example_shape, y_values, model, out_shape, what="y") -> None
                 f"{units}. Either compile with loss='sparse_categorical_crossentropy', or pass "
                 f"keras.utils.to_categorical({what}, {units})."
             )
-        if not class_ids and ys[-1] != units:
+        if one_hot and ys[-1] != units:
             raise ValueError(
                 f"{what} has one-hot rows of length {ys[-1]}, but the model's last layer has {units} "
                 f"output units. Make them agree, e.g. keras.layers.Dense({ys[-1]})."
