@@ -276,6 +276,21 @@ def test_errors_say_what_to_do():
     _fail(r"channel axis is missing", _build, x[..., 0], y)
 
 
+def test_per_pixel_labels_are_class_ids_too():
+    x, _ = _data(64)
+    masks = (x[..., 0] > 0.5).astype("int64")  # (N, 12, 12): one class id per pixel
+
+    def fcn(classes):
+        m = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(classes, 3, padding="same",
+                                                                            activation="softmax")])
+        m.compile("adam", "sparse_categorical_crossentropy")
+        return m
+
+    h = train.fit(fcn(2), x, masks, epochs=1, seed=0, verbose=0)
+    assert len(h.history["loss"]) == 1
+    _fail(r"class ids from 0 to 2.*2 output units", fcn(2), x, masks * 2)
+
+
 def test_errors_come_before_tensorflow_work(monkeypatch):
     # if validation touched the device planner, this would raise something else
     import coursekit.train as t
