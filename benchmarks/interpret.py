@@ -204,7 +204,7 @@ def smoothgrad_case(ctx: Context) -> None:
 def actmax_case(ctx: Context) -> None:
     """coursekit.features.maximize_activation vs tf_keras_vis ActivationMaximization.
 
-    8 channels of conv3 at once (batch = units), 64 steps, with the same transformation
+    8 live channels of conv3 at once (batch = units), 64 steps, with the same transformation
     robustness on both sides (jitter 3 px, rotation +-5 degrees, scale 1 +- 0.05) and no
     regularizers; images in [0, 1]. coursekit uses its default Fourier (decorrelated
     colour) parameterization, which costs an FFT per step more than the peer's pixels;
@@ -215,8 +215,10 @@ def actmax_case(ctx: Context) -> None:
 
     from coursekit.features import maximize_activation
 
-    units, steps = list(range(8)), 64
-    sub = keras.Model(ctx.model.inputs, ctx.model.get_layer(ctx.layer).output)
+    steps = 64
+    sub = keras.Model(ctx.model.input, ctx.model.get_layer(ctx.layer).output)
+    # 8 channels that fire on the batch (a dead ReLU channel has no gradient on either side)
+    units = [int(u) for u in np.argsort(-sub(ctx.images).numpy().mean(axis=(0, 1, 2)))[:8]]
     am = _peer_visualizer(ActivationMaximization, sub)
 
     def score(output):
