@@ -111,12 +111,14 @@ def cifar_resnet(widths=(64, 128, 256), blocks=2):
 # name -> (builder, input shape, number of images, batch size[, coursekit.train.fit options]);
 # n is a multiple of the batch, so both sides train on the same number of images (coursekit
 # drops a last partial batch). The *_xla cases force XLA on, to check that "auto" (off on CPU)
-# is the right default there.
+# is the right default there. The *_dataset case gives both sides a tf.data.Dataset of single
+# examples (the peer shuffles, batches and prefetches it the usual way).
 CPU_CASES = {
     "cpu_mnist_cnn_b32": (mnist_cnn, (28, 28, 1), 6144, 32),
     "cpu_mnist_cnn_b128": (mnist_cnn, (28, 28, 1), 6144, 128),
     "cpu_mnist_mlp_b32": (mnist_mlp, (28, 28, 1), 16384, 32),
     "cpu_cifar_cnn_b64": (cifar_cnn, (32, 32, 3), 4096, 64),
+    "cpu_mnist_cnn_b32_dataset": (mnist_cnn, (28, 28, 1), 6144, 32, {"as_dataset": True}),
     "cpu_mnist_cnn_b32_xla": (mnist_cnn, (28, 28, 1), 6144, 32, {"jit_compile": True}),
     "cpu_cifar_cnn_b64_xla": (cifar_cnn, (32, 32, 3), 4096, 64, {"jit_compile": True}),
 }
@@ -144,11 +146,21 @@ def run_case(name, builder, shape, n, batch, options=None):
     peer_model = compiled(builder)
     peer_model.set_weights(ours_model.get_weights())
 
-    def ours():
-        train.fit(ours_model, x, y, epochs=1, batch_size=batch, verbose=0, **(options or {}))
+    options = dict(options or {})
+    if options.pop("as_dataset", False):
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
 
-    def peer():
-        peer_model.fit(x, y, epochs=1, batch_size=batch, verbose=0)
+        def ours():
+            train.fit(ours_model, ds, epochs=1, batch_size=batch, verbose=0, **options)
+
+        def peer():
+            peer_model.fit(ds.shuffle(n).batch(batch).prefetch(tf.data.AUTOTUNE), epochs=1, verbose=0)
+    else:
+        def ours():
+            train.fit(ours_model, x, y, epochs=1, batch_size=batch, verbose=0, **options)
+
+        def peer():
+            peer_model.fit(x, y, epochs=1, batch_size=batch, verbose=0)
 
     repeats, warmup = (1, 1) if ARGS.smoke else (ARGS.repeats, ARGS.warmup)
     ours_s, peer_s, ratio = paired(ours, peer, repeats=repeats, warmup=warmup)

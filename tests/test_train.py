@@ -141,6 +141,9 @@ def test_dataset_input_and_augmentation():
     a = train.fit(_build, ds, epochs=2, batch_size=32, seed=0, verbose=0,
                   augment=keras.layers.RandomFlip("horizontal", seed=0), validation_data=ds.take(40))
     assert len(a.history["val_loss"]) == 2
+    from coursekit import _pipeline
+
+    assert ds in _pipeline._MATERIALIZED  # read once, like ds.cache(); reused by the next call
     b = train.fit(_build, ds.batch(16), epochs=1, seed=0, verbose=0)  # already batched: as is
     assert len(b.history["loss"]) == 1
     c = train.fit(_build, ds, epochs=2, seed=0, verbose=0, cache=False, validation_data=ds.take(40))

@@ -15,6 +15,9 @@ the few dropped samples differ from epoch to epoch, so no sample is left out for
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+
 import numpy as np
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at module import
@@ -129,12 +132,29 @@ def is_batched(ds, input_rank: int | None) -> bool:
     return rank == input_rank
 
 
+# dataset -> its examples as arrays; like ds.cache(), the cache lives as long as the dataset object
+_MATERIALIZED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def materialize(ds, chunk: int = 1024):
     """The examples of a finite dataset as a tuple of NumPy structures, e.g. (x, y).
 
     This is the in-memory cache: after it the examples are arrays, and the array stream gives
     them a seeded per-epoch order and one gather per batch (faster than a per-example pipeline).
+    As with ``ds.cache()``, the dataset is read once: later calls with the same dataset object
+    reuse what was read.
     """
+    try:
+        return _MATERIALIZED[ds]
+    except (KeyError, TypeError):
+        pass
+    arrays = _read_all(ds, chunk)
+    with contextlib.suppress(TypeError):
+        _MATERIALIZED[ds] = arrays
+    return arrays
+
+
+def _read_all(ds, chunk):
     import tensorflow as tf
 
     if int(ds.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
