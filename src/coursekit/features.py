@@ -118,7 +118,8 @@ class ActivationMaximizer:
         if layer is None:
             self.probe = _in.logits_model(model)
         else:
-            self.probe = keras.Model(*_first(_in.probe(model, [layer], pre_activation=pre)))
+            full = _in.probe(model, [layer], pre_activation=pre)  # [activations, logits]
+            self.probe = keras.Model(full.inputs[0], full.outputs[0])
         spec = tuple(_in._input_spec(model).shape[1:3])
         self.model_size = None if None in spec else spec
         self.traces = 0
@@ -207,11 +208,6 @@ class ActivationMaximizer:
                 pnorm = tf.sqrt(tf.reduce_sum(tf.square(params), axis=axes, keepdims=True))
                 params = params * tf.minimum(1.0, norm / tf.maximum(pnorm, 1e-12))
         return self.images(params)
-
-
-def _first(probe_model):
-    """(inputs, first output) of a probe: the activations of its first layer."""
-    return probe_model.inputs[0], probe_model.outputs[0]
 
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
