@@ -366,3 +366,16 @@ def test_bad_arguments(images):
         C.smooth_grad(gap_net(), images, samples=0)
     with pytest.raises(ValueError, match="steps"):
         C.integrated_gradients(gap_net(), images, steps=0)
+
+
+def test_the_caches_do_not_keep_models_alive(images):
+    import gc
+    import weakref
+
+    model = gap_net()
+    for method in METHODS:
+        method(model, images)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

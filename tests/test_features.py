@@ -183,3 +183,15 @@ def test_maximize_activation_errors():
         F.maximize_activation(model, "conv2", [0], steps=2, param="cppn")
     with pytest.raises(ValueError, match="ints"):
         F.maximize_activation(model, "conv2", [0.5], steps=2)
+
+
+def test_the_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = cnn()
+    F.maximize_activation(model, "conv2", [0], steps=2, seed=0)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

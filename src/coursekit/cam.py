@@ -99,7 +99,7 @@ class CAMExplainer:
     needs_gradients = True
 
     def __init__(self, model, layer=None):
-        self.model = model
+        self._model = weakref.ref(model)  # the cache is keyed weakly on the model: no cycle
         self.layer = _in.find_layer(model, layer).name if layer is not None else _in.last_spatial_layer(model)
         rank = _in._output_rank(_in.find_layer(model, self.layer))
         if rank not in (4, None):
@@ -112,6 +112,10 @@ class CAMExplainer:
         self.num_classes = int(self.probe.outputs[-1].shape[-1])
         self.traces = 0  # how many times the step was traced (tests check it stays at 1)
         self._step = tf.function(self._compute)
+
+    @property
+    def model(self):
+        return self._model()
 
     # The one method a subclass overrides.
     def channel_weights(self, images, activations, gradients, targets):
@@ -203,6 +207,7 @@ class _ScoreCAM(CAMExplainer):
     def __init__(self, model, layer=None, batch_size=128):
         super().__init__(model, layer)
         self.batch_size = int(batch_size)
+        self.logits = _in.logits_model(model)
 
     def channel_weights(self, images, activations, gradients, targets):
         n, h, w, channels = activations.shape
@@ -213,7 +218,6 @@ class _ScoreCAM(CAMExplainer):
         acts = tf.pad(activations, [[0, 0], [0, 0], [0, 0], [0, pad]])
         # (blocks, N, h, w, per_block): upsampled one block at a time, to bound memory
         acts = tf.transpose(tf.reshape(acts, (-1, h, w, blocks, per_block)), (3, 0, 1, 2, 4))
-        logits_model = _in.logits_model(self.model)
 
         def score(block):  # (N, h, w, per_block) -> (N, per_block)
             masks = tf.image.resize(block, size, method="bilinear")  # (N, H, W, per_block)
@@ -222,7 +226,7 @@ class _ScoreCAM(CAMExplainer):
             masks = tf.math.divide_no_nan(masks - lo, hi - lo)
             masked = images[:, None] * tf.transpose(masks, (0, 3, 1, 2))[..., None]
             flat = tf.reshape(masked, tf.concat([[-1], tf.shape(images)[1:]], 0))
-            probs = tf.nn.softmax(logits_model(flat, training=False))
+            probs = tf.nn.softmax(self.logits(flat, training=False))
             probs = tf.reshape(probs, (-1, per_block, self.num_classes))
             return tf.gather(probs, targets, axis=2, batch_dims=1)
 
@@ -270,7 +274,6 @@ class GradientExplainer:
     """
 
     def __init__(self, model):
-        self.model = model
         self.logits = _in.logits_model(model)
         self.num_classes = int(self.logits.outputs[0].shape[-1])
         self.traces = 0

@@ -106,7 +106,6 @@ class ActivationMaximizer:
     """
 
     def __init__(self, model, layer, size, param, optimizer, transform, channels, value_range, pre):
-        self.model = model
         self.layer = layer
         self.size = size
         self.param = param
