@@ -269,6 +269,24 @@ def test_score_cam_matches_an_unbatched_reference(images):
         np.testing.assert_allclose(got[i], expected, rtol=1e-4, atol=1e-6)
 
 
+def test_gradient_maps_of_a_linear_model_are_its_weights(images):
+    # logits = W x + b: every gradient is a column of W, noisy or not, and the
+    # integrated gradients are exactly (x - baseline) * w with any number of steps.
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), L.Flatten(), L.Dense(3, activation="softmax")])
+    w = model.layers[-1].get_weights()[0][:, 1].reshape(SIZE, SIZE, 3)
+    for raw in (
+        C.saliency(model, images, 1, return_raw=True),
+        C.smooth_grad(model, images, 1, samples=5, seed=0, return_raw=True),
+    ):
+        np.testing.assert_allclose(raw, np.broadcast_to(w, raw.shape), rtol=1e-4, atol=1e-6)
+    baseline = np.full((SIZE, SIZE, 3), 0.5, np.float32)
+    ig = C.integrated_gradients(model, images, 1, baseline=baseline, steps=3, return_raw=True)
+    np.testing.assert_allclose(ig, (images - baseline) * w, rtol=1e-4, atol=1e-6)
+    maps = C.saliency(model, images, 1)
+    expected = np.abs(w).max(-1)
+    np.testing.assert_allclose(maps[0], (expected - expected.min()) / (expected.max() - expected.min()), atol=1e-5)
+
+
 def test_integrated_gradients_completeness(trained):
     model, x, y, _ = trained
     x = x[:6]
