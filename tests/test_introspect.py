@@ -221,6 +221,12 @@ def test_as_images_missing_channel_axis_for_grey_model():
         ins.as_images(model, np.zeros((4, 8, 8), np.float32))
 
 
+def test_a_model_without_a_channels_axis_is_told_how_to_add_one():
+    model = keras.Sequential([keras.Input((8, 8)), L.Flatten(), L.Dense(2)])
+    with pytest.raises(ValueError, match=r"keras.Input\(shape=\(H, W, 1\)\)"):
+        ins.as_images(model, np.zeros((4, 8, 8), np.float32))
+
+
 def test_uint8_is_fine_when_the_model_rescales():
     model = keras.Sequential([keras.Input((8, 8, 3)), L.Rescaling(1 / 255), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
     x = ins.as_images(model, np.full((2, 8, 8, 3), 200, np.uint8))

@@ -368,7 +368,13 @@ def as_images(model, images, *, warn_range: bool = True) -> tf.Tensor:
         dtype, shape = images.dtype, images.shape
     if len(want) != 4:
         raise ValueError(
-            f"Model {model.name!r} takes inputs of shape {want}, not images (N, H, W, C)."
+            f"Model {model.name!r} takes inputs of shape {want}, not images (N, H, W, C). "
+            + (
+                "For grey images give the model a channels axis: keras.Input(shape=(H, W, 1)) "
+                "and images[..., None]."
+                if len(want) == 3
+                else ""
+            )
         )
     hwc = want[1:]
     fits = lambda s: all(w is None or w == g for w, g in zip(hwc, s))  # noqa: E731
