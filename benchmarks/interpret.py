@@ -8,6 +8,14 @@ batch of images, runs a warm-up, then alternates coursekit and the peer
 
     <case> coursekit_s=<median> peer_s=<median> ratio=<peer/coursekit>
 
+Peers and how they are run (so that each runs as well as it can):
+* tf-keras-vis 0.8.7 (Grad-CAM, SmoothGrad, activation maximization) gets a
+  functional model and no model_modifier: for the softmax it is given, once and
+  outside the timed calls, the clone with a linear last layer that its own
+  ReplaceToLinear modifier would make; it needs no other shim on Keras 3.
+* cleverhans 4.0 (PGD) imports only its tf2 PGD module and gets the same logits model.
+Each case's docstring says what exactly both sides compute.
+
 Adding a case: write a function `def my_case(ctx: Context) -> None` that prints
 its line(s) with `report(...)`, and register it with the `@case("name")`
 decorator (or `CASES["name"] = fn`). Cases run in registration order.
