@@ -78,17 +78,23 @@ def _epoch_seed(seed, epoch):
     return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
 
 
-def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None):
-    """Training stream over in-memory arrays. Returns (dataset, steps_per_epoch).
+def _gather(indices, arrays):
+    """Batches of `arrays` (held once as tensors) at each batch of `indices`: one gather per
+    batch, no per-example work, nothing copied per epoch (the trick Keras' array adapter uses)."""
+    import tensorflow as tf
 
-    Each step gathers one batch of indices from the arrays held once as tensors (the same trick
-    Keras' own array adapter uses), so there is no per-sample work and nothing is copied per epoch.
-    """
+    data = tf.data.Dataset.from_tensors(tuple(arrays)).repeat()
+    return tf.data.Dataset.zip((indices, data)).map(
+        lambda i, xy: _tree_map(lambda a: tf.gather(a, i), xy), num_parallel_calls=AUTOTUNE
+    )
+
+
+def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None):
+    """Training stream over in-memory arrays, e.g. (x, y). Returns (dataset, steps_per_epoch, n)."""
     import tensorflow as tf
 
     n = len(tf.nest.flatten(arrays)[0])
     steps = n // batch_size
-    data = tf.data.Dataset.from_tensors(tuple(arrays)).repeat()
 
     def one_epoch(epoch):
         idx = tf.range(n, dtype=tf.int64)
@@ -97,12 +103,7 @@ def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=Tru
         return tf.data.Dataset.from_tensor_slices(idx).batch(batch_size, drop_remainder=True)
 
     indices = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
-
-    def gather(i, xy):
-        return _tree_map(lambda a: tf.gather(a, i), xy)
-
-    ds = tf.data.Dataset.zip((indices, data)).map(gather, num_parallel_calls=AUTOTUNE)
-    ds = with_augment(ds, augment)
+    ds = with_augment(_gather(indices, arrays), augment)
     return ds.prefetch(AUTOTUNE), steps, n
 
 
@@ -111,12 +112,7 @@ def array_eval(arrays, *, batch_size):
     import tensorflow as tf
 
     n = len(tf.nest.flatten(arrays)[0])
-    data = tf.data.Dataset.from_tensors(tuple(arrays)).repeat()
-    indices = tf.data.Dataset.range(n).batch(batch_size)
-    ds = tf.data.Dataset.zip((indices, data)).map(
-        lambda i, xy: _tree_map(lambda a: tf.gather(a, i), xy), num_parallel_calls=AUTOTUNE
-    )
-    return ds.prefetch(AUTOTUNE)
+    return _gather(tf.data.Dataset.range(n).batch(batch_size), arrays).prefetch(AUTOTUNE)
 
 
 def is_batched(ds, input_rank: int | None) -> bool:
