@@ -78,15 +78,6 @@ def images():
     return np.random.default_rng(0).random((4, SIZE, SIZE, 3), dtype=np.float32)
 
 
-@pytest.fixture
-def mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def in_box_ratio(maps, boxes, pad=1):
     """Mean map value inside each (padded) square over the mean outside."""
     ratios = []

@@ -45,15 +45,6 @@ def channel_means(model, layer, images):
     return acts.mean(axis=(1, 2))
 
 
-@pytest.fixture
-def mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 # --------------------------------------------------------------------------- filters and maps
 
 

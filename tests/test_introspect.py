@@ -84,15 +84,6 @@ def images():
     return np.random.default_rng(0).random((5, *SHAPE), dtype=np.float32)
 
 
-@pytest.fixture
-def mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
 def test_logits_are_pre_softmax_and_model_is_untouched(make, images):
     model = make()
