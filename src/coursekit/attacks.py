@@ -150,7 +150,8 @@ class _Batch:
 
     def __init__(self, model, images, bounds):
         self.single = len(getattr(images, "shape", np.shape(images))) == 3
-        self.x = as_images(model, images)
+        # The bounds state the pixel range, and are checked below: no range guessing.
+        self.x = as_images(model, images, warn_range=False)
         self.logits = logits_model(model)
         self.steps = _steps_for(self.logits, self.x.shape[1:])
         self.num_classes = num_classes(model)
