@@ -309,6 +309,7 @@ def test_errors_come_before_tensorflow_work(monkeypatch):
 def test_notebook_progress_is_one_line_per_epoch(monkeypatch):
     pytest.importorskip("IPython")
     import coursekit.train as t
+    from coursekit import _progress
 
     shown = []
 
@@ -323,7 +324,7 @@ def test_notebook_progress_is_one_line_per_epoch(monkeypatch):
     import IPython.display
 
     monkeypatch.setattr(IPython.display, "display", display)
-    monkeypatch.setattr(t, "_in_notebook", lambda: True)
+    monkeypatch.setattr(_progress, "in_notebook", lambda: True)
     x, y = _data()
     t.fit(_build, x, y, epochs=3, seed=0, verbose="auto", validation_data=(x[:32], y[:32]))
     assert len(shown) == 3

@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import warnings
 import weakref
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import keras
 import numpy as np

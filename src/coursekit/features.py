@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from typing import Sequence
 
 import keras
 import numpy as np

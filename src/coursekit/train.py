@@ -22,22 +22,16 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import sys
-import time
 import weakref
 from typing import Any, Callable
 
 import numpy as np
 
-from coursekit import _pipeline
+from coursekit import _fit_checks, _pipeline, _progress, _resume
 from coursekit._device import DevicePlan, make_plan
 
 __all__ = ["fit", "describe_device"]
-
-_STATE = "state.json"
-
 
 # --------------------------------------------------------------------------- device
 
@@ -55,176 +49,6 @@ def describe_device(mixed_precision="auto", jit_compile="auto", strategy="auto",
     if not quiet:
         print(plan)
     return plan
-
-
-# --------------------------------------------------------------------------- validation
-# Everything here reads shapes and attributes only: no TensorFlow work, so a mistake gives a
-# short traceback that ends in `fit`.
-
-
-def _loss_name(loss) -> str:
-    if isinstance(loss, str):
-        name = loss
-    else:
-        name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
-    return str(name).lower().replace("_", "")
-
-
-def _fmt_shape(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
-
-
-def _check_compiled(model) -> None:
-    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
-        raise ValueError(
-            "The model is not compiled. Call model.compile(...) before training, e.g. "
-            "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', "
-            "metrics=['accuracy']) (a build function must return a compiled model)."
-        )
-
-
-def _model_shapes(model):
-    """(input_shape, output_shape) of a single-input, single-output model, or None where unknown."""
-    try:
-        in_shape = model.input_shape
-        out_shape = model.output_shape
-    except (AttributeError, ValueError):
-        return None, None
-    if not isinstance(in_shape, tuple) or (in_shape and isinstance(in_shape[0], (tuple, list))):
-        in_shape = None
-    if not isinstance(out_shape, tuple) or (out_shape and isinstance(out_shape[0], (tuple, list))):
-        out_shape = None
-    return in_shape, out_shape
-
-
-def _check_x(example_shape, in_shape, what="x") -> None:
-    """example_shape: the shape of one example (no batch axis)."""
-    if in_shape is None or example_shape is None:
-        return
-    expected = tuple(in_shape[1:])
-    got = tuple(example_shape)
-
-    def same(g, e):
-        return e is None or g is None or g == e
-
-    if (len(got) == len(expected) - 1 and expected[-1] == 1
-            and all(same(g, e) for g, e in zip(got, expected[:-1]))):
-        raise ValueError(
-            f"{what} holds images of shape {_fmt_shape(got)} but the model expects "
-            f"{_fmt_shape(in_shape)}: the channel axis is missing. Add it with "
-            f"{what} = {what}[..., None] (or np.expand_dims({what}, -1))."
-        )
-    if len(got) != len(expected) or not all(same(g, e) for g, e in zip(got, expected)):
-        raise ValueError(
-            f"{what} has examples of shape {_fmt_shape(got)} but the model's input is "
-            f"{_fmt_shape(in_shape)} (None is the batch axis). Reshape or resize {what}, or change "
-            "the model's Input shape."
-        )
-
-
-def _check_labels(y_example_shape, y_values, model, out_shape, what="y") -> None:
-    """Sparse vs one-hot labels against the loss, and class ids against the output units."""
-    if out_shape is None or y_example_shape is None:
-        return
-    loss = getattr(model, "loss", None)
-    if loss is None or isinstance(loss, (list, tuple, dict)):
-        return
-    name = _loss_name(loss)
-    units = out_shape[-1]
-    if units is None:
-        return
-    ys = tuple(y_example_shape)
-    out_rank = len(out_shape) - 1  # per example: 1 for a classifier, 3 for per-pixel classes
-    # class ids have one axis fewer than the output (or a trailing 1); one-hot rows as many
-    class_ids = len(ys) == out_rank - 1 or (len(ys) == out_rank and ys[-1] == 1 and units != 1)
-    one_hot = len(ys) == out_rank and not class_ids
-    if "sparsecategorical" in name:
-        if one_hot and ys[-1] == units and units > 1:
-            raise ValueError(
-                f"{what} looks one-hot (each label has shape {_fmt_shape(ys)}) but the loss is "
-                "sparse_categorical_crossentropy, which wants integer class ids, one per example. "
-                f"Either compile with loss='categorical_crossentropy', or pass {what}.argmax(axis=-1)."
-            )
-        if class_ids and y_values is not None and y_values.size:
-            if not np.issubdtype(y_values.dtype, np.number):
-                raise ValueError(f"{what} has dtype {y_values.dtype}; class ids must be integers 0..{units - 1}.")
-            lo, hi = int(np.min(y_values)), int(np.max(y_values))
-            if lo < 0 or hi >= units:
-                raise ValueError(
-                    f"{what} has class ids from {lo} to {hi}, but the model's last layer has {units} "
-                    f"output unit{'s' if units != 1 else ''} (class ids 0..{units - 1}). "
-                    + (f"Give the last layer {hi + 1} units, e.g. keras.layers.Dense({hi + 1}), "
-                       "or check the labels." if lo >= 0 else "Class ids cannot be negative: check the labels.")
-                )
-    elif "categorical" in name and "sparse" not in name:
-        if class_ids and units > 1:
-            raise ValueError(
-                f"{what} holds class ids (one integer per example) but the loss is "
-                "categorical_crossentropy, which wants one-hot rows of length "
-                f"{units}. Either compile with loss='sparse_categorical_crossentropy', or pass "
-                f"keras.utils.to_categorical({what}, {units})."
-            )
-        if one_hot and ys[-1] != units:
-            raise ValueError(
-                f"{what} has one-hot rows of length {ys[-1]}, but the model's last layer has {units} "
-                f"output units. Make them agree, e.g. keras.layers.Dense({ys[-1]})."
-            )
-
-
-def _is_dataset(obj) -> bool:
-    # Checked by name so that validation does not need TensorFlow imported.
-    return any(c.__name__ == "DatasetV2" for c in type(obj).__mro__)
-
-
-def _check_arrays(x, y, what=("x", "y")):
-    xs = x if not isinstance(x, dict) else list(x.values())
-    first = xs[0] if isinstance(xs, (list, tuple)) else xs
-    if y is None:
-        raise ValueError(
-            f"{what[1]} is missing: pass labels as {what[1]}, or give {what[0]} as a tf.data.Dataset "
-            "of (inputs, labels) pairs."
-        )
-    if len(first) != len(y):
-        raise ValueError(
-            f"{what[0]} has {len(first)} examples but {what[1]} has {len(y)}: they must have the "
-            f"same length (one label per example). Check that {what[0]} and {what[1]} come from the "
-            "same split and were not filtered separately."
-        )
-    return len(first)
-
-
-def _validate_data(model, x, y, which=("x", "y")):
-    """Check one (x, y) pair of arrays or a dataset against `model` (None: shapes only)."""
-    if _is_dataset(x):
-        if y is not None:
-            raise ValueError(f"{which[0]} is a tf.data.Dataset, so {which[1]} must be None: "
-                             "the dataset already yields (inputs, labels) pairs.")
-        return
-    x_arr = x if isinstance(x, (dict, list, tuple)) else np.asarray(x)
-    y_arr = np.asarray(y) if y is not None else None
-    _check_arrays(x_arr, y_arr, which)
-    if model is None:
-        return
-    in_shape, out_shape = _model_shapes(model)
-    if isinstance(x_arr, np.ndarray):
-        _check_x(x_arr.shape[1:], in_shape, which[0])
-    _check_labels(y_arr.shape[1:], y_arr, model, out_shape, which[1])
-
-
-def _validate_dataset_spec(model, ds, batched: bool, what="x"):
-    import tensorflow as tf
-
-    spec = ds.element_spec
-    if not isinstance(spec, tuple) or len(spec) < 2:
-        raise ValueError(f"The dataset {what} must yield (inputs, labels) pairs; its elements are {spec}.")
-    in_shape, out_shape = _model_shapes(model)
-    x_spec, y_spec = spec[0], spec[1]
-    if isinstance(x_spec, tf.TensorSpec) and x_spec.shape.rank is not None:
-        shape = tuple(x_spec.shape)
-        _check_x(shape[1:] if batched else shape, in_shape, "the dataset's images")
-    if isinstance(y_spec, tf.TensorSpec) and y_spec.shape.rank is not None:
-        shape = tuple(y_spec.shape)
-        _check_labels(shape[1:] if batched else shape, None, model, out_shape, "the dataset's labels")
 
 
 # --------------------------------------------------------------------------- model placement
@@ -329,7 +153,7 @@ def _prepare(model_or_build, plan: DevicePlan):
 
     if isinstance(model_or_build, keras.Model):
         model = model_or_build
-        _check_compiled(model)
+        _fit_checks.check_compiled(model)
         wants_mixed = plan.precision != "float32" and _policy_name(model) == "float32"
         if not (plan.distributed or wants_mixed):
             return model, model, None
@@ -350,175 +174,10 @@ def _prepare(model_or_build, plan: DevicePlan):
         model = model_or_build()
         if not isinstance(model, keras.Model):
             raise TypeError(f"The build function returned {type(model).__name__}, not a compiled keras.Model.")
-        _check_compiled(model)
+        _fit_checks.check_compiled(model)
         trainable = _float32_outputs(model) if plan.precision != "float32" else model
     # The caller gets what was trained: with mixed precision, the model with float32 outputs.
     return trainable, trainable, None
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def _read_state(directory):
-    if not directory:
-        return None
-    path = os.path.join(directory, _STATE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def _write_json_atomic(path, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _make_resume_callback(keras):
-    class Resume(keras.callbacks.Callback):
-        """Saves weights + optimizer state, the epoch counter, the whole history and the early
-        stopping state at every epoch end, so an interrupted run carries on where it stopped.
-
-        Why not keras.callbacks.BackupAndRestore? It keeps no history, and it restores the epoch
-        only inside fit(), too late for an input stream that must start at that epoch. This is
-        the same mechanism (model.save_weights, which includes the optimizer), plus a state file
-        written atomically after the weights it names, so a crash between files cannot pair one
-        epoch's weights with another's counter."""
-
-        def __init__(self, directory, state, early):
-            super().__init__()
-            self.directory = directory
-            self.state = state
-            self.early = early
-
-        def on_train_begin(self, logs=None):
-            es = self.state.get("early_stopping")
-            if self.early is not None and es:
-                # EarlyStopping.on_train_begin (run just before) reset these: put them back.
-                for key in ("wait", "best", "best_epoch", "stopped_epoch"):
-                    setattr(self.early, key, es[key])
-                best = es.get("best_weights")
-                if best:
-                    with np.load(os.path.join(self.directory, best)) as npz:
-                        self.early.best_weights = [npz[f"w{i}"] for i in range(len(npz.files))]
-
-        def _save_weights(self, prefix, epoch):
-            name = f"{prefix}-{epoch}.weights.h5"
-            self.model.save_weights(os.path.join(self.directory, name), overwrite=True)
-            return name
-
-        def _commit(self, **changes):
-            old = {k: self.state.get(k) for k in ("weights", "final_weights")}
-            old_best = (self.state.get("early_stopping") or {}).get("best_weights")
-            self.state.update(changes)
-            _write_json_atomic(os.path.join(self.directory, _STATE), self.state)
-            keep = {self.state.get("weights"), self.state.get("final_weights"),
-                    (self.state.get("early_stopping") or {}).get("best_weights")}
-            for name in [*old.values(), old_best]:
-                if name and name not in keep:
-                    with contextlib.suppress(OSError):
-                        os.remove(os.path.join(self.directory, name))
-
-        def on_epoch_end(self, epoch, logs=None):
-            history = self.state.setdefault("history", {})
-            for key, value in (logs or {}).items():
-                history.setdefault(key, []).append(float(value))
-            changes = {"epoch": epoch + 1, "history": history, "weights": self._save_weights("epoch", epoch + 1),
-                       "finished": False}
-            if self.early is not None:
-                es = dict(self.state.get("early_stopping") or {})
-                best_name = es.get("best_weights")
-                if self.early.best_weights is not None and self.early.best_epoch != es.get("best_epoch"):
-                    best_name = f"best-{epoch + 1}.npz"
-                    np.savez(os.path.join(self.directory, best_name),
-                             **{f"w{i}": w for i, w in enumerate(self.early.best_weights)})
-                es.update(wait=int(self.early.wait), best=float(self.early.best),
-                          best_epoch=int(self.early.best_epoch), stopped_epoch=int(self.early.stopped_epoch),
-                          best_weights=best_name)
-                changes["early_stopping"] = es
-            self._commit(**changes)
-
-        def on_train_end(self, logs=None):
-            # Reached only when fit() returns normally: after early stopping or the last epoch.
-            # The weights now may be the restored best ones; keep them apart from the epoch
-            # weights, which are where a longer run would carry on from.
-            self._commit(final_weights=self._save_weights("final", self.state.get("epoch", 0)),
-                         finished=True, stopped_early=bool(self.model.stop_training))
-
-    return Resume
-
-
-# --------------------------------------------------------------------------- progress
-
-
-def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython")
-    if shell is None:
-        return False
-    try:
-        ip = shell.get_ipython()
-    except Exception:  # pragma: no cover - IPython without a shell
-        return False
-    if ip is None:
-        return False
-    return ("IPKernelApp" in getattr(ip, "config", {}) or "ZMQ" in type(ip).__name__
-            or type(ip).__module__.startswith("google.colab"))
-
-
-def _make_epoch_line(keras):
-    class EpochLine(keras.callbacks.Callback):
-        """One line per epoch, updated in place at most twice a second: readable in a notebook
-        and in the executed book, where a Keras progress bar leaves hundreds of lines."""
-
-        def __init__(self, epochs, interval=0.5):
-            super().__init__()
-            self.epochs = epochs
-            self.interval = interval
-
-        def _text(self, epoch, done, logs, final):
-            steps = self.params.get("steps") or 0
-            parts = [f"Epoch {epoch + 1}/{self.epochs}"]
-            if not final and steps:
-                filled = int(20 * min(done, steps) / steps)
-                parts.append(f"[{'=' * filled}{'.' * (20 - filled)}] {min(done, steps)}/{steps}")
-            parts.append(f"{time.perf_counter() - self.t0:.1f}s")
-            parts += [f"{k} {v:.4g}" for k, v in (logs or {}).items() if isinstance(v, (int, float))]
-            return "  ".join(parts)
-
-        def on_epoch_begin(self, epoch, logs=None):
-            from IPython.display import Pretty, display
-
-            self.t0 = self.last = time.perf_counter()
-            self.epoch = epoch
-            self.handle = display(Pretty(self._text(epoch, 0, None, False)), display_id=True)
-
-        def on_train_batch_end(self, batch, logs=None):
-            now = time.perf_counter()
-            if now - self.last >= self.interval:
-                from IPython.display import Pretty
-
-                self.last = now
-                self.handle.update(Pretty(self._text(self.epoch, batch + 1, logs, False)))
-
-        def on_epoch_end(self, epoch, logs=None):
-            from IPython.display import Pretty
-
-            self.handle.update(Pretty(self._text(epoch, 0, {k: float(v) for k, v in (logs or {}).items()}, True)))
-
-    return EpochLine
-
-
-def _progress(verbose, epochs, keras):
-    """(keras_verbose, extra_callbacks) for verbose='auto' | 0 | 1 | 2."""
-    if verbose == "auto":
-        if _in_notebook():
-            return 0, [_make_epoch_line(keras)(epochs)]
-        return (1 if sys.stdout.isatty() else 2), []
-    return int(verbose), []
 
 
 # --------------------------------------------------------------------------- fit
@@ -641,24 +300,24 @@ def fit(
         raise ValueError("deterministic=True needs a seed: pass seed=0 (or any integer).")
     given_model = model if _is_keras_model(model) else None
     if given_model is not None:
-        _check_compiled(given_model)
-    x_is_ds = _is_dataset(x)
+        _fit_checks.check_compiled(given_model)
+    x_is_ds = _fit_checks.is_dataset(x)
     if not x_is_ds:
         if not isinstance(x, (dict, list, tuple)):
             x = _pipeline.as_float32(x)
         if y is not None:
             y = np.asarray(y)
-    _validate_data(given_model, x, y)
+    _fit_checks.validate_data(given_model, x, y)
     val = None
     if validation_data is not None:
-        if _is_dataset(validation_data):
+        if _fit_checks.is_dataset(validation_data):
             val = (validation_data, None)
         elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
             xv, yv = validation_data
             val = (xv if isinstance(xv, (dict, list, tuple)) else _pipeline.as_float32(xv), np.asarray(yv))
         else:
             raise ValueError("validation_data must be a pair (x_val, y_val) of arrays or a tf.data.Dataset.")
-        _validate_data(given_model, *val, which=("validation_data[0]", "validation_data[1]"))
+        _fit_checks.validate_data(given_model, *val, which=("validation_data[0]", "validation_data[1]"))
     if not x_is_ds:
         n = len(next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(x, (list, tuple)) else x)
         if n < batch_size:
@@ -666,7 +325,7 @@ def fit(
                 f"batch_size={batch_size} is larger than the {n} training examples; training uses "
                 f"full batches only, so there would be none. Use batch_size <= {n}."
             )
-    state = _read_state(checkpoint_dir)
+    state = _resume.read_state(checkpoint_dir)
 
     # ---- device, seeds, model
     import keras
@@ -686,10 +345,10 @@ def fit(
 
     user_model, trainable, source = _prepare(model, plan)
     if given_model is None:  # a build function: check what it built
-        _validate_data(user_model, x, y)
+        _fit_checks.validate_data(user_model, x, y)
         if val is not None:
-            _validate_data(user_model, *val, which=("validation_data[0]", "validation_data[1]"))
-    in_shape, _ = _model_shapes(user_model)
+            _fit_checks.validate_data(user_model, *val, which=("validation_data[0]", "validation_data[1]"))
+    in_shape, _ = _fit_checks.model_shapes(user_model)
     input_rank = len(in_shape) if in_shape is not None else None
 
     # ---- resume
@@ -725,12 +384,12 @@ def fit(
     train_ds = steps = None
     if x_is_ds:
         batched = _pipeline.is_batched(x, input_rank)
-        _validate_dataset_spec(user_model, x, batched)
+        _fit_checks.validate_dataset_spec(user_model, x, batched)
         if batched:  # the caller batched it: used as it is
             train_ds = _pipeline.with_augment(x, augment).prefetch(_pipeline.AUTOTUNE)
         elif cache is True:  # in memory: the array stream, with exact per-epoch orders
             train_arrays = _pipeline.materialize(x)
-            _validate_data(user_model, *train_arrays[:2], which=("the dataset's images", "the dataset's labels"))
+            _fit_checks.validate_data(user_model, *train_arrays[:2], which=("the dataset's images", "the dataset's labels"))
         else:
             train_ds, steps, n = _pipeline.dataset_stream(
                 x, batch_size=batch_size, seed=shuffle_seed, initial_epoch=initial_epoch, epochs=epochs,
@@ -746,7 +405,7 @@ def fit(
     if val is not None:
         if val[1] is None:
             vbatched = _pipeline.is_batched(val[0], input_rank)
-            _validate_dataset_spec(user_model, val[0], vbatched, "validation_data")
+            _fit_checks.validate_dataset_spec(user_model, val[0], vbatched, "validation_data")
             if not vbatched and cache is True:
                 val = _pipeline.materialize(val[0])
             else:
@@ -774,13 +433,13 @@ def fit(
     if early_stopping or restore_best:
         patience = int(early_stopping) if early_stopping else epochs + 1
         early = keras.callbacks.EarlyStopping(monitor=mon, patience=patience, restore_best_weights=restore_best)
-    keras_verbose, shown = _progress(verbose, epochs, keras)
+    keras_verbose, shown = _progress.progress(verbose, epochs, keras)
     own = [early] if early is not None else []
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
         st = state or {}
         st["seed"] = shuffle_seed
-        own.append(_make_resume_callback(keras)(os.fspath(checkpoint_dir), st, early))
+        own.append(_resume.resume_callback(keras)(os.fspath(checkpoint_dir), st, early))
     all_callbacks = own + shown + list(callbacks or [])
     if verbose != 0:
         print(f"coursekit.train: {plan.device}; {plan.precision}; XLA {'on' if plan.xla else 'off'}; "

@@ -1,0 +1,105 @@
+"""Resumable training: the checkpoint callback of `coursekit.train.fit` and the state file
+it keeps beside the weights."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import numpy as np
+
+STATE = "state.json"
+
+
+def read_state(directory):
+    if not directory:
+        return None
+    path = os.path.join(directory, STATE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_json_atomic(path, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def resume_callback(keras):
+    class Resume(keras.callbacks.Callback):
+        """Saves weights + optimizer state, the epoch counter, the whole history and the early
+        stopping state at every epoch end, so an interrupted run carries on where it stopped.
+
+        Why not keras.callbacks.BackupAndRestore? It keeps no history, and it restores the epoch
+        only inside fit(), too late for an input stream that must start at that epoch. This is
+        the same mechanism (model.save_weights, which includes the optimizer), plus a state file
+        written atomically after the weights it names, so a crash between files cannot pair one
+        epoch's weights with another's counter."""
+
+        def __init__(self, directory, state, early):
+            super().__init__()
+            self.directory = directory
+            self.state = state
+            self.early = early
+
+        def on_train_begin(self, logs=None):
+            es = self.state.get("early_stopping")
+            if self.early is not None and es:
+                # EarlyStopping.on_train_begin (run just before) reset these: put them back.
+                for key in ("wait", "best", "best_epoch", "stopped_epoch"):
+                    setattr(self.early, key, es[key])
+                best = es.get("best_weights")
+                if best:
+                    with np.load(os.path.join(self.directory, best)) as npz:
+                        self.early.best_weights = [npz[f"w{i}"] for i in range(len(npz.files))]
+
+        def _save_weights(self, prefix, epoch):
+            name = f"{prefix}-{epoch}.weights.h5"
+            self.model.save_weights(os.path.join(self.directory, name), overwrite=True)
+            return name
+
+        def _commit(self, **changes):
+            old = {k: self.state.get(k) for k in ("weights", "final_weights")}
+            old_best = (self.state.get("early_stopping") or {}).get("best_weights")
+            self.state.update(changes)
+            _write_json_atomic(os.path.join(self.directory, STATE), self.state)
+            keep = {self.state.get("weights"), self.state.get("final_weights"),
+                    (self.state.get("early_stopping") or {}).get("best_weights")}
+            for name in [*old.values(), old_best]:
+                if name and name not in keep:
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(self.directory, name))
+
+        def on_epoch_end(self, epoch, logs=None):
+            history = self.state.setdefault("history", {})
+            for key, value in (logs or {}).items():
+                history.setdefault(key, []).append(float(value))
+            changes = {"epoch": epoch + 1, "history": history, "weights": self._save_weights("epoch", epoch + 1),
+                       "finished": False}
+            if self.early is not None:
+                es = dict(self.state.get("early_stopping") or {})
+                best_name = es.get("best_weights")
+                if self.early.best_weights is not None and self.early.best_epoch != es.get("best_epoch"):
+                    best_name = f"best-{epoch + 1}.npz"
+                    np.savez(os.path.join(self.directory, best_name),
+                             **{f"w{i}": w for i, w in enumerate(self.early.best_weights)})
+                es.update(wait=int(self.early.wait), best=float(self.early.best),
+                          best_epoch=int(self.early.best_epoch), stopped_epoch=int(self.early.stopped_epoch),
+                          best_weights=best_name)
+                changes["early_stopping"] = es
+            self._commit(**changes)
+
+        def on_train_end(self, logs=None):
+            # Reached only when fit() returns normally: after early stopping or the last epoch.
+            # The weights now may be the restored best ones; keep them apart from the epoch
+            # weights, which are where a longer run would carry on from.
+            self._commit(final_weights=self._save_weights("final", self.state.get("epoch", 0)),
+                         finished=True, stopped_early=bool(self.model.stop_training))
+
+    return Resume
