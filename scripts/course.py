@@ -64,7 +64,11 @@ def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
 
 
 def grade(lab: str, submission: str | os.PathLike | None = None, student: str = "demo") -> dict:
-    """Autograde `submission` and return its score, per graded cell and in total."""
+    """Autograde `submission` and return its score, per graded cell and in total.
+
+    A submission whose code kills the Python kernel is not lost: the cell that does it is
+    replaced by one that raises, and the rest is graded as usual (`result["error"]` says so).
+    """
     notebook = f"{lab}.ipynb"
     submission = pathlib.Path(submission) if submission else SOLUTIONS / lab / notebook
     with scratch_course(lab) as course:
@@ -72,13 +76,52 @@ def grade(lab: str, submission: str | os.PathLike | None = None, student: str = 
         target.mkdir(parents=True)
         shutil.copy(submission, target / notebook)
         start = time.perf_counter()
-        try:
-            _nbgrader(["autograde", lab, "--force"], course)
-        except RuntimeError as err:
-            # nbgrader drops a submission whose kernel died; record a zero and why instead.
-            return _zero_scores(course, lab) | {"seconds": time.perf_counter() - start,
-                                               "error": _last_error(str(err))}
-        return _scores(course, lab, student) | {"seconds": time.perf_counter() - start}
+        error = None
+        for _attempt in range(3):
+            try:
+                _nbgrader(["autograde", lab, "--force"], course)
+            except RuntimeError as err:
+                error = _last_error(str(err))
+                killer = _disarm_kernel_killer(target / notebook)
+                if killer is not None:
+                    error = f"{error}; cell {killer} stopped the kernel and was graded as failing"
+                    continue
+                # Nothing left to disarm (e.g. a locked test cell crashed): every cell scores zero.
+                return _zero_scores(course, lab) | {"seconds": time.perf_counter() - start,
+                                                   "error": error}
+            result = _scores(course, lab, student) | {"seconds": time.perf_counter() - start}
+            return result | ({"error": error} if error else {})
+        return _zero_scores(course, lab) | {"seconds": time.perf_counter() - start, "error": error}
+
+
+def _disarm_kernel_killer(path: pathlib.Path) -> int | None:
+    """Run the notebook cell by cell; the first student cell that kills the kernel is replaced
+    by one that raises. Returns that cell's index, or None when no student cell did it."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # the kernel sees what nbgrader would set
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    if cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+                        return None  # nbgrader restores locked cells: disarming would not last
+                    cell.source = "raise RuntimeError('this cell stopped the Python kernel during grading')"
+                    cell.outputs = []
+                    nbformat.write(nb, path)
+                    return index
+    finally:
+        os.environ.pop("NBGRADER_EXECUTION", None)
+    return None
 
 
 def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
@@ -127,7 +170,7 @@ def main(argv=None) -> int:
     for grade_id, (got, total) in result["cells"].items():
         print(f"  {grade_id:<28} {got:g} / {total:g}")
     if "error" in result:
-        print(f"  the notebook could not be run to the end: {result['error']}")
+        print(f"  note: {result['error']}")
     print(f"{args.lab}: score {result['score']:g} / {result['max_score']:g} "
           f"(autograded in {result['seconds']:.1f} s)")
     return 0
