@@ -291,7 +291,12 @@ def _build(model, names: tuple[str, ...], pre: bool = False):
     return x, [record[n] for n in names], logits
 
 
-def _cached(model, key, make):
+def cached(model, key, make):
+    """``make()``, computed once per (model, key) and kept only as long as the model lives.
+
+    Every compiled helper in coursekit is cached here, so repeated calls reuse one
+    ``tf.function`` and never retrace; keys name their module to stay apart.
+    """
     try:
         store = _CACHE.setdefault(model, {})
     except TypeError:  # not weak-referenceable: no cache
@@ -318,7 +323,7 @@ def probe(
         x, acts, logits = _build(model, names, pre)
         return keras.Model(x, [*acts, logits], name=f"{model.name}_probe")
 
-    return _cached(model, ("probe", names, pre), make)
+    return cached(model, ("probe", names, pre), make)
 
 
 def logits_model(model) -> keras.Model:
@@ -328,7 +333,7 @@ def logits_model(model) -> keras.Model:
         x, _, logits = _build(model, ())
         return keras.Model(x, logits, name=f"{model.name}_logits")
 
-    return _cached(model, ("logits",), make)
+    return cached(model, ("logits",), make)
 
 
 def num_classes(model) -> int:

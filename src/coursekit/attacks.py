@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from coursekit._introspect import as_images, as_targets, logits_model, num_classes
+from coursekit._introspect import as_images, as_targets, cached, logits_model, num_classes
 
 __all__ = ["fgsm", "pgd", "robust_accuracy"]
 
@@ -105,15 +105,9 @@ class _Steps:
         self.pgd = pgd
 
 
-_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def _steps_for(logits, image_shape) -> _Steps:
-    per_model = _STEPS.setdefault(logits, {})
-    key = tuple(int(d) for d in image_shape)
-    if key not in per_model:
-        per_model[key] = _Steps(logits, key)
-    return per_model[key]
+    shape = tuple(int(d) for d in image_shape)
+    return cached(logits, (_Steps, shape), lambda: _Steps(logits, shape))
 
 
 # --------------------------------------------------------------------------- argument checks

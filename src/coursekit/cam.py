@@ -71,16 +71,9 @@ def _normalize(maps: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(maps - lo, hi - lo)
 
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def explainer(cls, model, *args):
     """The cached instance of explainer class ``cls`` for ``model`` (and args)."""
-    store = _CACHE.setdefault(model, {})
-    key = (cls, *args)
-    if key not in store:
-        store[key] = cls(model, *args)
-    return store[key]
+    return _in.cached(model, (cls, *args), lambda: cls(model, *args))
 
 
 # --------------------------------------------------------------------------- CAM family

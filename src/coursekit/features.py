@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 
 import keras
 import numpy as np
@@ -208,14 +207,8 @@ class ActivationMaximizer:
         return self.images(params)
 
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def _maximizer(model, *key) -> ActivationMaximizer:
-    store = _CACHE.setdefault(model, {})
-    if key not in store:
-        store[key] = ActivationMaximizer(model, *key)
-    return store[key]
+    return _in.cached(model, (ActivationMaximizer, *key), lambda: ActivationMaximizer(model, *key))
 
 
 def _default_range(model):
