@@ -55,19 +55,19 @@ def _child_layers(model) -> list:
     return [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
 
 
-def _walk_layers(model) -> Iterator[keras.layers.Layer]:
-    """All layers in graph order, descending into nested models.
+def walk_layers(model) -> Iterator[keras.layers.Layer]:
+    """All layers in graph order, descending into nested models (InputLayers left out).
 
     A nested model is yielded after its own layers.
     """
     for layer in _child_layers(model):
         if _is_model(layer):
-            yield from _walk_layers(layer)
+            yield from walk_layers(layer)
         yield layer
 
 
 def _all_names(model) -> list[str]:
-    return [layer.name for layer in _walk_layers(model)]
+    return [layer.name for layer in walk_layers(model)]
 
 
 def find_layer(model, name: str | keras.layers.Layer) -> keras.layers.Layer:
@@ -76,7 +76,7 @@ def find_layer(model, name: str | keras.layers.Layer) -> keras.layers.Layer:
     A layer object is returned as is when it belongs to the model.
     """
     if isinstance(name, keras.layers.Layer):
-        if any(layer is name for layer in _walk_layers(model)):
+        if any(layer is name for layer in walk_layers(model)):
             return name
         raise ValueError(
             f"Layer {name.name!r} is not part of model {model.name!r}; pass a layer of "
@@ -84,7 +84,7 @@ def find_layer(model, name: str | keras.layers.Layer) -> keras.layers.Layer:
         )
     if not isinstance(name, str):
         raise TypeError(f"A layer is given by its name (a str); got {type(name).__name__}.")
-    for layer in _walk_layers(model):
+    for layer in walk_layers(model):
         if layer.name == name:
             return layer
     names = _all_names(model)
@@ -107,7 +107,7 @@ def _output_rank(layer) -> int | None:
 def last_spatial_layer(model) -> str:
     """Name of the last layer whose output is 4-D (N, H, W, C), nested models included."""
     found = None
-    for layer in _walk_layers(model):
+    for layer in walk_layers(model):
         if _output_rank(layer) == 4 and not (_is_model(layer) and found):
             found = layer.name
     if found is None:
@@ -179,7 +179,7 @@ def _final_operation(model):
 
 
 def _contains(model, names: set[str]) -> bool:
-    return any(layer.name in names for layer in _walk_layers(model))
+    return any(layer.name in names for layer in walk_layers(model))
 
 
 def _activation_split(layer) -> str | None:
@@ -350,7 +350,7 @@ def num_classes(model) -> int:
 def _has_rescaling(model) -> bool:
     """Whether the model scales raw pixels itself (a Rescaling or Normalization
     layer among its first layers)."""
-    first = list(_walk_layers(model))[:6]
+    first = list(walk_layers(model))[:6]
     return any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in first)
 
 

@@ -161,15 +161,13 @@ def _spatial_geometry(layer):
     return None
 
 
-def _spatial_layers_in_order(model):
-    """Flatten nested Sequential/functional models into their layers, in order."""
+def _plain_layers(model):
+    """The model's layers in order, nested models opened up (coursekit._introspect.walk_layers)."""
     import keras
 
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _spatial_layers_in_order(layer)
-        else:
-            yield layer
+    from coursekit._introspect import walk_layers
+
+    return [layer for layer in walk_layers(model) if not isinstance(layer, keras.Model)]
 
 
 def receptive_field(model, layer=None) -> ReceptiveField:
@@ -186,17 +184,11 @@ def receptive_field(model, layer=None) -> ReceptiveField:
     """
     import keras
 
-    layers = list(_spatial_layers_in_order(model))
-    names = [l.name for l in layers]
-    if layer is not None and layer not in names:
-        import difflib
+    layers = _plain_layers(model)
+    if layer is not None:
+        from coursekit._introspect import find_layer
 
-        close = difflib.get_close_matches(str(layer), names, n=5, cutoff=0.3)
-        hint = f" Did you mean one of {close}?" if close else ""
-        raise ValueError(
-            f"no layer named {layer!r} in model {model.name!r}.{hint} "
-            "model.summary(expand_nested=True) lists every name."
-        )
+        layer = find_layer(model, layer).name  # an unknown name gets a list of close ones
     size, jump, start = 1, 1, 0.5
     result = None
     for l in layers:
@@ -311,9 +303,7 @@ def param_table(model) -> ParamTable:
     of its base. ``table.total`` equals ``model.count_params()``.
     """
     table = ParamTable()
-    for layer in _spatial_layers_in_order(model):
-        if type(layer).__name__ == "InputLayer":
-            continue
+    for layer in _plain_layers(model):
         table.append(LayerParams(layer.name, type(layer).__name__, _output_shape(layer),
                                  int(layer.count_params()) if layer.built else 0,
                                  _formula(layer)))

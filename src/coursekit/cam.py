@@ -169,7 +169,7 @@ class _CAM(CAMExplainer):
 
     def __init__(self, model, layer=None):
         super().__init__(model, layer)
-        layers = list(_in._walk_layers(model))
+        layers = list(_in.walk_layers(model))
         names = [l.name for l in layers]
         after = layers[names.index(self.layer) + 1 :]
         dense = [l for l in after if isinstance(l, keras.layers.Dense)]

@@ -64,7 +64,7 @@ def feature_maps(model, image, layers=None) -> dict[str, np.ndarray]:
     single = np.ndim(image) == len(_in._input_spec(model).shape) - 1
     x = _in.as_images(model, image)
     if layers is None:
-        layers = [l.name for l in _in._walk_layers(model) if _in._output_rank(l) == 4 and not _in._is_model(l)]
+        layers = [l.name for l in _in.walk_layers(model) if _in._output_rank(l) == 4 and not _in._is_model(l)]
         if not layers:
             _in.last_spatial_layer(model)  # raises the explanatory error
     elif isinstance(layers, (str, keras.layers.Layer)):
