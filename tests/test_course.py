@@ -2,6 +2,7 @@
 secret reaches students, and autograding gives full marks and zero as it should."""
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -89,3 +90,30 @@ def test_a_crashing_submission_keeps_its_other_points(lab, tmp_path):
     assert first_test[0] == first_test[1] > 0, result["cells"]
     assert 0 < result["score"] < result["max_score"]
     assert "stopped the kernel" in result["error"]
+
+
+def _solution_ids(lab):
+    nb = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+    meta = [c.get("metadata", {}).get("nbgrader", {}) for c in nb["cells"]]
+    return ({m["grade_id"] for m in meta if m.get("solution")},
+            {m["grade_id"] for m in meta if m.get("grade")})
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_exercise_has_a_graded_test_of_the_same_name(lab):
+    solutions, graded = _solution_ids(lab)
+    assert solutions, "the lab has no solution cells"
+    assert {f"test_{i}" for i in solutions} <= graded, "name each test cell test_<exercise id>"
+
+
+def test_book_exercises_that_name_a_lab_exercise_use_its_id():
+    """One identifier per exercise: snake_case labels in the chapters are lab grade_ids
+    (kebab-case labels are exercises of the chapter alone)."""
+    lab_ids = set().union(*(_solution_ids(lab)[0] for lab in LABS))
+    labels = set()
+    for chapter in (ROOT / "chapters").glob("*.ipynb"):
+        for cell in json.loads(chapter.read_text())["cells"]:
+            labels |= set(re.findall(r"^:label: (\S+)", "".join(cell["source"]), flags=re.M))
+    shared = {label for label in labels if "_" in label}
+    assert shared, "no chapter exercise points to a lab"
+    assert shared <= lab_ids, f"exercise labels with no lab exercise of that id: {shared - lab_ids}"
