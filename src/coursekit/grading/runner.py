@@ -101,11 +101,14 @@ def main():
     notes = []
     for label, source in job["before"]:
         _run(source, namespace, label)
+    # The steps this one builds on are the reference versions, whatever the student defined:
+    # before the answer cell (its top-level code may call them) and after it (it may redefine them).
+    for label, source in job["references"]:
+        _run(source, namespace, label)
     error = _run(job["answer"], namespace, "your answer")
     if error:
         notes.append(f"your cell raised {error}")
     for label, source in job["references"]:
-        # the steps this one builds on: the reference versions, whatever the student defined
         _run(source, namespace, label)
     results, arrays_out = [], {}
     target = job["call"]

@@ -32,6 +32,28 @@ def _root(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
+_MAGIC_CALLS = {"run_line_magic", "run_cell_magic", "system", "getoutput"}
+
+
+def _magic(call: ast.Call) -> bool:
+    """get_ipython().run_line_magic(...) and the like: what IPython writes for %magics and !shell
+    lines (no-ops when grading), not a reach for the kernel."""
+    def is_get_ipython(node):
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython"
+
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in _MAGIC_CALLS and is_get_ipython(func.value):
+        return True
+    return is_get_ipython(call) and any(isinstance(p, ast.Attribute) and p.attr in _MAGIC_CALLS
+                                        for p in getattr(call, "_parents", ()))
+
+
+#: special methods that make an object lie about comparisons or conversions
+_LYING_METHODS = {"__eq__", "__ne__", "__array__", "__array_finalize__", "__array_ufunc__", "__array_function__",
+                  "__float__", "__int__", "__index__", "__bool__", "__lt__", "__le__", "__gt__", "__ge__",
+                  "__getattribute__", "__instancecheck__"}
+
+
 def parse(source: str):
     try:
         return ast.parse(source)
@@ -63,6 +85,9 @@ def suspicious(source: str) -> list[str]:
     if tree is None:
         return []
     local = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            child._parents = (node,)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -78,8 +103,13 @@ def suspicious(source: str) -> list[str]:
         elif isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-            if name in _SUSPICIOUS_CALLS:
+            if name in _SUSPICIOUS_CALLS and not _magic(node):
                 found.append(f"calls {ast.unparse(func)}")
+        elif isinstance(node, ast.ClassDef):
+            lies = {n.name for n in node.body if isinstance(n, ast.FunctionDef)} | {
+                t.id for n in node.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+            if lies & _LYING_METHODS:
+                found.append(f"defines a class that overrides {', '.join(sorted(lies & _LYING_METHODS))}")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr not in (
                 "__init__", "__name__", "__class__", "__doc__"):
             found.append(f"uses {ast.unparse(node)}")
