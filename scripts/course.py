@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -73,12 +74,13 @@ def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
     return target
 
 
-def _grade_one(lab: str, data: bytes, seed: int) -> dict:
+def _grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
     """One submission, in a worker process: a grader error becomes a recorded zero, never a loss."""
     from coursekit import grading
 
     try:
-        return grading.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed)
+        return grading.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
+                                        probes=probes)
     except Exception as error:  # noqa: BLE001 - the submission keeps a gradebook entry and a reason
         return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
                 "flags": [f"grader error: {type(error).__name__}: {error}"], "refused": "grader error"}
@@ -90,18 +92,20 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
     gradebook. Each result gains "cells" (test cell -> (score, max)) as the gradebook holds them."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from coursekit.grading import feedback as render_feedback, new_seed
+    from coursekit.grading import feedback as render_feedback, grade as engine
 
-    seed = new_seed() if seed is None else seed
+    seed = engine.new_seed() if seed is None else seed
+    probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run
     blobs = {student: _read_bytes(path) for student, path in submissions.items()}
     workers = workers or min(len(blobs), os.cpu_count() or 1)
     start = time.perf_counter()
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            futures = {s: pool.submit(_grade_one, lab, data, seed) for s, data in blobs.items()}
+        # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
             results = {s: f.result() for s, f in futures.items()}
     else:
-        results = {s: _grade_one(lab, data, seed) for s, data in blobs.items()}
+        results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
     with scratch_course(lab) as course:
         _record(course / "gradebook.db", lab, results)
         for student, result in results.items():

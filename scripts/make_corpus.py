@@ -16,7 +16,6 @@ import copy
 import dataclasses
 import json
 import pathlib
-import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

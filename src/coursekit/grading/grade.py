@@ -41,9 +41,14 @@ def points(release_nb: dict) -> dict[str, float]:
             for gid, c in cells.items() if intake._meta(c).get("grade") and gid.startswith("test_")}
 
 
+def probes_for(lab_dir: pathlib.Path, seed: int) -> dict[str, list[spec.Probe]]:
+    """Probes and expected values of every step of a lab, for one seed: compute them once per
+    grading run and hand them to every worker (they are plain data)."""
+    return _probes(str(lab_dir / "grader.py"), seed)
+
+
 @functools.lru_cache(maxsize=8)
 def _probes(grader_path: str, seed: int) -> dict[str, list[spec.Probe]]:
-    """Probes and expected values of every step: computed once per seed and worker."""
     steps = spec.load(pathlib.Path(grader_path))
     return {step.grade_id: step.probes(np.random.default_rng([seed, index]))
             for index, step in enumerate(steps)}
@@ -54,8 +59,10 @@ def new_seed() -> int:
 
 
 def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: bytes, *,
-                     seed: int, use_sandbox: bool | None = None) -> dict:
-    """Grade one submission (its bytes). Returns steps (score, max, reason), notes, flags, refused."""
+                     seed: int, probes: dict | None = None, use_sandbox: bool | None = None) -> dict:
+    """Grade one submission (its bytes). Returns steps (score, max, reason), notes, flags, refused.
+
+    ``probes`` (from :func:`probes_for` with the same seed) saves recomputing the expected values."""
     start = time.perf_counter()
     lab = lab_dir.name
     solution = json.loads((lab_dir / f"{lab}.ipynb").read_text())
@@ -73,15 +80,19 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
     taken = intake.read(data, release, {s.grade_id: s.defines for s in steps})
     result["notes"] += taken.notes
     result["flags"] += taken.flags
+    result["probe_seconds"] = round(time.perf_counter() - start, 2)
     if taken.refused:
         result["refused"] = taken.refused
         result["steps"] = {s.grade_id: _verdict(0, worth[s.grade_id], f"not graded: {taken.refused}")
                            for s in steps}
     else:
-        probes = _probes(str(lab_dir / "grader.py"), seed)
+        probes = probes or probes_for(lab_dir, seed)
+        result["probe_seconds"] = round(time.perf_counter() - start, 2)
         references = reference_sources(solution)
         for step in steps:
+            step_start = time.perf_counter()
             verdict = _grade_step(step, probes[step.grade_id], taken, references, worth[step.grade_id], boxed)
+            verdict["seconds"] = round(time.perf_counter() - step_start, 2)
             result["steps"][step.grade_id] = verdict
             result["flags"] += [f"{step.grade_id}: {f}" for f in verdict.pop("flags")]
             result["notes"] += [f"{step.grade_id}: {n}" for n in verdict.pop("notes")]

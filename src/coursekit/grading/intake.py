@@ -102,6 +102,9 @@ def _match(nb, release_nb, targets, notes) -> Intake:
             unmatched.append(source)
         else:
             unmatched.append(source)
+    # a cell that is exactly a release cell (its metadata lost) is the release's, not the student's code
+    released = {_source(c).strip() for gid, c in release.items() if gid not in answers_ids}
+    unmatched = [src for src in unmatched if src.strip() not in released]
     for gid in sorted(answers_ids, key=list(release).index):
         if gid in by_id:
             candidates = by_id[gid]
