@@ -103,7 +103,8 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
         # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
-            results = {s: f.result() for s, f in futures.items()}
+            results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
+                       for s, f in futures.items()}
     else:
         results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
     with scratch_course(lab) as course:
@@ -118,6 +119,14 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
             target.mkdir(parents=True, exist_ok=True)
             (target / f"{lab}.html").write_text(render_feedback.render(result, release))
     return results
+
+
+def _result(future, again):
+    """A worker's result; if the worker itself died, grade that submission again here."""
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 - BrokenProcessPool and the like: never lose a submission
+        return again()
 
 
 def grade(lab: str, submission: str | os.PathLike | None = None, student: str = "demo",
