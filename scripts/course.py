@@ -2,7 +2,7 @@
 
     python scripts/course.py generate [LAB ...]            regenerate labs/ from solutions/
     python scripts/course.py grade LAB [NOTEBOOK ...]      grade notebooks (default: the solution)
-        [--seed N] [--feedback DIR] [--workers N]
+        [--seed N] [--feedback DIR] [--workers N] [--report FILE]
 
 nbgrader still makes the release (generate_assignment) and holds the scores (its
 gradebook); the grading itself is coursekit.grading's: student code runs in a
@@ -196,6 +196,7 @@ def main(argv=None) -> int:
     grd.add_argument("--seed", type=int, help="re-grade with the probes of an earlier run")
     grd.add_argument("--feedback", help="write each student's feedback page under this folder")
     grd.add_argument("--workers", type=int)
+    grd.add_argument("--report", help="write every result (scores, reasons, repairs, flags, seed) as JSON")
     args = parser.parse_args(argv)
     if args.command == "generate":
         for lab in args.labs or all_labs():
@@ -204,6 +205,8 @@ def main(argv=None) -> int:
     paths = [pathlib.Path(p) for p in args.submissions] or [SOLUTIONS / args.lab / f"{args.lab}.ipynb"]
     students = _student_names(paths)
     results = grade_many(args.lab, students, seed=args.seed, workers=args.workers, feedback=args.feedback)
+    if args.report:
+        pathlib.Path(args.report).write_text(json.dumps(results, indent=1, default=str))
     flagged = False
     for student, result in results.items():
         print(f"{student} ({students[student]}): {result['score']:g} / {result['max_score']:g}, "

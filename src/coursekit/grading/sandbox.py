@@ -83,7 +83,7 @@ def _bwrap_command(job: str, hide, command) -> list[str]:
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
             "--setenv", "HOME", "/tmp"]
-    for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/alternatives", "/etc/ld.so.cache"):
+    for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/alternatives", "/etc/ld.so.cache", "/etc/fonts"):
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
     for root in _python_roots():
