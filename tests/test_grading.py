@@ -233,3 +233,15 @@ def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
     assert result["steps"]["build_safe"]["score"] == 1, result["steps"]
     assert result["steps"]["build_lambda"]["score"] == 0
     assert "loads safely" in result["steps"]["build_lambda"]["reason"]
+
+
+@needs_sandbox
+def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_path):
+    folder, report = corpus["folder"], tmp_path / "report.json"
+    status = course.main(["grade", corpus["lab"], str(folder / "patch_isclose.ipynb"),
+                          str(folder / "invalid_json.ipynb"), "--seed", str(SEED), "--report", str(report)])
+    out = capsys.readouterr().out
+    assert status == 2 and "FLAG: " in out and "not graded: the file is not valid notebook JSON" in out
+    results = json.loads(report.read_text())
+    assert set(results) == {"patch_isclose", "invalid_json"} and results["invalid_json"]["score"] == 0
+    assert results["patch_isclose"]["seed"] == SEED
