@@ -7,12 +7,13 @@ LABS   := $(notdir $(wildcard solutions/*))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: book test labs grade bench lint clean help
+.PHONY: book test labs setup-cells grade bench lint clean help
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   run the whole test suite (unit tests, labs, grading, strict book build)"
-	@echo "make labs   regenerate labs/ from solutions/ with nbgrader"
+	@echo "make labs   regenerate labs/ from solutions/ with nbgrader (setup cells first)"
+	@echo "make setup-cells  rewrite every notebook's setup cell from _config.yml"
 	@echo "make grade  autograde a demo submission of each lab and print the score"
 	@echo "make bench  time coursekit against its peers (benchmarks/)"
 	@echo "make lint   check the Python sources with ruff"
@@ -33,7 +34,10 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-labs: $(STAMP)
+setup-cells: $(STAMP)
+	$(BIN)/python scripts/setup_cells.py
+
+labs: setup-cells
 	$(BIN)/python scripts/course.py generate
 
 grade: $(STAMP)
