@@ -28,11 +28,14 @@ $(STAMP): pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build --warningiserror --keep-going .
+	$(BIN)/python scripts/execute_chapters.py   # in parallel, into the build's jupyter-cache
+	$(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
 	@echo "The book is in _build/html/index.html"
 
+# One pytest worker per core; the book's build and browser tests stay on one of them.
+JOBS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
 setup-cells: $(STAMP)
 	$(BIN)/python scripts/setup_cells.py
