@@ -7,7 +7,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from coursekit import attacks  # noqa: E402
-from coursekit._introspect import logits_model  # noqa: E402
+from coursekit._introspect import head, logits_model  # noqa: E402
 from coursekit.attacks import fgsm, pgd, robust_accuracy  # noqa: E402
 
 SIZE, CLASSES = 16, 4
@@ -258,7 +258,7 @@ def test_robust_accuracy_takes_a_custom_attack(trained):
 def test_repeated_calls_do_not_retrace():
     model, _ = _stack("nested")
     x = _images(12)
-    steps = attacks._steps_for(logits_model(model), x.shape[1:])
+    steps = attacks._steps_for(logits_model(model), x.shape[1:], head(model))
     for i in range(3):
         fgsm(model, x, eps=0.01 * (i + 1), targeted=bool(i % 2), **({"labels": 1} if i % 2 else {}))
         pgd(model, x, eps=0.02 * (i + 1), step_size=0.01 * (i + 1), steps=2 + i, seed=i, random_start=bool(i % 2))

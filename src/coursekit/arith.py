@@ -184,10 +184,10 @@ def receptive_field(model, layer=None) -> ReceptiveField:
     """
     import keras
 
-    layers = _plain_layers(model)
-    if layer is not None:
-        from coursekit._introspect import find_layer
+    from coursekit._introspect import check_model, find_layer
 
+    layers = _plain_layers(check_model(model, graph=False))
+    if layer is not None:
         layer = find_layer(model, layer).name  # an unknown name gets a list of close ones
     size, jump, start = 1, 1, 0.5
     result = None
@@ -299,9 +299,42 @@ class ParamTable(list):
 def param_table(model) -> ParamTable:
     """One row per layer: name, type, output shape, parameter count and formula.
 
-    Nested models are expanded, so a transfer-learning model shows the layers
-    of its base. ``table.total`` equals ``model.count_params()``.
+    Parameters
+    ----------
+    model : keras.Model
+        A built model (Sequential, functional, nested or subclassed): one that
+        starts with ``keras.Input(shape=...)``, was built with
+        ``model.build((None, H, W, C))`` or has been called on data. An unbuilt
+        model has no weights yet, so it is refused with that advice rather than
+        reported as 0 parameters.
+
+    Returns
+    -------
+    ParamTable
+        A list of :class:`LayerParams` (name, kind, output_shape, params (int),
+        formula (str)); nested models are expanded, so a transfer-learning model
+        shows the layers of its base. ``table.total`` equals
+        ``model.count_params()``. It prints as a text table and renders as HTML
+        in a notebook.
+
+    Examples
+    --------
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3)])
+    >>> param_table(model).total    # 3*3*1*32 + 32
+    320
     """
+    from coursekit._introspect import check_model
+
+    check_model(model, graph=False)
+    unbuilt = [layer.name for layer in _plain_layers(model) if not layer.built]
+    if not model.built or unbuilt:
+        raise ValueError(
+            f"model {model.name!r} is not built{' (layers ' + ', '.join(map(repr, unbuilt[:5])) + ')' if unbuilt else ''}"
+            ", so its layers have no weights yet and every count would be 0. Give it an input "
+            "shape first: start it with keras.Input(shape=(H, W, C)), or call "
+            "model.build((None, H, W, C)), or call it once on a batch."
+        )
     table = ParamTable()
     for layer in _plain_layers(model):
         table.append(LayerParams(layer.name, type(layer).__name__, _output_shape(layer),

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from coursekit._introspect import as_images, as_targets, cached, logits_model, num_classes
+from coursekit._introspect import as_images, as_targets, cached, check_model, describe, head, logits_model
 
 __all__ = ["fgsm", "pgd", "robust_accuracy"]
 
@@ -35,14 +35,28 @@ __all__ = ["fgsm", "pgd", "robust_accuracy"]
 # --------------------------------------------------------------------------- compiled steps
 
 
-def _input_gradient(model, x, y, direction):
+def _loss(logits, y, sigmoid: bool):
+    """Sum over the batch of the cross-entropy of the logits: softmax cross-entropy with
+    class indices y (N,), or binary cross-entropy of each sigmoid unit with 0/1 labels
+    y (N, units) for a binary or multi-label head."""
+    if sigmoid:
+        return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+    return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+
+
+def _predict(logits, sigmoid: bool):
+    """Predicted labels in the labels' form: classes (N,) or 0/1 per sigmoid unit (N, units)."""
+    if sigmoid:
+        return tf.cast(logits > 0, tf.float32)
+    return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+
+def _input_gradient(model, x, y, direction, sigmoid: bool = False):
     """direction * d(sum of cross-entropies of the logits)/dx, in float32."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = tf.cast(model(x, training=False), tf.float32)
-        loss = tf.reduce_sum(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        )
+        loss = _loss(logits, y, sigmoid)
     return direction * tape.gradient(loss, x)
 
 
@@ -57,19 +71,19 @@ class _Steps:
     descend the loss of the target label).
     """
 
-    def __init__(self, logits: "tf.keras.Model", image_shape: Sequence[int]):
+    def __init__(self, logits: "tf.keras.Model", image_shape: Sequence[int], sigmoid: bool, units: int):
         ref = weakref.ref(logits)  # the cache must not keep the model alive
         image = tf.TensorSpec((None, *image_shape), tf.float32)
-        label = tf.TensorSpec((None,), tf.int32)
+        label = tf.TensorSpec((None, units), tf.float32) if sigmoid else tf.TensorSpec((None,), tf.int32)
         scalar = tf.TensorSpec((), tf.float32)
 
         @tf.function(input_signature=[image])
         def predict(x):
-            return tf.argmax(ref()(x, training=False), axis=-1, output_type=tf.int32)
+            return _predict(ref()(x, training=False), sigmoid)
 
         @tf.function(input_signature=[image, label, scalar])
         def gradient_sign(x, y, direction):
-            return tf.sign(_input_gradient(ref(), x, y, direction))
+            return tf.sign(_input_gradient(ref(), x, y, direction, sigmoid))
 
         @tf.function(
             input_signature=[
@@ -87,7 +101,7 @@ class _Steps:
             adv = tf.clip_by_value(x + (random_start * eps) * noise, lower, upper)
 
             def step(adv):
-                grad = _input_gradient(ref(), adv, y, direction)
+                grad = _input_gradient(ref(), adv, y, direction, sigmoid)
                 return tf.clip_by_value(adv + step_size * tf.sign(grad), lower, upper)
 
             # Steps run in blocks of _UNROLL inside the loop, then the remainder one by one:
@@ -105,9 +119,11 @@ class _Steps:
         self.pgd = pgd
 
 
-def _steps_for(logits, image_shape) -> _Steps:
+def _steps_for(logits, image_shape, head) -> _Steps:
     shape = tuple(int(d) for d in image_shape)
-    return cached(logits, (_Steps, shape), lambda: _Steps(logits, shape))
+    sigmoid = head.binary or head.multilabel
+    key = (_Steps, shape, sigmoid, head.units)
+    return cached(logits, key, lambda: _Steps(logits, shape, sigmoid, head.units))
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -156,13 +172,20 @@ class _Batch:
     """A checked batch of images plus what the attacks need to know about the model."""
 
     def __init__(self, model, images, bounds):
-        self.single = len(getattr(images, "shape", np.shape(images))) == 3
+        check_model(model)
+        self.low, self.high = _bounds(bounds)
         # The bounds state the pixel range, and are checked below: no range guessing.
         self.x = as_images(model, images, warn_range=False)
+        self.single = len(getattr(images, "shape", np.shape(images))) == 3
         self.logits = logits_model(model)
-        self.steps = _steps_for(self.logits, self.x.shape[1:])
-        self.num_classes = num_classes(model)
-        self.low, self.high = _bounds(bounds)
+        self.head = head(model)
+        if self.head.rank != 2:
+            raise ValueError(
+                f"model: the attacks need a classifier with outputs (N, classes); model "
+                f"{model.name!r} outputs {self.head.rank}-D predictions."
+            )
+        self.sigmoid = self.head.binary or self.head.multilabel
+        self.steps = _steps_for(self.logits, self.x.shape[1:], self.head)
         lo, hi = float(tf.reduce_min(self.x)), float(tf.reduce_max(self.x))
         tol = 1e-6 * max(1.0, abs(self.low), abs(self.high))
         if lo < self.low - tol or hi > self.high + tol:
@@ -181,11 +204,38 @@ class _Batch:
                     "or one per image."
                 )
             return _batched(self.steps.predict, [self.x], batch_size)
-        return as_targets(labels, self.n, self.num_classes)
+        if self.head.multilabel:
+            return _multi_hot(labels, self.n, self.head.units)
+        classes = as_targets(labels, self.n, self.head.classes, arg="labels")
+        if self.head.binary:  # a 0/1 column for the binary cross-entropy of the one logit
+            return tf.cast(classes, tf.float32)[:, None]
+        return classes
+
+    def user_labels(self, y) -> np.ndarray:
+        """Labels in the form the user gives them (class 0/1 for a binary head)."""
+        y = y.numpy()
+        return y[:, 0].astype(np.int64) if self.head.binary else y
 
     def output(self, adv) -> np.ndarray:
         adv = np.asarray(adv, dtype=np.float32)
         return adv[0] if self.single else adv
+
+
+def _multi_hot(labels, n: int, units: int) -> tf.Tensor:
+    """0/1 labels (N, units) of a multi-label (several sigmoid units) head."""
+    arr = np.asarray(labels, dtype=np.float32) if labels is not None else None
+    if arr is None or arr.shape != (n, units) or not np.isin(arr, (0.0, 1.0)).all():
+        raise ValueError(
+            f"labels: a multi-label model ({units} sigmoid units) needs 0/1 labels of shape "
+            f"({n}, {units}), one row per image; got {describe(labels)}."
+        )
+    return tf.constant(arr)
+
+
+def _correct(predicted, y) -> np.ndarray:
+    """(N,) bool: prediction equals label (every unit, for sigmoid heads)."""
+    same = np.asarray(predicted) == np.asarray(y)
+    return same.all(axis=-1) if same.ndim == 2 else same
 
 
 def _batched(fn: Callable, tensors: list, batch_size) -> tf.Tensor:
@@ -366,7 +416,7 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
     if batch.single:
         raise ValueError("robust_accuracy needs a batch of images (N, H, W, C), not a single image.")
     y = batch.labels(labels, targeted=False, batch_size=size)
-    robust = _batched(batch.steps.predict, [batch.x], size).numpy() == y.numpy()
+    robust = _correct(_batched(batch.steps.predict, [batch.x], size).numpy(), y.numpy())
 
     run = _sweep_step(attack, batch, y, robust, size, model, bounds, attack_kwargs)
     accuracy = {}
@@ -374,7 +424,7 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
         idx = np.flatnonzero(robust)
         if e > 0 and idx.size:
             adv = run(e, idx)
-            fooled = _batched(batch.steps.predict, [adv], size).numpy() != y.numpy()[idx]
+            fooled = ~_correct(_batched(batch.steps.predict, [adv], size).numpy(), y.numpy()[idx])
             robust[idx[fooled]] = False
         accuracy[e] = float(robust.mean())
 
@@ -425,7 +475,7 @@ def _sweep_step(attack, batch, y, robust, size, model, bounds, kwargs) -> Callab
         return run
 
     def run(eps, idx):
-        images, labels = tf.gather(batch.x, idx).numpy(), tf.gather(y, idx).numpy()
+        images, labels = tf.gather(batch.x, idx).numpy(), batch.user_labels(tf.gather(y, idx))
         adv = attack(model, images, labels, eps=eps, bounds=bounds, **kwargs)
         return tf.convert_to_tensor(adv, tf.float32)
 

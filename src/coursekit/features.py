@@ -37,18 +37,24 @@ def filters(layer, model=None, *, normalize=False) -> np.ndarray:
     ``layer`` is a layer object, or a layer name together with ``model``.
     ``normalize=True`` scales the whole kernel to [0, 1] for display.
     """
-    if isinstance(layer, str):
+    if isinstance(layer, (str, int, np.integer)) and not isinstance(layer, bool):
         if model is None:
             raise ValueError(
-                f"filters({layer!r}) got a layer name but no model: pass the layer itself "
-                f"(model.get_layer({layer!r})) or filters({layer!r}, model)."
+                f"layer: filters({layer!r}) got a layer name or index but no model: pass the "
+                f"layer itself (model.layers[i]) or filters({layer!r}, model)."
             )
-        layer = _in.find_layer(model, layer)
+        layer = _in.find_layer(_in.check_model(model, graph=False), layer)
+    elif not isinstance(layer, keras.layers.Layer):
+        raise TypeError(
+            f"layer must be a Conv2D layer, or its name or index together with model; got "
+            f"{_in.describe(layer)}."
+        )
     kernel = getattr(layer, "kernel", None)
     if kernel is None or len(kernel.shape) != 4:
         raise ValueError(
-            f"Layer {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) has no 2-D "
-            "convolution kernel (kh, kw, in, out); filters() reads Conv2D-like layers."
+            f"layer {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) has no 2-D "
+            "convolution kernel (kh, kw, in, out); pass a Conv2D-like layer, e.g. "
+            "the one named by coursekit._introspect.last_conv_layer(model)."
         )
     w = np.array(kernel.numpy(), dtype=np.float32)
     if normalize:
@@ -61,15 +67,16 @@ def feature_maps(model, image, layers=None) -> dict[str, np.ndarray]:
     """Activations of ``layers`` (a name, a list of names, or None for every layer
     with a 4-D output) for ``image``: {name: array}. One image (H, W, C) gives
     (h, w, c) maps; a batch gives (N, h, w, c)."""
+    _in.check_model(model)
+    x = _in.as_images(model, image, arg="image")
     single = np.ndim(image) == len(_in._input_spec(model).shape) - 1
-    x = _in.as_images(model, image)
     if layers is None:
         layers = [l.name for l in _in.walk_layers(model) if _in._output_rank(l) == 4 and not _in._is_model(l)]
         if not layers:
             _in.last_spatial_layer(model)  # raises the explanatory error
-    elif isinstance(layers, (str, keras.layers.Layer)):
+    elif isinstance(layers, (str, int, np.integer, keras.layers.Layer)):
         layers = [layers]
-    names = [_in.find_layer(model, l).name for l in layers]
+    names = [_in.find_layer(model, l, "layers").name for l in layers]
     outputs = _in.probe(model, names)(x, training=False)[:-1]
     return {n: (o.numpy()[0] if single else o.numpy()) for n, o in zip(names, outputs)}
 
@@ -262,6 +269,7 @@ def maximize_activation(
             (e.g. before a fused ReLU, as lucid's "pre_relu" objectives): a ReLU
             unit that is zero on the starting image has no gradient otherwise.
     """
+    _in.check_model(model)
     spec = _in._input_spec(model)
     if len(spec.shape) != 4:
         raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")
@@ -276,8 +284,19 @@ def maximize_activation(
         raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}.")
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
-    if int(steps) < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}.")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}.")
+    for arg, value in (("lr", lr), ("scale", scale), ("rotate", rotate), ("jitter", jitter), ("norm", norm)):
+        if value is None and arg in ("jitter", "norm"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+            raise ValueError(f"{arg} must be a finite number; got {value!r}.")
+        if value < 0 or (arg in ("lr", "norm") and value == 0):
+            raise ValueError(
+                f"{arg} must be {'> 0' if arg in ('lr', 'norm') else '>= 0'}; got {value!r}. "
+                + ("lr is the step size of gradient ASCENT: a negative one would minimize the "
+                   "activation. Try the default lr=0.05." if arg == "lr" else "")
+            )
     if isinstance(value_range, str):
         value_range = _default_range(model)
     elif value_range is not None:
@@ -287,7 +306,7 @@ def maximize_activation(
     if layer is not None:
         target = _in.find_layer(model, layer)
         name = target.name
-        # The model's last layer with a softmax: use its logits.
+        # The model's last layer with a softmax or sigmoid: use its logits.
         if _in._softmax_kind(target) in ("skip", "preact") and target is _in._final_operation(model):
             name = None
     ex = _maximizer(
