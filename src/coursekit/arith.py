@@ -97,12 +97,27 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1) -> int:
 
 
 def conv_params(in_channels, out_channels, kernel, bias=True) -> int:
-    """Trainable parameters of a 2-D convolution layer.
+    """Trainable parameters of a 2-D convolution layer: kh * kw * in * out (+ out biases).
 
-    ``kernel`` is an int (square) or a (height, width) pair.
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Input and output feature maps (>= 1).
+    kernel : int or (int, int)
+        Kernel size: an int for a square kernel, or (height, width).
+    bias : bool
+        Whether the layer has one bias per output map (Keras' default).
 
+    Returns
+    -------
+    int
+
+    Examples
+    --------
     >>> conv_params(3, 2, 3)    # 3 input maps, 2 output maps, 3x3 kernels
     56
+    >>> conv_params(64, 128, (1, 1), bias=False)
+    8192
     """
     kh, kw = (kernel, kernel) if not isinstance(kernel, Sequence) else tuple(kernel)
     weights = _positive_int("kernel height", kh) * _positive_int("kernel width", kw)
@@ -173,14 +188,32 @@ def _plain_layers(model):
 def receptive_field(model, layer=None) -> ReceptiveField:
     """Receptive field size, jump and start of a layer's units.
 
-    Works for a chain of Conv2D/pooling layers (Sequential, or functional with a
-    single path such as VGG). ``layer`` is a layer name; None means the last
-    layer that still has a spatial grid. Square kernels are assumed to be the
-    same along both axes; height is reported.
+    Parameters
+    ----------
+    model : keras.Model
+        A chain of Conv2D/pooling layers (Sequential, or functional with a single
+        path such as VGG; nested models are opened up). It need not be built.
+    layer : None, str, int or keras layer
+        The layer (a name, an index into ``model.layers`` or a layer object);
+        None = the last layer that still has a spatial grid (before Flatten,
+        global pooling or Dense).
 
-    >>> rf = receptive_field(keras.applications.VGG16(weights=None), "block5_pool")
+    Returns
+    -------
+    ReceptiveField
+        ``size`` (int): input pixels one unit sees; ``jump`` (int): input pixels
+        between neighbouring units; ``start`` (float): centre of the first
+        unit's field. Height is reported (kernels are read along the height).
+
+    Examples
+    --------
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((32, 32, 3)),
+    ...     keras.layers.Conv2D(8, 3, name="c1"), keras.layers.MaxPooling2D(name="p1"),
+    ...     keras.layers.Conv2D(8, 3, name="c2")])
+    >>> rf = receptive_field(model, "c2")
     >>> rf.size, rf.jump
-    (212, 32)
+    (8, 2)
     """
     import keras
 

@@ -7,9 +7,29 @@ Plain functions with explicit arguments, in the style of cleverhans' TF2 attacks
     adv = pgd(model, images, 3, eps=0.1, targeted=True)          # push every image towards class 3
     acc = robust_accuracy(model, images, labels, "pgd", eps=[0, 0.01, 0.03, 0.1])
 
-Any Keras 3 model works: Sequential, functional, nested, ending in a softmax or not, mixed
-precision. The loss is the cross-entropy of the *logits* (a final softmax is stripped, see
-`coursekit._introspect.logits_model`), computed in float32.
+Any Sequential, functional or nested Keras 3 classifier works, ending in a softmax, a sigmoid
+or neither. The loss is the cross-entropy of the *logits* (a final softmax or sigmoid is
+stripped, see `coursekit._introspect.logits_model`):
+
+* a classifier with several outputs and no sigmoid: softmax cross-entropy with class indices;
+* a one-unit head (a binary classifier, e.g. cats vs dogs): binary cross-entropy of the logit
+  with the class 0 or 1;
+* several sigmoid units (multi-label): the sum of each unit's binary cross-entropy with 0/1
+  labels of shape (N, units).
+
+Mixed precision: under ``mixed_float16`` the forward pass runs in float16, as in training; the
+logits, the loss, the input gradient and the adversarial images are float32.
+
+Examples
+--------
+The examples of this module use this model and these images:
+
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((28, 28, 1)),
+...     keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+>>> images = np.random.default_rng(0).random((2, 28, 28, 1), dtype="float32")
+>>> labels = np.array([3, 7])
 
 Each model gets its compiled steps once (cached): eps, step size, number of steps, direction,
 bounds and seed are passed as tensors and the batch dimension is left open, so calling an attack
@@ -297,17 +317,34 @@ def fgsm(model, images, labels=None, *, eps, targeted=False, bounds=(0.0, 1.0), 
 
     Parameters
     ----------
-    model : a Keras classifier (softmax or logits output).
-    images : one image (H, W, C) or a batch (N, H, W, C), inside `bounds`.
-    labels : the true classes (an int, or one per image); None = the model's
+    model : keras.Model
+        A Sequential or functional classifier (softmax, sigmoid or logits output).
+    images : array-like
+        One image (H, W, C) or a batch (N, H, W, C), float, inside `bounds`.
+    labels : None, int, or array-like
+        The true classes: an int for every image or one per image (N,); 0 or 1 for a one-unit
+        sigmoid head; 0/1 rows (N, units) for a multi-label head. None = the model's
         predictions. With ``targeted=True`` these are the target classes and are required.
-    eps : the L-inf radius: the largest change allowed per pixel, in the units of `bounds`.
-    bounds : (low, high), the valid pixel range of the model's input.
-    batch_size : split large inputs into batches of this many images (None = all at once).
+    eps : float
+        The L-inf radius: the largest change allowed per pixel, in the units of `bounds`
+        (>= 0; 8/255 is a common choice for images in [0, 1]).
+    targeted : bool
+        Step towards `labels` (descend their loss) instead of away from them.
+    bounds : (float, float)
+        (low, high), the valid pixel range of the model's input; default (0, 1).
+    batch_size : int, optional
+        Split large inputs into batches of this many images (None = all at once).
 
     Returns
     -------
-    NumPy float32 array shaped like `images`.
+    numpy.ndarray
+        float32, shaped like `images`, with ``|adv - images| <= eps`` and values inside `bounds`.
+
+    Examples
+    --------
+    >>> adv = fgsm(model, images, labels, eps=0.1)        # model: see the module docstring
+    >>> adv.shape, adv.dtype, bool(np.abs(adv - images).max() <= 0.1 + 1e-6)
+    ((2, 28, 28, 1), dtype('float32'), True)
     """
     eps = _number("eps", eps)
     batch = _Batch(model, images, bounds)
@@ -337,17 +374,32 @@ def pgd(
     `steps` signed-gradient steps of `step_size`, projecting after each back onto the eps-ball
     around the image and into `bounds`. All steps run in one compiled call.
 
-    Parameters are those of `fgsm`, plus:
-
-    step_size : the size of one step; None = ``2.5 * eps / steps``.
-    steps : number of gradient steps (>= 1).
-    random_start : start from a random point of the ball (True) or from the image (False).
-    seed : an int for a reproducible random start; None = a fresh one each call.
+    Parameters
+    ----------
+    model, images, labels, eps, targeted, bounds, batch_size :
+        As in :func:`fgsm`.
+    step_size : float, optional
+        The size of one step; None = ``2.5 * eps / steps`` (Madry et al.: enough to cross the
+        ball and come back).
+    steps : int
+        Number of gradient steps (>= 1); default 10.
+    random_start : bool
+        Start from a uniform random point of the ball (True) or from the image (False).
+    seed : int, optional
+        For a reproducible random start; None = a fresh one each call.
 
     Returns
     -------
-    NumPy float32 array shaped like `images`, with ``|adv - images| <= eps`` and every value
-    inside `bounds`.
+    numpy.ndarray
+        float32, shaped like `images`, with ``|adv - images| <= eps`` and every value inside
+        `bounds`.
+
+    Examples
+    --------
+    >>> adv = pgd(model, images, labels, eps=0.05, steps=5, seed=0)
+    >>> bool(np.abs(adv - images).max() <= 0.05 + 1e-6)
+    True
+    >>> adv = pgd(model, images, 3, eps=0.1, targeted=True, seed=0)   # towards class 3
     """
     eps = _number("eps", eps)
     steps = _steps_count(steps)
@@ -378,19 +430,37 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
 
     Parameters
     ----------
-    model : a Keras classifier.
-    images : a batch (N, H, W, C) inside `bounds`.
-    labels : the true classes (one per image); None = the model's predictions.
-    attack : "fgsm", "pgd" (or the functions `fgsm` / `pgd`), or any function
+    model : keras.Model
+        A classifier, as in :func:`fgsm` (binary and multi-label heads included: a multi-label
+        image is correct when every unit is).
+    images : array-like
+        A batch (N, H, W, C), N >= 1, float, inside `bounds`.
+    labels : None or array-like
+        The true classes, one per image (0/1 for a binary head, (N, units) 0/1 rows for a
+        multi-label head); None = the model's predictions (then eps = 0 gives 1.0).
+    attack : str or callable
+        "fgsm", "pgd" (or the functions `fgsm` / `pgd`), or any function
         ``attack(model, images, labels, *, eps, bounds, **attack_kwargs) -> adversarial images``.
-    eps : a sequence of epsilons (or a single one). eps = 0 gives the clean accuracy.
-    bounds : (low, high), the valid pixel range.
-    batch_size : images per compiled call.
-    **attack_kwargs : passed to the attack, e.g. ``steps=20, seed=0`` for PGD.
+    eps : float or sequence of float
+        The epsilons (>= 0, any order, repeats allowed). eps = 0 gives the clean accuracy.
+    bounds : (float, float)
+        (low, high), the valid pixel range; default (0, 1).
+    batch_size : int
+        Images per compiled call; default 256.
+    **attack_kwargs :
+        Passed to the attack, e.g. ``steps=20, seed=0`` for PGD.
 
     Returns
     -------
-    NumPy float array of accuracies, one per eps in the order given (a float for a single eps).
+    numpy.ndarray or float
+        float64 accuracies in [0, 1], one per eps in the order given, never increasing with
+        eps; a float for a single eps.
+
+    Examples
+    --------
+    >>> acc = robust_accuracy(model, images, labels, "fgsm", eps=[0.0, 0.05, 0.1])
+    >>> acc.shape, bool(np.all(np.diff(acc) <= 0))
+    ((3,), True)
     """
     if isinstance(attack, str):
         name = attack.lower()

@@ -4,16 +4,46 @@ Every public function has the same shape::
 
     maps = grad_cam(model, images, targets=None, layer=None)   # (N, H, W) in [0, 1]
 
-* ``images``: one image (H, W, C) or a batch (N, H, W, C), as the model takes them;
-* ``targets``: ``None`` (each image's predicted class), one class index for all
-  images, or one per image;
-* ``layer``: the convolutional layer whose feature maps are weighted (CAM methods
-  only); ``None`` picks the last layer with a 4-D output, also inside a nested
-  "pretrained base".
+* ``images``: one image (H, W, C) or a batch (N, H, W, C), as the model takes
+  them (float, finite; see ``coursekit._introspect.as_images``);
+* ``targets``: what to explain.
 
-The maps come back as NumPy arrays at the input's resolution. Models may end in
-a softmax (the scores are read on the logits before it), use mixed precision
-(everything is computed in float32), and be Sequential, functional or nested.
+  - ``None``: each image's predicted class;
+  - an int: that class for every image; a sequence: one class per image. For a
+    one-unit sigmoid head (a binary classifier) the classes are 0 and 1: class 1
+    explains the logit, class 0 the negated logit;
+  - a function of the model's output (its logits, float32, shape (N, ...)) that
+    returns one score per image, or a list of N functions, one per image, each
+    returning a scalar -- as pytorch-grad-cam's targets. :func:`region_target`
+    makes one for a pixel region of a segmentation output.
+* ``layer``: the convolutional layer whose feature maps are weighted (CAM methods
+  only): a name, an index into ``model.layers`` or a layer object. ``None``
+  picks the last convolution -- the last layer with a 4-D kernel and a 4-D
+  output, also inside a nested "pretrained base" -- as keras-io's Grad-CAM does.
+
+The maps come back as float32 NumPy arrays (N, H, W) at the input's
+resolution, each min-max scaled to [0, 1] (``normalize=False`` keeps the raw
+values). Models may be Sequential, functional or nested, and may end in a
+softmax or a sigmoid: the scores are read on the logits before it.
+
+Mixed precision: under ``mixed_float16`` the model's layers run as they do in
+training, in float16. The recorded activations, the logits, the target scores,
+the gradients with respect to the activations or the input, the channel
+weights and the maps are float32; gradients flowing back through the float16
+layers carry float16 rounding (about 1e-3 relative).
+
+Examples
+--------
+The examples of this module use this model and these images:
+
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((28, 28, 1)),
+...     keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+>>> images = np.random.default_rng(0).random((2, 28, 28, 1), dtype="float32")
+>>> maps = grad_cam(model, images)
+>>> maps.shape, maps.dtype
+((2, 28, 28), dtype('float32'))
 
 How it is built (the pytorch-grad-cam design): :class:`CAMExplainer` does the
 shared work once per (model, layer) -- a probe of the layer's activations and
@@ -187,7 +217,21 @@ def _normalize(maps: tf.Tensor) -> tf.Tensor:
 
 
 def explainer(cls, model, *args):
-    """The cached instance of explainer class ``cls`` for ``model`` (and args)."""
+    """The cached instance of explainer class ``cls`` for ``model`` (and ``args``).
+
+    For a method of your own: subclass :class:`CAMExplainer`, override
+    ``channel_weights``, and call ``explainer(MyCAM, model, layer)(images, targets)``.
+
+    Examples
+    --------
+    >>> class MeanCAM(CAMExplainer):       # every channel weighs the same
+    ...     needs_gradients = False
+    ...     def channel_weights(self, images, activations, gradients, target):
+    ...         return tf.ones(tf.shape(activations)[::3])
+    >>> explainer(MeanCAM, model, "conv")(images).shape
+    (2, 28, 28)
+    """
+    _in.check_model(model)
     return _in.cached(model, (cls, *args), lambda: cls(model, *args))
 
 
@@ -361,27 +405,159 @@ class _ScoreCAM(CAMExplainer):
 
 
 def cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
-    """Class activation maps (Zhou et al. 2016) of a GAP -> Dense network: (N, H, W) in [0, 1]."""
+    """Class activation maps (Zhou et al. 2016): the Dense weights of the target
+    class applied to the last conv layer's feature maps.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier whose ``layer`` is followed by
+        GlobalAveragePooling2D and one Dense layer (the CAM architecture);
+        otherwise the error says to use :func:`grad_cam`, which equals CAM there.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        The conv layer whose feature maps are weighted; None = the last
+        convolution (last layer with a 4-D kernel and a 4-D output).
+    normalize : bool
+        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
+        map, whose scale compares across images.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps at the input size, in [0, 1] when ``normalize``;
+        a single image (H, W, C) still gives (1, H, W).
+
+    Examples
+    --------
+    >>> cam(model, images, targets=3).shape          # model: see the module docstring
+    (2, 28, 28)
+    """
     return explainer(_CAM, model, layer)(images, targets, normalize=normalize)
 
 
 def grad_cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
-    """Grad-CAM maps (Selvaraju et al. 2017): (N, H, W) in [0, 1] at the input's size."""
+    """Grad-CAM (Selvaraju et al. 2017): channels weighted by the spatial mean of the
+    gradient of the target score, summed, ReLU'd and upsampled (bilinear).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        The conv layer whose feature maps are weighted; None = the last
+        convolution (last layer with a 4-D kernel and a 4-D output).
+    normalize : bool
+        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
+        map, whose scale compares across images.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps at the input size, in [0, 1] when ``normalize``;
+        a single image (H, W, C) still gives (1, H, W).
+
+    Examples
+    --------
+    >>> maps = grad_cam(model, images, targets=[3, 7], layer="conv")
+    >>> maps.shape, float(maps.min()) >= 0.0, float(maps.max()) <= 1.0
+    ((2, 28, 28), True, True)
+    """
     return explainer(_GradCAM, model, layer)(images, targets, normalize=normalize)
 
 
 def grad_cam_plus_plus(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarray:
-    """Grad-CAM++ maps (Chattopadhay et al. 2018), exp-free form: (N, H, W) in [0, 1]."""
+    """Grad-CAM++ (Chattopadhay et al. 2018), in the exp-free form of
+    pytorch-grad-cam: channels weighted by the positive gradients times alpha
+    (from first derivatives only, finite for large logits).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        The conv layer whose feature maps are weighted; None = the last
+        convolution (last layer with a 4-D kernel and a 4-D output).
+    normalize : bool
+        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
+        map, whose scale compares across images.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps at the input size, in [0, 1] when ``normalize``;
+        a single image (H, W, C) still gives (1, H, W).
+
+    Examples
+    --------
+    >>> grad_cam_plus_plus(model, images[0]).shape     # one image
+    (1, 28, 28)
+    """
     return explainer(_GradCAMPlusPlus, model, layer)(images, targets, normalize=normalize)
 
 
 def score_cam(
     model, images, targets=None, layer=None, *, normalize=True, batch_size=128
 ) -> np.ndarray:
-    """Score-CAM maps (Wang et al. 2020): (N, H, W) in [0, 1]. The N x channels
-    masked images are scored ``batch_size`` at a time."""
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    """Score-CAM (Wang et al. 2020): gradient-free; each channel, upsampled and
+    scaled to [0, 1], masks the image, and its weight is the target's
+    probability on the masked image (softmax for a classifier, sigmoid of the
+    class score for sigmoid heads; a callable target's score as is).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        The conv layer whose feature maps are weighted; None = the last
+        convolution (last layer with a 4-D kernel and a 4-D output).
+    normalize : bool
+        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
+        map, whose scale compares across images.
+    batch_size : int
+        The N x channels masked images are scored this many at a time (memory
+        against speed); default 128.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps at the input size, in [0, 1] when ``normalize``;
+        a single image (H, W, C) still gives (1, H, W).
+
+    Examples
+    --------
+    >>> score_cam(model, images, targets=1, batch_size=16).shape
+    (2, 28, 28)
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
     return explainer(_ScoreCAM, model, layer, int(batch_size))(images, targets, normalize=normalize)
 
 
@@ -486,8 +662,36 @@ def _seed(seed) -> int:
 
 def saliency(model, images, targets=None, layer=None, *, return_raw=False) -> np.ndarray:
     """Vanilla gradient saliency (Simonyan et al. 2014): max over channels of
-    |d score / d pixel|, (N, H, W) in [0, 1]. ``return_raw=True`` gives the raw
-    gradients (N, H, W, C). ``layer`` is accepted for a uniform signature and ignored."""
+    |d score / d pixel|, where score is the target's logit.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        Accepted for a uniform signature and ignored (gradient maps are
+        taken with respect to the input pixels).
+    return_raw : bool
+        Return the signed gradients instead of the map.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps in [0, 1] (max over channels of |gradient|), or
+        with ``return_raw=True`` the raw gradients (N, H, W, C).
+
+    Examples
+    --------
+    >>> saliency(model, images, return_raw=True).shape
+    (2, 28, 28, 1)
+    """
     ex = explainer(GradientExplainer, model)
     x = _in.as_images(model, images)
     t = ex.targets(x, targets)
@@ -501,9 +705,45 @@ def smooth_grad(
     batch_size=256, return_raw=False,
 ) -> np.ndarray:
     """SmoothGrad (Smilkov et al. 2017): the gradient averaged over ``samples``
-    copies of each image with Gaussian noise of std ``noise * (max - min)`` of
-    that image; (N, H, W) in [0, 1] (max |g| over channels). All samples run
-    through one compiled step, ``batch_size`` images at a time."""
+    noisy copies of each image. All samples run through one compiled step.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        Accepted for a uniform signature and ignored (gradient maps are
+        taken with respect to the input pixels).
+    samples : int
+        Noisy copies per image (>= 1); default 25, the paper's range 20-50.
+    noise : float
+        Noise std as a fraction of each image's (max - min); default 0.15, the
+        paper's 10-20 %.
+    seed : int, optional
+        The same seed gives the same noise; None draws a fresh one.
+    batch_size : int
+        At most this many noisy images per compiled call.
+    return_raw : bool
+        Return the averaged signed gradients instead of the map.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps in [0, 1] (max over channels of |gradient|), or
+        with ``return_raw=True`` the raw gradients (N, H, W, C).
+
+    Examples
+    --------
+    >>> smooth_grad(model, images, samples=4, seed=0).shape
+    (2, 28, 28)
+    """
     if int(samples) < 1:
         raise ValueError(f"samples must be >= 1; got {samples}.")
     if not noise >= 0:
@@ -525,13 +765,46 @@ def integrated_gradients(
     model, images, targets=None, layer=None, *, baseline=None, steps=32, batch_size=256,
     return_raw=False,
 ) -> np.ndarray:
-    """Integrated gradients (Sundararajan et al. 2017) from ``baseline`` (default:
-    a black image) with a midpoint Riemann sum of ``steps`` points.
+    """Integrated gradients (Sundararajan et al. 2017): the gradient averaged along
+    the straight path from ``baseline`` to the image (midpoint Riemann sum), times
+    (image - baseline).
 
-    Returns (N, H, W) maps in [0, 1] (|attribution| summed over channels), or with
-    ``return_raw=True`` the attributions (N, H, W, C), whose sum over pixels
-    approaches ``logit(x) - logit(baseline)`` of the target as ``steps`` grows
-    (completeness).
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image classifier.
+    images : array-like or tf.Tensor
+        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
+        model was trained.
+    targets : None, int, sequence of int, or callable
+        None = each image's predicted class; an int or one int per image = those
+        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
+        returning (N,) scores, or a list of N functions (see the module docstring).
+    layer : None, str, int or keras layer
+        Accepted for a uniform signature and ignored (gradient maps are
+        taken with respect to the input pixels).
+    baseline : array-like, optional
+        (H, W, C) or (N, H, W, C), broadcast to the images; default a black
+        image (zeros).
+    steps : int
+        Points of the Riemann sum (>= 1); default 32.
+    batch_size : int
+        At most this many path images per compiled call.
+    return_raw : bool
+        Return the attributions (N, H, W, C), whose sum over pixels approaches
+        ``logit(x) - logit(baseline)`` of the target as ``steps`` grows
+        (completeness).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, H, W) maps in [0, 1] (|attribution| summed over channels),
+        or the raw attributions (N, H, W, C).
+
+    Examples
+    --------
+    >>> integrated_gradients(model, images, steps=8).shape
+    (2, 28, 28)
     """
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1; got {steps}.")
