@@ -12,10 +12,14 @@ Every public function has the same shape::
   - an int: that class for every image; a sequence: one class per image. For a
     one-unit sigmoid head (a binary classifier) the classes are 0 and 1: class 1
     explains the logit, class 0 the negated logit;
-  - a function of the model's output (its logits, float32, shape (N, ...)) that
-    returns one score per image, or a list of N functions, one per image, each
-    returning a scalar -- as pytorch-grad-cam's targets. :func:`region_target`
-    makes one for a pixel region of a segmentation output.
+  - a function of the model's output (its logits, float32, shape (M, ...)) that
+    returns one score per row, (M,); it must work row by row, since SmoothGrad,
+    integrated gradients and Score-CAM call it on M = N x samples rows. Or a
+    list of N functions, one per image, each taking that image's output
+    (without batch axis) and returning a scalar -- as pytorch-grad-cam's
+    targets. :func:`region_target` makes one for a pixel region of a
+    segmentation output. Score-CAM uses a function's score as the channel
+    weight as it is (class targets use the class probability).
 * ``layer``: the convolutional layer whose feature maps are weighted (CAM methods
   only): a name, an index into ``model.layers`` or a layer object. ``None``
   picks the last convolution -- the last layer with a 4-D kernel and a 4-D
@@ -120,9 +124,11 @@ class ClassTarget:
 class CallableTarget:
     """Targets given as functions of the model's output (as pytorch-grad-cam's).
 
-    Either one function ``f(logits) -> (M,)`` applied to a batch of outputs, or a
-    list of N functions, one per image, each ``f_i(logits_i) -> scalar``. The
-    output is the model's output before its final softmax/sigmoid, float32.
+    Either one function ``f(logits) -> (M,)`` applied row by row to a batch of
+    outputs (M may be N times the number of samples), or a list of N functions,
+    one per image, each ``f_i(logits_i) -> scalar``. The output is the model's
+    output before its final softmax/sigmoid, float32. Explanations with these
+    targets run eagerly (the functions are arbitrary Python).
     """
 
     def __init__(self, fns, n: int):
