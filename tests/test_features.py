@@ -168,7 +168,7 @@ def test_other_sizes_and_rescaling_models():
 
 def test_maximize_activation_errors():
     model = cnn()
-    with pytest.raises(ValueError, match=r"8 units/channels \(0\.\.7\)"):
+    with pytest.raises(ValueError, match=r"8 units/channels; pass indices in 0\.\.7"):
         F.maximize_activation(model, "conv2", [8], steps=2)
     with pytest.raises(ValueError, match="'conv2'"):
         F.maximize_activation(model, "conv_2", [0], steps=2)

@@ -32,6 +32,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from coursekit._arrays import as_array as _as_array
+from coursekit._arrays import check_finite, describe
+
 __all__ = [
     "check_model",
     "check_inputs",
@@ -73,18 +76,6 @@ def walk_layers(model) -> Iterator[keras.layers.Layer]:
 
 def _all_names(model) -> list[str]:
     return [layer.name for layer in walk_layers(model)]
-
-
-def describe(obj) -> str:
-    """A short phrase naming ``obj`` for an error message: "None", "the str 'cnn'"."""
-    if obj is None:
-        return "None"
-    if isinstance(obj, str):
-        return f"the str {obj!r}"
-    if callable(obj) and not isinstance(obj, keras.layers.Layer):
-        return f"the function {getattr(obj, '__name__', repr(obj))!r}"
-    shape = getattr(obj, "shape", None)
-    return f"a {type(obj).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
 def _is_graph_model(model) -> bool:
@@ -623,26 +614,6 @@ def _has_rescaling(model) -> bool:
     return any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in first)
 
 
-def _as_array(values, arg: str):
-    """``values`` as a NumPy array (tensors are read), or a TypeError naming ``arg``."""
-    if values is None or isinstance(values, (str, bytes)) or callable(values):
-        raise TypeError(
-            f"{arg} must be a NumPy array or a tensor of numbers; got {describe(values)}."
-        )
-    if isinstance(values, (tf.Tensor, tf.Variable)):
-        values = values.numpy()
-    try:
-        arr = np.asarray(values)
-    except ValueError:  # ragged nested lists
-        arr = np.asarray(values, dtype=object)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise TypeError(
-            f"{arg} must hold numbers; got an array of dtype {arr.dtype} and shape {arr.shape}. "
-            "Stack the images into one array of equal shapes, e.g. np.stack(images)."
-        )
-    return arr
-
-
 def _range_issue(model, arr: np.ndarray, arg: str) -> str | None:
     """A message when ``arr`` looks like raw 0..255 pixels but ``model`` has no
     Rescaling/Normalization layer (so it expects values scaled to about [0, 1])."""
@@ -660,13 +631,7 @@ def _range_issue(model, arr: np.ndarray, arg: str) -> str | None:
 
 def _check_values(model, arr: np.ndarray, arg: str, warn_range: bool) -> None:
     """The value policy shared by every entry point: finite, and not raw pixels by mistake."""
-    if arr.dtype.kind == "f" and not np.isfinite(np.sum(arr, dtype=np.float64)):
-        bad = np.argwhere(~np.isfinite(arr))
-        raise ValueError(
-            f"{arg} contain {len(bad)} NaN or infinite value(s), the first at index "
-            f"{tuple(int(i) for i in bad[0])}. Find where they come from (a division by zero in "
-            "preprocessing?) or replace them, e.g. np.nan_to_num(x)."
-        )
+    check_finite(arr, arg)
     if warn_range:
         issue = _range_issue(model, arr, arg)
         if issue:
