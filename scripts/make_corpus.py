@@ -152,6 +152,15 @@ def cases(lab: str) -> list[Case]:
                       "        frame = frame.f_back\n"
                       "    return np.zeros((1, 1))\n"), lose_s1, flagged=True)
 
+    forge = ("import atexit, json, sys\n"
+             "def _forge():\n"
+             "    job = sys.argv[1] if len(sys.argv) > 1 else '/job'\n"
+             "    with open(job + '/out.json', 'w') as f:\n"
+             "        json.dump({'results': [{'kind': 'array', 'key': [1]}, {'kind': 'int', 'value': 'x'}] * 50}, f)\n"
+             "atexit.register(_forge)\n")
+    add("forged_result_files", "objects that lie (the student's process forges the files it returns)",
+        L.with_answer(s1.grade_id, _wrong(s1, forge)), lose_s1, flagged=True)
+
     # --- rewriting the tests before they run -----------------------------------------------
     transformer = ("ip = get_ipython()\n"
                    "ip.input_transformers_post.append(lambda lines: [] if 'test' in ''.join(lines) else lines)\n"

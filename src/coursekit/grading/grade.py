@@ -197,12 +197,20 @@ def _judge(step, probes, results, arrays, worth, flags) -> dict:
     if not isinstance(results, list) or len(results) != len(probes):
         return _verdict(0, worth, "your code crashed while it was being graded", flags)
     failures = [reason for probe, got in zip(probes, results)
-                if (reason := _check(probe, got, arrays)) is not None]
+                if (reason := _safe_check(probe, got, arrays)) is not None]
     if not failures:
         return _verdict(worth, worth, "correct", flags)
     if step.call is None:
         return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong", flags)
     return _verdict(0, worth, f"{failures[0]} ({len(failures)} of {len(probes)} hidden cases failed)", flags)
+
+
+def _safe_check(probe: spec.Probe, got, arrays) -> str | None:
+    """_check on data the student's process wrote: whatever its shape, a wrong answer, never a crash."""
+    try:
+        return _check(probe, got, arrays)
+    except Exception:  # noqa: BLE001
+        return f"{probe.reason}: an unreadable result"
 
 
 def _check(probe: spec.Probe, got, arrays) -> str | None:

@@ -121,18 +121,25 @@ def run(job: pathlib.Path, *, timeout: float, memory_mb: int, hide=(), sandbox: 
         env["PYTHONNOUSERSITE"] = "1"
         command = [sys.executable, "-I", str(job / "runner.py"), str(job)]
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_limits(int(timeout) + 1, memory_mb << 20))
+    # stderr goes to a file (capped by RLIMIT_FSIZE), never into the grader's memory
+    with open(job / "stderr.txt", "wb") as stderr:
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=stderr, start_new_session=True,
+                                preexec_fn=_limits(int(timeout) + 1, memory_mb << 20))
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
         timed_out = True
-        stderr = b""
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the whole group, whatever it left behind
         proc.wait()
     return Outcome(None if timed_out else proc.returncode, time.perf_counter() - start,
-                   stderr.decode(errors="replace")[-2000:], timed_out)
+                   _tail(job / "stderr.txt"), timed_out)
+
+
+def _tail(path: pathlib.Path, size: int = 2000) -> str:
+    with open(path, "rb") as f:
+        f.seek(max(path.stat().st_size - size, 0))
+        return f.read().decode(errors="replace")
