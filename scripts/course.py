@@ -54,14 +54,17 @@ def scratch_course(lab: str):
     if not (SOLUTIONS / lab / f"{lab}.ipynb").exists():
         raise SystemExit(f"no lab {lab!r}: choose one of {all_labs()}")
     with tempfile.TemporaryDirectory(prefix="cnn-course-") as tmp:
-        course = pathlib.Path(tmp)
-        shutil.copy(ROOT / "nbgrader_config.py", course)
-        # grader.py holds the hidden checks: it stays on the instructor's side, out of the release.
-        shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab,
-                        ignore=shutil.ignore_patterns("grader.py", "__pycache__"))
-        # Generating also records the graded cells and their points in the gradebook.
-        _nbgrader(["generate_assignment", lab, "--force"], course)
-        yield course
+        yield _prepare_course(lab, pathlib.Path(tmp))
+
+
+def _prepare_course(lab: str, course: pathlib.Path) -> pathlib.Path:
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    # grader.py holds the hidden checks: it stays on the instructor's side, out of the release.
+    shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab,
+                    ignore=shutil.ignore_patterns("grader.py", "__pycache__"))
+    # Generating also records the graded cells and their points in the gradebook.
+    _nbgrader(["generate_assignment", lab, "--force"], course)
+    return course
 
 
 def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
@@ -90,27 +93,31 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
                workers: int | None = None, feedback: str | os.PathLike | None = None) -> dict[str, dict]:
     """Grade {student: notebook path} in parallel workers and record every score in one nbgrader
     gradebook. Each result gains "cells" (test cell -> (score, max)) as the gradebook holds them."""
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
     from coursekit.grading import feedback as render_feedback, grade as engine
 
+    if lab not in all_labs():
+        raise SystemExit(f"no lab {lab!r}: choose one of {all_labs()}")
     seed = engine.new_seed() if seed is None else seed
-    probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run
     blobs = {student: _read_bytes(path) for student, path in submissions.items()}
     workers = workers or min(len(blobs), os.cpu_count() or 1)
     start = time.perf_counter()
-    if workers > 1:
-        # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
-            results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
-                       for s, f in futures.items()}
-    else:
-        results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
-    with scratch_course(lab) as course:
-        _record(course / "gradebook.db", lab, results)
+    with tempfile.TemporaryDirectory(prefix="cnn-course-") as tmp, ThreadPoolExecutor(1) as background:
+        # nbgrader makes the gradebook (a subprocess) while the expected values are computed
+        course = background.submit(_prepare_course, lab, pathlib.Path(tmp))
+        probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run
+        if workers > 1:
+            # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
+                results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
+                           for s, f in futures.items()}
+        else:
+            results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
+        _record(course.result() / "gradebook.db", lab, results)
         for student, result in results.items():
-            result.update(_scores(course, lab, student))
+            result.update(_scores(course.result(), lab, student))
     release = json.loads((RELEASE / lab / f"{lab}.ipynb").read_text())
     for student, result in results.items():
         result["elapsed"] = time.perf_counter() - start
