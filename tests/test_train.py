@@ -549,3 +549,23 @@ def test_a_recompiled_model_is_not_trained_with_the_old_step():
     before = [w.copy() for w in model.get_weights()]
     train.fit(model, x, y, epochs=1, seed=0, verbose=0)  # learning rate 0: nothing may change
     assert all(np.array_equal(u, v) for u, v in zip(before, model.get_weights()))
+
+
+class SubclassedNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.flat = keras.layers.Flatten()
+        self.drop = keras.layers.Dropout(0.3)
+        self.out = keras.layers.Dense(4, activation="softmax")
+
+    def call(self, x, training=False):
+        return self.out(self.drop(self.flat(x), training=training))
+
+
+def test_subclassed_model_trains_and_its_labels_are_checked_once_built():
+    x, y = _data(64)
+    model = SubclassedNet()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    h = train.fit(model, x, y, epochs=2, seed=0, verbose=0)  # unbuilt: Keras builds it
+    assert len(h.history["loss"]) == 2 and model.built
+    _fail(r"y has class ids from 4 to 7.*4 output units", model, x, y + 4)

@@ -238,6 +238,8 @@ def check_model(data: FitData, model) -> FitData:
         if part is None or not part.in_memory:
             continue
         x, y = part.arrays[:2]
+        if out_shapes is None:  # a subclassed model: no graph, but its output shape can be traced
+            out_shapes = _traced_output_shapes(model, x)
         checks.count_matches(x, in_shapes, what[0], "input")
         checks.count_matches(y, out_shapes, what[1], "output")
         for name, arr, i in checks.leaves(x, in_names, what[0], "input"):
@@ -251,6 +253,20 @@ def check_model(data: FitData, model) -> FitData:
         if len(part.arrays) == 3:
             check_inputs(model, part.arrays[2], what[2], warn_range=False)
     return dataclasses.replace(data, checked=True)
+
+
+def _traced_output_shapes(model, x):
+    """The output shapes of a built subclassed model, from a symbolic call (no weights made)."""
+    import keras
+
+    if not getattr(model, "built", False) or isinstance(x, (tuple, dict)):
+        return None
+    try:
+        spec = model.compute_output_spec(keras.KerasTensor((None, *x.shape[1:]), dtype=str(x.dtype)))
+    except Exception:  # a model that cannot be traced symbolically: Keras reports what it finds
+        return None
+    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+    return [tuple(s.shape) for s in specs] if all(hasattr(s, "shape") for s in specs) else None
 
 
 def check_dataset(ds, model, batched: bool, what="x") -> None:
