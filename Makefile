@@ -7,12 +7,13 @@ LABS   := $(notdir $(wildcard solutions/*))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: book test labs grade bench lint clean help
+.PHONY: book test labs setup-cells grade bench lint clean help
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   run the whole test suite (unit tests, labs, grading, strict book build)"
-	@echo "make labs   regenerate labs/ from solutions/ with nbgrader"
+	@echo "make labs   regenerate labs/ from solutions/ with nbgrader (setup cells first)"
+	@echo "make setup-cells  rewrite every notebook's setup cell from _config.yml"
 	@echo "make grade  autograde a demo submission of each lab and print the score"
 	@echo "make bench  time coursekit against its peers (benchmarks/)"
 	@echo "make lint   check the Python sources with ruff"
@@ -27,13 +28,19 @@ $(STAMP): pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build --warningiserror --keep-going .
+	$(BIN)/python scripts/execute_chapters.py   # in parallel, into the build's jupyter-cache
+	$(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
 	@echo "The book is in _build/html/index.html"
 
+# One pytest worker per core; the book's build and browser tests stay on one of them.
+JOBS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
-labs: $(STAMP)
+setup-cells: $(STAMP)
+	$(BIN)/python scripts/setup_cells.py
+
+labs: setup-cells
 	$(BIN)/python scripts/course.py generate
 
 grade: $(STAMP)

@@ -1,21 +1,45 @@
-"""How coursekit reads any Keras 3 model.
+"""How coursekit reads any Keras 3 model, and what input it accepts.
 
 Every interpretability and attack helper needs the same few things from a model:
-a layer by name (also inside a nested "pretrained base"), the last convolutional
-layer, the pre-softmax logits, and the activations of some layers, all in
-float32 even under mixed precision. This module does that once.
+a layer by name, index or object (also inside a nested "pretrained base"), the
+last convolutional layer, the logits before a final softmax or sigmoid, and the
+activations of some layers, all in float32. This module does that once.
 
-The central piece is :func:`probe`. It re-runs the model's graph on a fresh
-``keras.Input`` with the *same* layers (so the same weights), and
+**The input policy** (one place for the whole package):
+
+* :func:`check_model` -- ``model`` must be a ``keras.Model``; None, a str, a
+  function or a layer get a TypeError naming what was passed; a subclassed
+  model (called or not) gets a ValueError saying how to rebuild it.
+* :func:`check_inputs` -- data for a model (also ``train.fit``'s ``x``): NaN
+  and inf are refused; raw 0..255 values for a model without a Rescaling layer
+  give a UserWarning.
+* :func:`as_images` -- the same, plus the image shape checks, for the cam,
+  attack and feature functions; :func:`as_targets` -- class indices.
+* :func:`find_layer` -- ``layer`` may be a name, an index into ``model.layers``
+  or a layer object.
+
+Every message names the argument and says what to do.
+
+**Probes.** :func:`probe` re-runs the model's graph on a fresh ``keras.Input``
+with the *same* layers (so the same weights), and
 
 * records the outputs of the requested layers, casting each one to float32 and
   feeding the float32 tensor downstream, so that a gradient of the logits with
   respect to a recorded activation is well defined;
 * descends into nested models (Sequential or functional) when a requested
   layer lives inside one;
-* removes a final softmax: a ``Softmax`` layer or ``Activation("softmax")`` is
-  skipped, and a layer built with ``activation="softmax"`` is called with its
-  activation switched off.
+* removes a final softmax or sigmoid: a ``Softmax`` layer, an ``Activation``,
+  or a ``Lambda`` found (by calling it) to compute one is skipped, and a layer
+  built with ``activation="softmax"``/``"sigmoid"`` is called with its
+  activation switched off. A custom layer hiding a softmax is not removed; a
+  model whose "logits" still sum to 1 gives a UserWarning. :func:`head` says
+  what was removed and whether the model is a binary (one unit) or multi-label
+  classifier.
+
+Mixed precision: under ``mixed_float16`` the model's layers still compute in
+float16 (the probe calls the same layers); the recorded activations and the
+logits are cast to float32, and everything coursekit computes from them is
+float32.
 
 Probes are cached per (model, layers), so repeated calls reuse one object and a
 ``tf.function`` around it does not retrace.
@@ -31,6 +55,9 @@ from typing import Iterable, Iterator, NamedTuple
 import keras
 import numpy as np
 import tensorflow as tf
+
+from coursekit._arrays import as_array as _as_array
+from coursekit._arrays import check_finite, describe
 
 __all__ = [
     "check_model",
@@ -73,18 +100,6 @@ def walk_layers(model) -> Iterator[keras.layers.Layer]:
 
 def _all_names(model) -> list[str]:
     return [layer.name for layer in walk_layers(model)]
-
-
-def describe(obj) -> str:
-    """A short phrase naming ``obj`` for an error message: "None", "the str 'cnn'"."""
-    if obj is None:
-        return "None"
-    if isinstance(obj, str):
-        return f"the str {obj!r}"
-    if callable(obj) and not isinstance(obj, keras.layers.Layer):
-        return f"the function {getattr(obj, '__name__', repr(obj))!r}"
-    shape = getattr(obj, "shape", None)
-    return f"a {type(obj).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
 def _is_graph_model(model) -> bool:
@@ -502,10 +517,29 @@ def probe(
 ) -> keras.Model:
     """A model from ``model``'s input to ``[*activations of layers, logits]``.
 
-    All outputs are float32; the logits are pre-softmax. ``layers`` are names (or
-    layer objects), also of layers inside nested models. ``pre_activation=True``
-    reads each layer before its activation function (e.g. before a fused ReLU).
-    Cached per (model, layers, pre_activation).
+    Parameters
+    ----------
+    model : keras.Model
+        Sequential or functional, possibly nested.
+    layers : iterable of str, int or keras layer
+        Names (also of layers inside nested models), indices into
+        ``model.layers`` or layer objects.
+    pre_activation : bool
+        Read each layer before its activation function (e.g. before a fused ReLU).
+
+    Returns
+    -------
+    keras.Model
+        Outputs float32: each layer's activations, then the logits (before a final
+        softmax or sigmoid). Cached per (model, layers, pre_activation).
+
+    Examples
+    --------
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c"),
+    ...     keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    >>> acts, logits = probe(model, ["c"])(np.zeros((1, 8, 8, 1)))
+    >>> tuple(acts.shape), tuple(logits.shape)
+    ((1, 6, 6, 2), (1, 3))
     """
     names = tuple(find_layer(model, l).name for l in layers)
     pre = bool(pre_activation)
@@ -603,7 +637,14 @@ def logits_model(model) -> keras.Model:
 
 
 def head(model) -> Head:
-    """The :class:`Head` of ``model``: units, the removed softmax/sigmoid, binary or not."""
+    """The :class:`Head` of ``model``: units, the removed softmax/sigmoid, binary or not.
+
+    Examples
+    --------
+    >>> binary = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    >>> head(binary).binary, head(binary).classes
+    (True, 2)
+    """
     logits_model(model)
     return cached(model, ("head",), lambda: None)
 
@@ -623,33 +664,15 @@ def _has_rescaling(model) -> bool:
     return any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in first)
 
 
-def _as_array(values, arg: str):
-    """``values`` as a NumPy array (tensors are read), or a TypeError naming ``arg``."""
-    if values is None or isinstance(values, (str, bytes)) or callable(values):
-        raise TypeError(
-            f"{arg} must be a NumPy array or a tensor of numbers; got {describe(values)}."
-        )
-    if isinstance(values, (tf.Tensor, tf.Variable)):
-        values = values.numpy()
-    try:
-        arr = np.asarray(values)
-    except ValueError:  # ragged nested lists
-        arr = np.asarray(values, dtype=object)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise TypeError(
-            f"{arg} must hold numbers; got an array of dtype {arr.dtype} and shape {arr.shape}. "
-            "Stack the images into one array of equal shapes, e.g. np.stack(images)."
-        )
-    return arr
-
-
 def _range_issue(model, arr: np.ndarray, arg: str) -> str | None:
     """A message when ``arr`` looks like raw 0..255 pixels but ``model`` has no
     Rescaling/Normalization layer (so it expects values scaled to about [0, 1])."""
-    if arr.size == 0 or _has_rescaling(model):
+    if arr.size == 0:
         return None
     mean = float(np.mean(arr, dtype=np.float64))
     if mean <= 1.5 and not (np.issubdtype(arr.dtype, np.integer) and arr.max() > 1):
+        return None
+    if _has_rescaling(model):  # walks the layers: only when the values look raw
         return None
     return (
         f"{arg} average {mean:.1f} ({arr.dtype}): raw 0..255 pixels? Model {model.name!r} has no "
@@ -660,13 +683,7 @@ def _range_issue(model, arr: np.ndarray, arg: str) -> str | None:
 
 def _check_values(model, arr: np.ndarray, arg: str, warn_range: bool) -> None:
     """The value policy shared by every entry point: finite, and not raw pixels by mistake."""
-    if arr.dtype.kind == "f" and not np.isfinite(np.sum(arr, dtype=np.float64)):
-        bad = np.argwhere(~np.isfinite(arr))
-        raise ValueError(
-            f"{arg} contain {len(bad)} NaN or infinite value(s), the first at index "
-            f"{tuple(int(i) for i in bad[0])}. Find where they come from (a division by zero in "
-            "preprocessing?) or replace them, e.g. np.nan_to_num(x)."
-        )
+    check_finite(arr, arg)
     if warn_range:
         issue = _range_issue(model, arr, arg)
         if issue:

@@ -264,7 +264,7 @@ class CAMExplainer:
         if rank not in (4, None):
             raise ValueError(
                 f"layer {self.layer!r} has a {rank}-D output; CAM methods need a convolutional "
-                f"layer with (batch, height, width, channels) output, such as "
+                f"layer with a 4-D (batch, height, width, channels) output: pass one such as "
                 f"{_in.last_conv_layer(model)!r} (the default, the last convolution)."
             )
         self.probe = _in.probe(model, [self.layer])

@@ -407,7 +407,8 @@ def maximize_activation(
     if bad.size:
         what = f"layer {name!r}" if name else "the logits"
         raise ValueError(
-            f"Unit(s) {bad.tolist()} out of range: {what} has {width} units/channels (0..{width - 1})."
+            f"units: unit(s) {bad.tolist()} out of range: {what} has {width} units/channels; "
+            f"pass indices in 0..{width - 1}."
         )
 
     rng = np.random.default_rng(seed)

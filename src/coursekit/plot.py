@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from coursekit._arrays import as_array, check_finite, describe
+
 __all__ = [
     "image_grid",
     "overlay",
@@ -33,8 +35,9 @@ def _plt():
     return plt
 
 
-def _to_numpy(x) -> np.ndarray:
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+def _to_numpy(x, arg: str) -> np.ndarray:
+    """An array of finite numbers, or an error naming ``arg`` (coursekit's input policy)."""
+    return check_finite(as_array(x, arg), arg)
 
 
 def _displayable(image: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -54,7 +57,7 @@ def _displayable(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 def _grid(n: int, ncols: int | None) -> tuple[int, int]:
     if n < 1:
-        raise ValueError("images: nothing to draw, got 0 images (an empty batch).")
+        raise ValueError("images: nothing to draw, got 0 images (an empty batch); pass at least one.")
     ncols = int(ncols) if ncols else min(n, max(1, math.ceil(math.sqrt(n))))
     return math.ceil(n / ncols), ncols
 
@@ -152,7 +155,7 @@ def image_grid(
     >>> len([a for a in image_grid(x[0]).axes if a.images])
     1
     """
-    images = _to_numpy(images)
+    images = _to_numpy(images, "images")
     if images.dtype == object or images.ndim < 2 or images.ndim > 4:
         raise ValueError(
             f"images: expected one image (H, W[, C]) or a batch (N, H, W[, C]); got shape "
@@ -197,13 +200,15 @@ def heatmap_overlay(image, heatmap, *, alpha: float = 0.45, cmap: str = "jet") -
     (4, 4, 3)
     """
     plt = _plt()
-    image, _ = _displayable(_to_numpy(image))
+    image, _ = _displayable(_to_numpy(image, "image"))
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     image = image[..., :3]
-    heatmap = np.asarray(_to_numpy(heatmap), dtype=np.float32)
+    heatmap = np.asarray(_to_numpy(heatmap, "heatmap"), dtype=np.float32)
     if heatmap.ndim != 2:
-        raise ValueError(f"A heatmap is (H, W); got shape {heatmap.shape}.")
+        raise ValueError(
+            f"heatmap: a heatmap is (H, W); got shape {heatmap.shape}. Pass one map, e.g. maps[i]."
+        )
     if heatmap.shape != image.shape[:2]:
         rows = np.linspace(0, heatmap.shape[0] - 1, image.shape[0]).round().astype(int)
         cols = np.linspace(0, heatmap.shape[1] - 1, image.shape[1]).round().astype(int)
@@ -259,7 +264,7 @@ def overlay(
     >>> len(fig.axes)
     2
     """
-    images, heatmaps = _to_numpy(images), _to_numpy(heatmaps)
+    images, heatmaps = _to_numpy(images, "images"), _to_numpy(heatmaps, "heatmaps")
     if heatmaps.ndim == 2:
         heatmaps = heatmaps[None]
     if images.ndim == 2 or (images.ndim == 3 and len(heatmaps) == 1 and images.shape[:2] == heatmaps.shape[1:]):
@@ -328,9 +333,12 @@ def filter_mosaic(
         from coursekit.features import filters
 
         kernel = filters(kernel)
-    kernel = _to_numpy(kernel).astype(np.float32)
+    kernel = _to_numpy(kernel, "kernel").astype(np.float32)
     if kernel.ndim != 4:
-        raise ValueError(f"kernel: a conv kernel is (kh, kw, in, out); got shape {kernel.shape}.")
+        raise ValueError(
+            f"kernel: a conv kernel is (kh, kw, in, out); got shape {kernel.shape}. Pass "
+            "coursekit.features.filters(layer) or the Conv2D layer itself."
+        )
     n = min(kernel.shape[-1], int(max_filters))
     fig_rows, fig_cols = _grid(n, ncols)
     fig, axes, owned = _figure(fig_rows, fig_cols, size, figsize, title, ax, n)
@@ -391,7 +399,7 @@ def feature_map_mosaic(
             )
         ((name, maps),) = maps.items()
         title = title or name
-    maps = _to_numpy(maps)
+    maps = _to_numpy(maps, "maps")
     if maps.ndim == 4 and maps.shape[0] == 1:
         maps = maps[0]
     if maps.ndim != 3:
@@ -436,8 +444,14 @@ def training_curves(history, metrics=None, *, ax=None, title=None, figsize=None)
     1
     """
     values = getattr(history, "history", history)
-    if not isinstance(values, dict) or not values:
-        raise ValueError("training_curves needs a History or a non-empty dict of per-epoch values.")
+    if isinstance(values, dict) and not values:
+        raise ValueError("history is empty: train for at least one epoch, then pass what fit returned.")
+    if not isinstance(values, dict):
+        raise TypeError(
+            f"history must be a keras History (what model.fit returns) or a non-empty dict of "
+            f"per-epoch values, e.g. {{'loss': [...]}}; got {describe(history)}. Pass the return "
+            "value of fit."
+        )
     if metrics is None:
         metrics = [k for k in values if not k.startswith("val_") and k not in ("learning_rate", "lr")]
         metrics.sort(key=lambda k: k != "loss")
@@ -445,7 +459,7 @@ def training_curves(history, metrics=None, *, ax=None, title=None, figsize=None)
         metrics = [metrics]
     missing = [m for m in metrics if m not in values and f"val_{m}" not in values]
     if missing:
-        raise ValueError(f"No values logged for {missing}; the history has {sorted(values)}.")
+        raise ValueError(f"metrics: no values logged for {missing}; pick from {sorted(values)}.")
     owned = ax is None
     if owned:
         fig, axes = _plt().subplots(1, len(metrics), squeeze=False,

@@ -1,0 +1,58 @@
+"""The built book, shared by the book, template and browser tests.
+
+Chapters are executed first, in parallel, into the jupyter-cache (scripts/execute_chapters.py),
+then `jupyter-book build` renders them strictly: a warning or a broken cross-reference fails.
+Every test that uses these fixtures is marked `xdist_group("book")`, so that under
+pytest-xdist (`--dist loadgroup`) one worker builds the book once while the others grade labs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course_files import ROOT
+
+BUILD = ROOT / "_build" / "html"
+BIN = ROOT / ".venv" / "bin"
+
+
+def _tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else name
+
+
+def _without_mplbackend() -> dict:
+    # The chapters' kernels must draw inline: the Agg backend the tests use would drop every figure.
+    return {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+
+
+@pytest.fixture(scope="session")
+def executed_chapters(tmp_path_factory):
+    """{chapter: {"seconds", "cached", "error"}}: every chapter run into the book's cache."""
+    report = tmp_path_factory.mktemp("chapters") / "times.json"
+    jobs = os.environ.get("BOOK_JOBS") or str(max(1, (os.cpu_count() or 1) // _workers()))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "execute_chapters.py"),
+                           "--jobs", jobs, "--json", str(report)],
+                          cwd=ROOT, env=_without_mplbackend(), capture_output=True, text=True)
+    if not report.exists():
+        pytest.fail(f"executing the chapters failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return json.loads(report.read_text())
+
+
+def _workers() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+@pytest.fixture(scope="session")
+def book(executed_chapters):
+    """_build/html, built strictly from the chapters just executed."""
+    failed = {name: run["error"] for name, run in executed_chapters.items() if run["error"]}
+    assert not failed, f"chapters failed to execute: {failed}"
+    command = [_tool("jupyter-book"), "build", "--warningiserror", "--nitpick", "--keep-going", str(ROOT)]
+    proc = subprocess.run(command, cwd=ROOT, env=_without_mplbackend(), capture_output=True, text=True)
+    assert proc.returncode == 0, f"the book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
+    return BUILD

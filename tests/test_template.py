@@ -1,0 +1,205 @@
+"""The chapter and lab template of CONTRIBUTING.md, checked on every chapter and lab.
+
+Each test names the rule it enforces; CONTRIBUTING.md lists them. All but the last run
+in seconds on the committed notebooks; the last one executes the chapters."""
+
+import ast
+import re
+
+import nbformat
+import pytest
+import yaml
+
+from course_files import LABS, ROOT
+
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+MAX_LINE = 80
+MIN_ALT = 40
+DRAWS = re.compile(r"\bplt\.(show|subplots|figure|imshow|plot)\(|\bfig\.|\.imshow\(")
+CHAPTER_BUDGET = 60.0  # seconds on the 2-core CPU
+
+
+def _nb(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _lab_of(chapter) -> str | None:
+    matches = [lab for lab in LABS if re.fullmatch(rf"lab\d+_{re.escape(chapter.stem)}", lab)]
+    return matches[0] if matches else None
+
+
+def _lab_nb(lab):
+    return _nb(ROOT / "solutions" / lab / f"{lab}.ipynb")
+
+
+def _step_ids(lab) -> set[str]:
+    return {c.metadata["nbgrader"]["grade_id"] for c in _lab_nb(lab).cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def _markdown(path) -> str:
+    return "\n\n".join(c.source for c in _nb(path).cells if c.cell_type == "markdown")
+
+
+def _chapter_code_cells(path):
+    """The chapter's own code cells (the generated setup cell is checked elsewhere)."""
+    return [c for c in _nb(path).cells if c.cell_type == "code" and c.get("id") != "setup"]
+
+
+def _directives(markdown: str, name: str) -> list[tuple[str, dict]]:
+    """(argument, options) of every {name} directive in fenced MyST markdown."""
+    found = []
+    for match in re.finditer(rf"^(`{{3,}}|:{{3,}})\{{{name}\}}[ \t]*(.*)\n((?::\S+:.*\n)*)", markdown, re.M):
+        options = dict(re.findall(r"^:(\S+):[ \t]*(.*)$", match.group(3), re.M))
+        found.append((match.group(2).strip(), options))
+    return found
+
+
+chapters = pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "chapters/ holds no notebook"
+
+
+@chapters
+def test_chapter_is_in_the_toc_with_its_lab(chapter):
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = {entry["file"] for part in toc["parts"] for entry in part["chapters"]}
+    assert f"chapters/{chapter.stem}" in files, "add the chapter to _toc.yml"
+    lab = _lab_of(chapter)
+    assert lab, f"no lab named lab<N>_{chapter.stem} in solutions/"
+    assert f"labs/{lab}/{lab}" in files, "add the chapter's lab to _toc.yml"
+
+
+@chapters
+def test_chapter_opens_with_a_title_and_the_question(chapter):
+    first = next(c for c in _nb(chapter).cells if c.cell_type == "markdown")
+    assert re.match(r"# \S", first.source), "the first markdown cell starts with the title (# ...)"
+    prose = re.sub(r"\$[^$]*\$", "", first.source)
+    assert "?" in prose, "the first cell asks the question that the chapter answers"
+
+
+@chapters
+def test_drawing_code_is_folded_and_computing_code_shown(chapter):
+    for cell in _chapter_code_cells(chapter):
+        folded = "hide-input" in cell.metadata.get("tags", [])
+        draws = bool(DRAWS.search(cell.source))
+        head = cell.source.splitlines()[0] if cell.source else ""
+        assert folded == draws, (
+            f"cell {cell.id} ({head!r}): "
+            + ("drawing code must be folded (tag hide-input)" if draws else
+               "only drawing code is folded: show code that computes"))
+        if folded:
+            assert "print(" not in cell.source, (
+                f"cell {cell.id} prints results but is folded: split computing from drawing")
+
+
+@chapters
+def test_every_figure_has_a_caption_and_alt_text(chapter):
+    names = []
+    for cell in _chapter_code_cells(chapter):
+        if not DRAWS.search(cell.source):
+            continue
+        meta = cell.metadata.get("mystnb", {})
+        figure, image = meta.get("figure", {}), meta.get("image", {})
+        assert figure.get("caption", "").strip(), f"cell {cell.id}: mystnb.figure.caption is missing"
+        assert re.fullmatch(r"fig-[a-z0-9-]+", figure.get("name", "")), (
+            f"cell {cell.id}: mystnb.figure.name must be fig-<topic>-<what>")
+        alt = image.get("alt", "")
+        assert len(alt) >= MIN_ALT and not re.search(r"\.(png|svg|jpe?g)\b", alt), (
+            f"cell {cell.id}: mystnb.image.alt must describe the picture ({MIN_ALT}+ characters)")
+        names.append(figure["name"])
+    assert names, "a chapter shows its ideas in figures drawn by code"
+    assert len(set(names)) == len(names), "figure names must be unique"
+
+
+@chapters
+def test_code_lines_are_short(chapter):
+    long = [(cell.id, line) for cell in _nb(chapter).cells if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > MAX_LINE]
+    assert not long, f"lines over {MAX_LINE} characters scroll sideways on a phone: {long[:3]}"
+
+
+@chapters
+def test_chapter_is_seeded(chapter):
+    code = "\n".join(c.source for c in _chapter_code_cells(chapter))
+    assert "keras.utils.set_random_seed(" in code, "seed Keras, TensorFlow and Python"
+    assert not re.search(r"np\.random\.(rand|randn|randint|normal|uniform|seed)\(", code), (
+        "use a seeded Generator: rng = np.random.default_rng(0)")
+    for cell in _chapter_code_cells(chapter):
+        ast.parse(cell.source)  # a syntax error would only show at build time
+
+
+@chapters
+def test_exercise_labels_are_lab_grade_ids(chapter):
+    exercises = _directives(_markdown(chapter), "exercise")
+    assert exercises, "a chapter ends with exercises"
+    lab = _lab_of(chapter)
+    steps = _step_ids(lab)
+    for title, options in exercises:
+        label = options.get("label")
+        assert label in steps, f"exercise {title!r}: label {label!r} is not a step of {lab}: {sorted(steps)}"
+
+
+@chapters
+def test_exercise_solutions_are_folded(chapter):
+    markdown = _markdown(chapter)
+    labels = {options.get("label") for _, options in _directives(markdown, "exercise")}
+    solutions = _directives(markdown, "solution")
+    assert {target for target, _ in solutions} == labels, "every exercise has one solution"
+    for target, options in solutions:
+        assert "dropdown" in options.get("class", ""), f"solution {target}: add ':class: dropdown'"
+
+
+@chapters
+def test_what_to_remember_then_references(chapter):
+    markdown = _markdown(chapter)
+    match = re.search(r"^## What to remember\n(.*?)^## References\n(.*)", markdown, re.M | re.S)
+    assert match, "the chapter ends with '## What to remember', then '## References'"
+    points = re.findall(r"^- ", match.group(1), re.M)
+    assert 1 <= len(points) <= 5, f"What to remember: 1 to 5 points, found {len(points)}"
+    assert "{bibliography}" in match.group(2)
+
+
+def test_one_citation_style():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    assert config["bibtex_reference_style"] == "label", "numbers in the text, as in the list"
+    assert config["bibtex_default_style"] in ("unsrt", "plain")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_lab_states_its_budget_and_steps(lab):
+    cells = _lab_nb(lab).cells
+    first = cells[0]
+    assert first.cell_type == "markdown" and re.search(r"time budget", first.source, re.I), (
+        "the first cell states the time budget")
+    missing = [step for step in _step_ids(lab) if f"`{step}`" not in first.source]
+    assert not missing, f"the first cell's table of steps misses {missing}"
+    points = sum(c.metadata["nbgrader"].get("points", 0) for c in cells
+                 if c.metadata.get("nbgrader", {}).get("grade"))
+    table = sum(int(p) for p in re.findall(r"\|\s*(\d+)\s*\|\s*$", first.source, re.M))
+    assert table == points, f"the table's points add up to {table}, the graded cells to {points}"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_lab_steps_have_self_checks(lab):
+    cells = _lab_nb(lab).cells
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in cells}
+    for step in _step_ids(lab):
+        if not re.search(r"^def ", ids[step].source, re.M):
+            continue  # a quiz: the graded cell says what is wrong
+        check = ids.get(f"selfcheck_{step}")
+        assert check is not None, f"step {step}: add a self-check cell selfcheck_{step}"
+        assert "checks." in check.source, f"selfcheck_{step} should use coursekit.checks"
+
+
+@pytest.mark.xdist_group("book")
+@chapters
+def test_chapter_executes_within_budget(chapter, executed_chapters, record_budget):
+    run = executed_chapters[chapter.stem]
+    assert run["error"] is None, run["error"]
+    record_budget("chapter", chapter.stem, run["seconds"], CHAPTER_BUDGET,
+                  note="cached run" if run["cached"] else "")
+    assert run["seconds"] <= CHAPTER_BUDGET, (
+        f"{chapter.stem} took {run['seconds']:.0f} s to execute; the budget is {CHAPTER_BUDGET:.0f} s")
