@@ -137,3 +137,18 @@ def test_full_padding_grows_the_output():
 def test_bad_input_says_what_to_do(kwargs, exc, words):
     with pytest.raises(exc, match=words):
         arith.conv_output_size(**kwargs)
+
+
+def test_param_table_of_an_unbuilt_model_says_how_to_build_it():
+    model = keras.Sequential([keras.layers.Conv2D(8, 3), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match=r"not built.*keras.Input\(shape=.*model.build"):
+        arith.param_table(model)
+    model.build((None, 28, 28, 1))
+    table = arith.param_table(model)
+    assert table.total == model.count_params() == 3 * 3 * 8 + 8 + 26 * 26 * 8 * 10 + 10
+
+
+def test_param_table_and_receptive_field_name_a_wrong_model():
+    for fn in (arith.param_table, arith.receptive_field):
+        with pytest.raises(TypeError, match="model must be a Keras model.*got the str 'vgg16'"):
+            fn("vgg16")

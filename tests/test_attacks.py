@@ -7,7 +7,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from coursekit import attacks  # noqa: E402
-from coursekit._introspect import logits_model  # noqa: E402
+from coursekit._introspect import head, logits_model  # noqa: E402
 from coursekit.attacks import fgsm, pgd, robust_accuracy  # noqa: E402
 
 SIZE, CLASSES = 16, 4
@@ -258,7 +258,7 @@ def test_robust_accuracy_takes_a_custom_attack(trained):
 def test_repeated_calls_do_not_retrace():
     model, _ = _stack("nested")
     x = _images(12)
-    steps = attacks._steps_for(logits_model(model), x.shape[1:])
+    steps = attacks._steps_for(logits_model(model), x.shape[1:], head(model))
     for i in range(3):
         fgsm(model, x, eps=0.01 * (i + 1), targeted=bool(i % 2), **({"labels": 1} if i % 2 else {}))
         pgd(model, x, eps=0.02 * (i + 1), step_size=0.01 * (i + 1), steps=2 + i, seed=i, random_start=bool(i % 2))
@@ -309,3 +309,136 @@ def small():
 def test_bad_input_gives_actionable_errors(small, call, error, match):
     with pytest.raises(error, match=match):
         call(small, _images())
+
+
+# --------------------------------------------------------------------------- binary and multi-label heads
+
+
+def _sigmoid_head(units=1, seed=4):
+    """conv -> GAP -> Dense(units, sigmoid), and its weights for a hand computation."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            keras.layers.Conv2D(6, 3, activation="tanh", name="conv"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(units, activation="sigmoid", name="out"),
+        ]
+    )
+    return model
+
+
+def _hand_logit(model, x):
+    """The pre-sigmoid logit, recomputed from the layers' weights with TF ops."""
+    conv, _, dense = model.layers
+    k, b = conv.get_weights()
+    w, c = dense.get_weights()
+    a = tf.tanh(tf.nn.conv2d(x, k, 1, "VALID") + b)
+    return tf.reduce_mean(a, axis=(1, 2)) @ w + c
+
+
+def test_sigmoid_fgsm_equals_eps_sign_of_the_hand_computed_bce_gradient():
+    model = _sigmoid_head()
+    x = _images()
+    y = np.array([0, 1] * 4)
+    eps = 0.07
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = _hand_logit(model, xt)[:, 0]
+        p = tf.sigmoid(z)  # binary cross-entropy written out, on the logit's sigmoid
+        loss = -tf.reduce_sum(y * tf.math.log_sigmoid(z) + (1 - y) * tf.math.log_sigmoid(-z))
+    grad = tape.gradient(loss, xt).numpy()
+    assert p.shape == (8,)
+    expected = np.clip(x + eps * np.sign(grad), 0.0, 1.0)
+    adv = fgsm(model, x, y, eps=eps)
+    assert np.abs(adv - x).max() > 0.06, "FGSM left the images unchanged on a sigmoid head"
+    np.testing.assert_allclose(adv, expected, atol=1e-6)
+    # targeted towards the other class: the opposite step
+    np.testing.assert_allclose(
+        fgsm(model, x, 1 - y, eps=eps, targeted=True), np.clip(x - eps * np.sign(-grad), 0, 1), atol=1e-6
+    )
+
+
+def test_sigmoid_labels_are_the_classes_0_and_1():
+    model = _sigmoid_head()
+    x = _images(4)
+    fgsm(model, x, [0, 1, 1, 0], eps=0.1)
+    fgsm(model, x, np.array([[0], [1], [1], [0]]), eps=0.1)  # a column, as in training
+    with pytest.raises(ValueError, match=r"labels.*0\.\.1"):
+        fgsm(model, x, [0, 1, 2, 0], eps=0.1)
+
+
+def test_targeted_pgd_moves_a_binary_classifier_towards_the_target():
+    model = _sigmoid_head()
+    x = _images(8)
+    before = _hand_logit(model, tf.constant(x)).numpy()[:, 0]
+    up = pgd(model, x, 1, eps=0.1, steps=10, targeted=True, seed=0)
+    down = pgd(model, x, 0, eps=0.1, steps=10, targeted=True, seed=0)
+    assert np.all(_hand_logit(model, tf.constant(up)).numpy()[:, 0] > before)
+    assert np.all(_hand_logit(model, tf.constant(down)).numpy()[:, 0] < before)
+
+
+def _zeros_and_ones(n, seed):
+    """MNIST-like 0-vs-1 digits: a ring (0) or a vertical bar (1), with noise and jitter."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    y = rng.integers(0, 2, n)
+    x = rng.uniform(0, 0.2, (n, SIZE, SIZE, 1)).astype("float32")
+    for i, label in enumerate(y):
+        cy, cx = 7.5 + rng.uniform(-1.5, 1.5, 2)
+        if label == 0:
+            r = np.hypot(yy - cy, xx - cx)
+            stroke = (r > 3.5) & (r < 5.5)
+        else:
+            stroke = (np.abs(xx - cx) < 1.2) & (np.abs(yy - cy) < 6)
+        x[i, stroke, 0] = rng.uniform(0.8, 1.0)
+    return x, y
+
+
+def test_robust_accuracy_of_a_0_vs_1_classifier_falls_as_eps_grows():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    x, y = _zeros_and_ones(400, seed=1)
+    model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    xt, yt = _zeros_and_ones(100, seed=2)
+    eps = [0.0, 0.05, 0.1, 0.2, 0.3]
+    for attack in ("fgsm", "pgd"):
+        acc = robust_accuracy(model, xt, yt, attack, eps=eps, **({"seed": 0} if attack == "pgd" else {}))
+        assert acc[0] >= 0.95, f"the 0-vs-1 classifier did not learn: clean accuracy {acc[0]}"
+        assert np.all(np.diff(acc) <= 0), acc
+        assert acc[-1] < acc[0] - 0.3, f"{attack} hardly hurts: {acc}"
+    clean = float(np.mean((model.predict(xt, verbose=0)[:, 0] > 0.5) == yt))
+    assert robust_accuracy(model, xt, yt, "fgsm", eps=0.0) == pytest.approx(clean)
+
+
+def test_multi_label_head_uses_the_sum_of_binary_cross_entropies():
+    model = _sigmoid_head(units=3)
+    x = _images(4)
+    y = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 1], [0, 0, 0]], "float32")
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(y, _hand_logit(model, xt)))
+    expected = np.clip(x + 0.05 * np.sign(tape.gradient(loss, xt).numpy()), 0, 1)
+    np.testing.assert_allclose(fgsm(model, x, y, eps=0.05), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="multi-label"):
+        fgsm(model, x, [0, 1, 2, 0], eps=0.05)
+    acc = robust_accuracy(model, x, y, "fgsm", eps=[0.0, 0.5])
+    predicted = (_hand_logit(model, xt).numpy() > 0) == y
+    assert acc[0] == pytest.approx(predicted.all(axis=1).mean())
+
+
+def test_robust_accuracy_on_an_empty_batch_is_an_error_not_nan(small):
+    model, x = small, _images()
+    with pytest.raises(ValueError, match="images is an empty batch"):
+        robust_accuracy(model, x[:0], np.zeros(0, int), "fgsm", eps=[0.0, 0.1])

@@ -390,3 +390,157 @@ def test_the_caches_do_not_keep_models_alive(images):
     del model
     gc.collect()
     assert ref() is None
+
+
+# --------------------------------------------------------------------------- binary heads, callable targets, layers
+
+
+def binary_gap_net(seed=2):
+    """conv -> GAP -> Dense(1, sigmoid): the standard cats-vs-dogs head."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            L.GlobalAveragePooling2D(name="gap"),
+            L.Dense(1, activation="sigmoid", name="out"),
+        ],
+        name="binary",
+    )
+
+
+def _hand_grad_cam(model, layer, x, score_fn):
+    """Grad-CAM by hand: activations and the logit from a functional twin without the sigmoid."""
+    conv = model.get_layer(layer)
+    dense = model.layers[-1]
+    w, b = dense.get_weights()
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        a = conv(xt)
+        tape.watch(a)
+        z = tf.reduce_mean(a, axis=(1, 2)) @ w + b  # the logit, (N, 1)
+        score = score_fn(z)
+    g = tape.gradient(score, a)
+    maps = tf.nn.relu(tf.einsum("nhwc,nc->nhw", a, tf.reduce_mean(g, axis=(1, 2)))).numpy()
+    return maps
+
+
+def test_binary_grad_cam_for_class_0_is_the_map_of_the_negated_logit(images):
+    model = binary_gap_net()
+    for target, sign in ((0, -1.0), (1, 1.0)):
+        expected = _hand_grad_cam(model, "conv1", images, lambda z: sign * tf.reduce_sum(z))
+        got = C.grad_cam(model, images, targets=target, normalize=False)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    zero, one = C.grad_cam(model, images, targets=0), C.grad_cam(model, images, targets=1)
+    assert not np.allclose(zero, one), "class 0 and class 1 give the same map"
+
+
+def test_binary_cam_and_gradient_maps_take_classes_0_and_1(images):
+    model = binary_gap_net()
+    w = model.layers[-1].get_weights()[0][:, 0]
+    acts = model.get_layer("conv1")(tf.constant(images)).numpy()
+    expected = np.maximum(np.einsum("nhwc,c->nhw", acts, -w), 0)
+    np.testing.assert_allclose(C.cam(model, images, targets=0, normalize=False), expected, atol=1e-5)
+    raw1 = C.saliency(model, images, targets=1, return_raw=True)
+    np.testing.assert_allclose(C.saliency(model, images, targets=0, return_raw=True), -raw1, atol=1e-6)
+    logit = _hand_grad_cam  # noqa: F841  (same twin as above)
+    predicted = (model(images).numpy()[:, 0] > 0.5).astype(int)
+    np.testing.assert_allclose(C.grad_cam(model, images), C.grad_cam(model, images, targets=predicted), atol=1e-6)
+    for method in (C.score_cam, C.grad_cam_plus_plus, C.integrated_gradients, C.smooth_grad):
+        assert method(model, images, targets=[0, 1, 0, 1]).shape == (4, SIZE, SIZE)
+    with pytest.raises(ValueError, match=r"targets.*0\.\.1"):
+        C.grad_cam(model, images, targets=2)
+
+
+@pytest.mark.parametrize("method", [C.grad_cam, C.grad_cam_plus_plus, C.score_cam, C.saliency, C.integrated_gradients])
+def test_a_callable_target_equals_the_class_target(method, images):
+    model = gap_net()
+    # Score-CAM weighs a class by its probability; a callable's score is taken as it is.
+    prob = (lambda z: tf.nn.softmax(z)) if method is C.score_cam else (lambda z: z)
+    np.testing.assert_allclose(
+        method(model, images, targets=lambda out: prob(out)[:, 2]), method(model, images, targets=2), atol=1e-5
+    )
+    per_image = [lambda o, k=k: prob(o[None])[0, k] for k in (2, 0, 1, 2)]
+    np.testing.assert_allclose(
+        method(model, images, targets=per_image), method(model, images, targets=[2, 0, 1, 2]), atol=1e-5
+    )
+
+
+def segmentation_net(seed=5):
+    """A tiny fully convolutional net: per-pixel softmax over 2 classes, (N, H, W, 2)."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            L.Conv2D(6, 3, padding="same", activation="relu", name="enc"),
+            L.Conv2D(2, 1, activation="softmax", name="classes"),
+        ],
+        name="fcn",
+    )
+
+
+def test_region_target_explains_a_pixel_region_of_a_segmentation_output(images):
+    model = segmentation_net()
+    mask = np.zeros((SIZE, SIZE), np.float32)
+    mask[2:6, 3:9] = 1.0
+    got = C.grad_cam(model, images, targets=C.region_target(1, mask), layer="enc", normalize=False)
+    # by hand: the gradient of the region's summed class-1 logits w.r.t. "enc"
+    enc, head = model.get_layer("enc"), model.get_layer("classes")
+    k, b = head.get_weights()
+    xt = tf.constant(images)
+    with tf.GradientTape() as tape:
+        a = enc(xt)
+        tape.watch(a)
+        logits = tf.nn.conv2d(a, k, 1, "VALID") + b
+        score = tf.reduce_sum(logits[..., 1] * mask)
+    g = tf.reduce_mean(tape.gradient(score, a), axis=(1, 2))
+    expected = tf.nn.relu(tf.einsum("nhwc,nc->nhw", a, g)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="region_target"):
+        C.grad_cam(model, images, targets=1)
+
+
+def test_the_default_layer_is_the_last_convolution(images):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            L.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="c2"),
+            L.MaxPooling2D(name="pool"),
+            L.Dropout(0.25, name="drop"),
+            L.Flatten(),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
+    assert C.explainer(C._GradCAM, model, None).layer == "c2"
+    np.testing.assert_allclose(C.grad_cam(model, images), C.grad_cam(model, images, layer="c2"), atol=1e-6)
+
+
+def test_a_layer_may_be_a_name_an_index_or_a_layer_object(images):
+    model = gap_net()
+    by_name = C.grad_cam(model, images, layer="conv1")
+    np.testing.assert_allclose(C.grad_cam(model, images, layer=0), by_name, atol=1e-6)
+    np.testing.assert_allclose(C.grad_cam(model, images, layer=-4), by_name, atol=1e-6)
+    np.testing.assert_allclose(C.grad_cam(model, images, layer=model.layers[0]), by_name, atol=1e-6)
+    with pytest.raises(ValueError, match=r"layer=7 is out of range"):
+        C.grad_cam(model, images, layer=7)
+
+
+def test_softmax_inside_a_lambda_is_removed_before_scoring(images):
+    logits = gap_net(softmax=False)
+    wrapped = keras.Sequential(
+        [*(keras.Input((SIZE, SIZE, 3)),), *logits.layers, L.Lambda(lambda z: keras.ops.softmax(z))]
+    )
+    for method in (C.grad_cam, C.saliency):
+        np.testing.assert_allclose(method(wrapped, images, targets=1), method(logits, images, targets=1), atol=1e-5)
+
+
+def test_a_softmax_hidden_in_a_custom_layer_gives_a_warning(images):
+    class Probabilities(L.Layer):
+        def call(self, z):
+            return keras.ops.softmax(z)
+
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), *gap_net(softmax=False).layers, Probabilities()])
+    with pytest.warns(UserWarning, match="sum to 1 like probabilities"):
+        C.grad_cam(model, images)

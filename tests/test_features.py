@@ -168,7 +168,7 @@ def test_other_sizes_and_rescaling_models():
 
 def test_maximize_activation_errors():
     model = cnn()
-    with pytest.raises(ValueError, match=r"8 units/channels \(0\.\.7\)"):
+    with pytest.raises(ValueError, match=r"8 units/channels; pass indices in 0\.\.7"):
         F.maximize_activation(model, "conv2", [8], steps=2)
     with pytest.raises(ValueError, match="'conv2'"):
         F.maximize_activation(model, "conv_2", [0], steps=2)
@@ -188,3 +188,30 @@ def test_the_cache_does_not_keep_models_alive():
     del model
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lr": -0.05}, r"lr must be > 0.*gradient ASCENT"),
+        ({"lr": float("nan")}, r"lr must be a finite number"),
+        ({"lr": 0}, r"lr must be > 0"),
+        ({"scale": -1.0}, r"scale must be >= 0"),
+        ({"jitter": float("inf")}, r"jitter must be a finite number"),
+        ({"norm": -2.0}, r"norm must be > 0"),
+        ({"steps": 2.5}, r"steps must be an integer"),
+    ],
+)
+def test_maximize_activation_refuses_settings_that_would_silently_fail(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        F.maximize_activation(cnn(), "conv2", [0], **{"steps": 2, **kwargs})
+
+
+def test_a_layer_by_index_in_filters_feature_maps_and_maximize_activation():
+    model = cnn()
+    image = np.random.default_rng(0).random((SIZE, SIZE, 3)).astype("float32")
+    name = model.layers[1].name
+    np.testing.assert_array_equal(F.filters(1, model), F.filters(name, model))
+    assert list(F.feature_maps(model, image, 1)) == [name]
+    a = F.maximize_activation(model, 1, [0], steps=3, seed=0)
+    np.testing.assert_array_equal(a, F.maximize_activation(model, name, [0], steps=3, seed=0))

@@ -247,3 +247,86 @@ def test_as_targets():
         ins.as_targets(np.eye(5)[[0, 1, 2]], 3, 5)
     with pytest.raises(ValueError, match="out of range"):
         ins.as_targets(-1, 3, 5)
+
+
+# --------------------------------------------------------------------------- the input policy
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__(name="mynet")
+        self.conv = L.Conv2D(4, 3)
+        self.pool = L.GlobalAveragePooling2D()
+        self.out = L.Dense(3)
+
+    def call(self, x):
+        return self.out(self.pool(self.conv(x)))
+
+
+def test_a_non_keras_model_is_named_in_the_message():
+    for bad, words in ((None, "got None"), ("cnn", "got the str 'cnn'"), (np.mean, "got the function 'mean'"),
+                       (L.Dense(2), "got a Dense. Wrap the layer")):
+        with pytest.raises(TypeError, match=rf"model must be a Keras model.*{words}"):
+            ins.check_model(bad)
+
+
+def test_a_called_subclassed_model_gets_the_subclassed_message(images):
+    model = Subclassed()
+    model(images)  # called: built, but still without a graph
+    with pytest.raises(ValueError, match=r"model is a subclassed keras.Model \(Subclassed\).*functional API"):
+        ins.as_images(model, images)
+    with pytest.raises(ValueError, match="subclassed"):
+        ins.logits_model(model)
+    assert ins.check_model(model, graph=False) is model
+
+
+def test_check_inputs_refuses_nan_and_inf_and_flags_raw_pixels():
+    model = sequential()
+    x = np.zeros((2, *SHAPE), np.float32)
+    x[1, 3, 4, 2] = np.inf
+    with pytest.raises(ValueError, match=r"x contain 1 NaN or infinite.*\(1, 3, 4, 2\).*nan_to_num"):
+        ins.check_inputs(model, x)
+    with pytest.warns(UserWarning, match="images / 255"):
+        ins.check_inputs(model, np.full((2, *SHAPE), 120, np.uint8))
+    with pytest.warns(UserWarning, match=r"validation_data\[1\]"):
+        ins.check_inputs(model, [np.zeros((2, 3)), np.full((2, *SHAPE), 200.0)], "validation_data")
+    with pytest.raises(ValueError, match=r"x\['a'\] contain"):
+        ins.check_inputs(model, {"a": np.array([np.nan])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ins.check_inputs(model, np.random.default_rng(0).random((2, *SHAPE)))  # [0, 1]: silent
+        ins.check_inputs(model, tf.zeros((2, 3)))
+    with pytest.raises(TypeError, match="x must be a NumPy array"):
+        ins.check_inputs(model, "data.npz")
+
+
+def test_a_layer_by_name_index_or_object():
+    model = sequential()
+    conv2 = model.get_layer("conv2")
+    assert ins.find_layer(model, "conv2") is conv2
+    assert ins.find_layer(model, 1) is conv2 and ins.find_layer(model, -3) is conv2
+    assert ins.find_layer(model, np.int64(1)) is conv2
+    assert ins.find_layer(model, conv2) is conv2
+    with pytest.raises(ValueError, match=r"layer=4 is out of range.*-4\.\.3"):
+        ins.find_layer(model, 4)
+    with pytest.raises(TypeError, match="layer must be a layer name"):
+        ins.find_layer(model, 1.5)
+
+
+def test_last_conv_layer_skips_pooling_dropout_and_activations():
+    model = keras.Sequential(
+        [keras.Input(SHAPE), L.Conv2D(4, 3, name="c1"), L.DepthwiseConv2D(3, name="dw"), L.ReLU(),
+         L.MaxPooling2D(), L.Dropout(0.3), L.Flatten(), L.Dense(2)]
+    )
+    assert ins.last_conv_layer(model) == "dw"
+    assert ins.last_spatial_layer(model) != "dw"  # the old default: a layer after the convolution
+
+
+def test_head_of_softmax_sigmoid_and_logit_models():
+    assert ins.head(sequential()) == ins.Head(3, "softmax", 2)
+    binary = keras.Sequential([keras.Input((4,)), L.Dense(1, activation="sigmoid")])
+    assert ins.head(binary).binary and ins.head(binary).classes == 2
+    multi = keras.Sequential([keras.Input((4,)), L.Dense(5), L.Activation("sigmoid")])
+    assert ins.head(multi).multilabel and ins.head(multi).classes == 5
+    x = np.random.default_rng(0).random((3, 4)).astype("float32")
+    np.testing.assert_allclose(ins.logits_model(multi)(x), multi.layers[0](x), atol=1e-6)

@@ -113,3 +113,56 @@ def test_works_with_coursekit_outputs():
     assert len(shown(plot.overlay(images, cam.grad_cam(model, images)))) == 2
     assert len(shown(plot.feature_map_mosaic(features.feature_maps(model, images[0], "conv")))) == 4
     assert len(shown(plot.filter_mosaic(features.filters(model.get_layer("conv"))))) == 4
+
+
+def test_one_image_with_a_channel_axis_draws_one_image():
+    fig = plot.image_grid(RNG.random((28, 28, 1)))  # x_train[0] of MNIST
+    assert len(shown(fig)) == 1 and shown(fig)[0].shape == (28, 28)
+
+
+def test_figures_are_closed_after_drawing_and_still_usable(tmp_path):
+    figs = [
+        plot.image_grid(RNG.random((3, 8, 8))),
+        plot.overlay(RNG.random((2, 8, 8, 3)), RNG.random((2, 8, 8))),
+        plot.filter_mosaic(RNG.normal(size=(3, 3, 1, 4))),
+        plot.feature_map_mosaic(RNG.random((6, 6, 5))),
+        plot.training_curves({"loss": [1.0, 0.5], "val_loss": [1.2, 0.8]}),
+    ]
+    assert plt.get_fignums() == [], "a plot function left its figure open"
+    for i, fig in enumerate(figs):
+        fig.savefig(tmp_path / f"{i}.png")  # a closed figure still renders
+        assert (tmp_path / f"{i}.png").stat().st_size > 0
+
+
+def test_every_plot_function_draws_into_given_axes():
+    fig, axes = plt.subplots(2, 3)
+    assert plot.image_grid(RNG.random((4, 8, 8)), ax=axes) is fig
+    assert plot.overlay(RNG.random((2, 8, 8)), RNG.random((2, 8, 8)), ax=axes[1]) is fig
+    assert plot.filter_mosaic(RNG.normal(size=(3, 3, 1, 3)), ax=axes[0]) is fig
+    assert plot.feature_map_mosaic(RNG.random((6, 6, 2)), ax=axes[1, :2]) is fig
+    assert plot.training_curves({"loss": [1.0, 0.5]}, ax=axes[0, 0]) is fig
+    assert plt.get_fignums() == [fig.number], "the caller's figure was closed or another one opened"
+    one, ax = plt.subplots()
+    plot.image_grid(RNG.random((8, 8, 3)), ax=ax)
+    assert len(ax.get_images()) == 1
+    with pytest.raises(ValueError, match="ax: got 1 Axes for 4 panels"):
+        plot.image_grid(RNG.random((4, 8, 8)), ax=ax)
+
+
+def test_a_notebook_shows_each_plot_once(monkeypatch):
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's own default: inline
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import numpy as np\nfrom coursekit import plot\nx = np.random.default_rng(0).random((4, 8, 8, 1))",
+        "plot.image_grid(x)",
+        "for i in range(25):\n    fig = plot.image_grid(x[i % 4])\nfig",
+        "import matplotlib.pyplot as plt\nplot.overlay(x[:, :, :, 0], x[:, :, :, 0])\nlen(plt.get_fignums())",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    images = [sum("image/png" in o.get("data", {}) for o in cell.outputs) for cell in nb.cells]
+    assert images == [0, 1, 1, 0], f"images shown per cell: {images}"
+    warnings = [o.get("text", "") for cell in nb.cells for o in cell.outputs if o.get("name") == "stderr"]
+    assert not any("More than 20 figures" in w for w in warnings), warnings
+    assert nb.cells[3].outputs[-1]["data"]["text/plain"] == "0"

@@ -97,12 +97,27 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1) -> int:
 
 
 def conv_params(in_channels, out_channels, kernel, bias=True) -> int:
-    """Trainable parameters of a 2-D convolution layer.
+    """Trainable parameters of a 2-D convolution layer: kh * kw * in * out (+ out biases).
 
-    ``kernel`` is an int (square) or a (height, width) pair.
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Input and output feature maps (>= 1).
+    kernel : int or (int, int)
+        Kernel size: an int for a square kernel, or (height, width).
+    bias : bool
+        Whether the layer has one bias per output map (Keras' default).
 
+    Returns
+    -------
+    int
+
+    Examples
+    --------
     >>> conv_params(3, 2, 3)    # 3 input maps, 2 output maps, 3x3 kernels
     56
+    >>> conv_params(64, 128, (1, 1), bias=False)
+    8192
     """
     kh, kw = (kernel, kernel) if not isinstance(kernel, Sequence) else tuple(kernel)
     weights = _positive_int("kernel height", kh) * _positive_int("kernel width", kw)
@@ -173,21 +188,39 @@ def _plain_layers(model):
 def receptive_field(model, layer=None) -> ReceptiveField:
     """Receptive field size, jump and start of a layer's units.
 
-    Works for a chain of Conv2D/pooling layers (Sequential, or functional with a
-    single path such as VGG). ``layer`` is a layer name; None means the last
-    layer that still has a spatial grid. Square kernels are assumed to be the
-    same along both axes; height is reported.
+    Parameters
+    ----------
+    model : keras.Model
+        A chain of Conv2D/pooling layers (Sequential, or functional with a single
+        path such as VGG; nested models are opened up). It need not be built.
+    layer : None, str, int or keras layer
+        The layer (a name, an index into ``model.layers`` or a layer object);
+        None = the last layer that still has a spatial grid (before Flatten,
+        global pooling or Dense).
 
-    >>> rf = receptive_field(keras.applications.VGG16(weights=None), "block5_pool")
+    Returns
+    -------
+    ReceptiveField
+        ``size`` (int): input pixels one unit sees; ``jump`` (int): input pixels
+        between neighbouring units; ``start`` (float): centre of the first
+        unit's field. Height is reported (kernels are read along the height).
+
+    Examples
+    --------
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((32, 32, 3)),
+    ...     keras.layers.Conv2D(8, 3, name="c1"), keras.layers.MaxPooling2D(name="p1"),
+    ...     keras.layers.Conv2D(8, 3, name="c2")])
+    >>> rf = receptive_field(model, "c2")
     >>> rf.size, rf.jump
-    (212, 32)
+    (8, 2)
     """
     import keras
 
-    layers = _plain_layers(model)
-    if layer is not None:
-        from coursekit._introspect import find_layer
+    from coursekit._introspect import check_model, find_layer
 
+    layers = _plain_layers(check_model(model, graph=False))
+    if layer is not None:
         layer = find_layer(model, layer).name  # an unknown name gets a list of close ones
     size, jump, start = 1, 1, 0.5
     result = None
@@ -299,9 +332,42 @@ class ParamTable(list):
 def param_table(model) -> ParamTable:
     """One row per layer: name, type, output shape, parameter count and formula.
 
-    Nested models are expanded, so a transfer-learning model shows the layers
-    of its base. ``table.total`` equals ``model.count_params()``.
+    Parameters
+    ----------
+    model : keras.Model
+        A built model (Sequential, functional, nested or subclassed): one that
+        starts with ``keras.Input(shape=...)``, was built with
+        ``model.build((None, H, W, C))`` or has been called on data. An unbuilt
+        model has no weights yet, so it is refused with that advice rather than
+        reported as 0 parameters.
+
+    Returns
+    -------
+    ParamTable
+        A list of :class:`LayerParams` (name, kind, output_shape, params (int),
+        formula (str)); nested models are expanded, so a transfer-learning model
+        shows the layers of its base. ``table.total`` equals
+        ``model.count_params()``. It prints as a text table and renders as HTML
+        in a notebook.
+
+    Examples
+    --------
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3)])
+    >>> param_table(model).total    # 3*3*1*32 + 32
+    320
     """
+    from coursekit._introspect import check_model
+
+    check_model(model, graph=False)
+    unbuilt = [layer.name for layer in _plain_layers(model) if not layer.built]
+    if not model.built or unbuilt:
+        raise ValueError(
+            f"model {model.name!r} is not built{' (layers ' + ', '.join(map(repr, unbuilt[:5])) + ')' if unbuilt else ''}"
+            ", so its layers have no weights yet and every count would be 0. Give it an input "
+            "shape first: start it with keras.Input(shape=(H, W, C)), or call "
+            "model.build((None, H, W, C)), or call it once on a batch."
+        )
     table = ParamTable()
     for layer in _plain_layers(model):
         table.append(LayerParams(layer.name, type(layer).__name__, _output_shape(layer),

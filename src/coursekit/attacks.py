@@ -7,9 +7,29 @@ Plain functions with explicit arguments, in the style of cleverhans' TF2 attacks
     adv = pgd(model, images, 3, eps=0.1, targeted=True)          # push every image towards class 3
     acc = robust_accuracy(model, images, labels, "pgd", eps=[0, 0.01, 0.03, 0.1])
 
-Any Keras 3 model works: Sequential, functional, nested, ending in a softmax or not, mixed
-precision. The loss is the cross-entropy of the *logits* (a final softmax is stripped, see
-`coursekit._introspect.logits_model`), computed in float32.
+Any Sequential, functional or nested Keras 3 classifier works, ending in a softmax, a sigmoid
+or neither. The loss is the cross-entropy of the *logits* (a final softmax or sigmoid is
+stripped, see `coursekit._introspect.logits_model`):
+
+* a classifier with several outputs and no sigmoid: softmax cross-entropy with class indices;
+* a one-unit head (a binary classifier, e.g. cats vs dogs): binary cross-entropy of the logit
+  with the class 0 or 1;
+* several sigmoid units (multi-label): the sum of each unit's binary cross-entropy with 0/1
+  labels of shape (N, units).
+
+Mixed precision: under ``mixed_float16`` the forward pass runs in float16, as in training; the
+logits, the loss, the input gradient and the adversarial images are float32.
+
+Examples
+--------
+The examples of this module use this model and these images:
+
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((28, 28, 1)),
+...     keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+>>> images = np.random.default_rng(0).random((2, 28, 28, 1), dtype="float32")
+>>> labels = np.array([3, 7])
 
 Each model gets its compiled steps once (cached): eps, step size, number of steps, direction,
 bounds and seed are passed as tensors and the batch dimension is left open, so calling an attack
@@ -27,7 +47,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from coursekit._introspect import as_images, as_targets, cached, logits_model, num_classes
+from coursekit._introspect import as_images, as_targets, cached, check_model, describe, head, logits_model
 
 __all__ = ["fgsm", "pgd", "robust_accuracy"]
 
@@ -35,14 +55,28 @@ __all__ = ["fgsm", "pgd", "robust_accuracy"]
 # --------------------------------------------------------------------------- compiled steps
 
 
-def _input_gradient(model, x, y, direction):
+def _loss(logits, y, sigmoid: bool):
+    """Sum over the batch of the cross-entropy of the logits: softmax cross-entropy with
+    class indices y (N,), or binary cross-entropy of each sigmoid unit with 0/1 labels
+    y (N, units) for a binary or multi-label head."""
+    if sigmoid:
+        return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+    return tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+
+
+def _predict(logits, sigmoid: bool):
+    """Predicted labels in the labels' form: classes (N,) or 0/1 per sigmoid unit (N, units)."""
+    if sigmoid:
+        return tf.cast(logits > 0, tf.float32)
+    return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+
+def _input_gradient(model, x, y, direction, sigmoid: bool = False):
     """direction * d(sum of cross-entropies of the logits)/dx, in float32."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = tf.cast(model(x, training=False), tf.float32)
-        loss = tf.reduce_sum(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        )
+        loss = _loss(logits, y, sigmoid)
     return direction * tape.gradient(loss, x)
 
 
@@ -57,19 +91,19 @@ class _Steps:
     descend the loss of the target label).
     """
 
-    def __init__(self, logits: "tf.keras.Model", image_shape: Sequence[int]):
+    def __init__(self, logits: "tf.keras.Model", image_shape: Sequence[int], sigmoid: bool, units: int):
         ref = weakref.ref(logits)  # the cache must not keep the model alive
         image = tf.TensorSpec((None, *image_shape), tf.float32)
-        label = tf.TensorSpec((None,), tf.int32)
+        label = tf.TensorSpec((None, units), tf.float32) if sigmoid else tf.TensorSpec((None,), tf.int32)
         scalar = tf.TensorSpec((), tf.float32)
 
         @tf.function(input_signature=[image])
         def predict(x):
-            return tf.argmax(ref()(x, training=False), axis=-1, output_type=tf.int32)
+            return _predict(ref()(x, training=False), sigmoid)
 
         @tf.function(input_signature=[image, label, scalar])
         def gradient_sign(x, y, direction):
-            return tf.sign(_input_gradient(ref(), x, y, direction))
+            return tf.sign(_input_gradient(ref(), x, y, direction, sigmoid))
 
         @tf.function(
             input_signature=[
@@ -87,7 +121,7 @@ class _Steps:
             adv = tf.clip_by_value(x + (random_start * eps) * noise, lower, upper)
 
             def step(adv):
-                grad = _input_gradient(ref(), adv, y, direction)
+                grad = _input_gradient(ref(), adv, y, direction, sigmoid)
                 return tf.clip_by_value(adv + step_size * tf.sign(grad), lower, upper)
 
             # Steps run in blocks of _UNROLL inside the loop, then the remainder one by one:
@@ -105,9 +139,11 @@ class _Steps:
         self.pgd = pgd
 
 
-def _steps_for(logits, image_shape) -> _Steps:
+def _steps_for(logits, image_shape, head) -> _Steps:
     shape = tuple(int(d) for d in image_shape)
-    return cached(logits, (_Steps, shape), lambda: _Steps(logits, shape))
+    sigmoid = head.binary or head.multilabel
+    key = (_Steps, shape, sigmoid, head.units)
+    return cached(logits, key, lambda: _Steps(logits, shape, sigmoid, head.units))
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -156,13 +192,20 @@ class _Batch:
     """A checked batch of images plus what the attacks need to know about the model."""
 
     def __init__(self, model, images, bounds):
-        self.single = len(getattr(images, "shape", np.shape(images))) == 3
+        check_model(model)
+        self.low, self.high = _bounds(bounds)
         # The bounds state the pixel range, and are checked below: no range guessing.
         self.x = as_images(model, images, warn_range=False)
+        self.single = len(getattr(images, "shape", np.shape(images))) == 3
         self.logits = logits_model(model)
-        self.steps = _steps_for(self.logits, self.x.shape[1:])
-        self.num_classes = num_classes(model)
-        self.low, self.high = _bounds(bounds)
+        self.head = head(model)
+        if self.head.rank != 2:
+            raise ValueError(
+                f"model: the attacks need a classifier with outputs (N, classes); model "
+                f"{model.name!r} outputs {self.head.rank}-D predictions."
+            )
+        self.sigmoid = self.head.binary or self.head.multilabel
+        self.steps = _steps_for(self.logits, self.x.shape[1:], self.head)
         lo, hi = float(tf.reduce_min(self.x)), float(tf.reduce_max(self.x))
         tol = 1e-6 * max(1.0, abs(self.low), abs(self.high))
         if lo < self.low - tol or hi > self.high + tol:
@@ -181,11 +224,38 @@ class _Batch:
                     "or one per image."
                 )
             return _batched(self.steps.predict, [self.x], batch_size)
-        return as_targets(labels, self.n, self.num_classes)
+        if self.head.multilabel:
+            return _multi_hot(labels, self.n, self.head.units)
+        classes = as_targets(labels, self.n, self.head.classes, arg="labels")
+        if self.head.binary:  # a 0/1 column for the binary cross-entropy of the one logit
+            return tf.cast(classes, tf.float32)[:, None]
+        return classes
+
+    def user_labels(self, y) -> np.ndarray:
+        """Labels in the form the user gives them (class 0/1 for a binary head)."""
+        y = y.numpy()
+        return y[:, 0].astype(np.int64) if self.head.binary else y
 
     def output(self, adv) -> np.ndarray:
         adv = np.asarray(adv, dtype=np.float32)
         return adv[0] if self.single else adv
+
+
+def _multi_hot(labels, n: int, units: int) -> tf.Tensor:
+    """0/1 labels (N, units) of a multi-label (several sigmoid units) head."""
+    arr = np.asarray(labels, dtype=np.float32) if labels is not None else None
+    if arr is None or arr.shape != (n, units) or not np.isin(arr, (0.0, 1.0)).all():
+        raise ValueError(
+            f"labels: a multi-label model ({units} sigmoid units) needs 0/1 labels of shape "
+            f"({n}, {units}), one row per image; got {describe(labels)}."
+        )
+    return tf.constant(arr)
+
+
+def _correct(predicted, y) -> np.ndarray:
+    """(N,) bool: prediction equals label (every unit, for sigmoid heads)."""
+    same = np.asarray(predicted) == np.asarray(y)
+    return same.all(axis=-1) if same.ndim == 2 else same
 
 
 def _batched(fn: Callable, tensors: list, batch_size) -> tf.Tensor:
@@ -247,17 +317,34 @@ def fgsm(model, images, labels=None, *, eps, targeted=False, bounds=(0.0, 1.0), 
 
     Parameters
     ----------
-    model : a Keras classifier (softmax or logits output).
-    images : one image (H, W, C) or a batch (N, H, W, C), inside `bounds`.
-    labels : the true classes (an int, or one per image); None = the model's
+    model : keras.Model
+        A Sequential or functional classifier (softmax, sigmoid or logits output).
+    images : array-like
+        One image (H, W, C) or a batch (N, H, W, C), float, inside `bounds`.
+    labels : None, int, or array-like
+        The true classes: an int for every image or one per image (N,); 0 or 1 for a one-unit
+        sigmoid head; 0/1 rows (N, units) for a multi-label head. None = the model's
         predictions. With ``targeted=True`` these are the target classes and are required.
-    eps : the L-inf radius: the largest change allowed per pixel, in the units of `bounds`.
-    bounds : (low, high), the valid pixel range of the model's input.
-    batch_size : split large inputs into batches of this many images (None = all at once).
+    eps : float
+        The L-inf radius: the largest change allowed per pixel, in the units of `bounds`
+        (>= 0; 8/255 is a common choice for images in [0, 1]).
+    targeted : bool
+        Step towards `labels` (descend their loss) instead of away from them.
+    bounds : (float, float)
+        (low, high), the valid pixel range of the model's input; default (0, 1).
+    batch_size : int, optional
+        Split large inputs into batches of this many images (None = all at once).
 
     Returns
     -------
-    NumPy float32 array shaped like `images`.
+    numpy.ndarray
+        float32, shaped like `images`, with ``|adv - images| <= eps`` and values inside `bounds`.
+
+    Examples
+    --------
+    >>> adv = fgsm(model, images, labels, eps=0.1)        # model: see the module docstring
+    >>> adv.shape, adv.dtype, bool(np.abs(adv - images).max() <= 0.1 + 1e-6)
+    ((2, 28, 28, 1), dtype('float32'), True)
     """
     eps = _number("eps", eps)
     batch = _Batch(model, images, bounds)
@@ -287,17 +374,32 @@ def pgd(
     `steps` signed-gradient steps of `step_size`, projecting after each back onto the eps-ball
     around the image and into `bounds`. All steps run in one compiled call.
 
-    Parameters are those of `fgsm`, plus:
-
-    step_size : the size of one step; None = ``2.5 * eps / steps``.
-    steps : number of gradient steps (>= 1).
-    random_start : start from a random point of the ball (True) or from the image (False).
-    seed : an int for a reproducible random start; None = a fresh one each call.
+    Parameters
+    ----------
+    model, images, labels, eps, targeted, bounds, batch_size :
+        As in :func:`fgsm`.
+    step_size : float, optional
+        The size of one step; None = ``2.5 * eps / steps`` (Madry et al.: enough to cross the
+        ball and come back).
+    steps : int
+        Number of gradient steps (>= 1); default 10.
+    random_start : bool
+        Start from a uniform random point of the ball (True) or from the image (False).
+    seed : int, optional
+        For a reproducible random start; None = a fresh one each call.
 
     Returns
     -------
-    NumPy float32 array shaped like `images`, with ``|adv - images| <= eps`` and every value
-    inside `bounds`.
+    numpy.ndarray
+        float32, shaped like `images`, with ``|adv - images| <= eps`` and every value inside
+        `bounds`.
+
+    Examples
+    --------
+    >>> adv = pgd(model, images, labels, eps=0.05, steps=5, seed=0)
+    >>> bool(np.abs(adv - images).max() <= 0.05 + 1e-6)
+    True
+    >>> adv = pgd(model, images, 3, eps=0.1, targeted=True, seed=0)   # towards class 3
     """
     eps = _number("eps", eps)
     steps = _steps_count(steps)
@@ -328,19 +430,37 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
 
     Parameters
     ----------
-    model : a Keras classifier.
-    images : a batch (N, H, W, C) inside `bounds`.
-    labels : the true classes (one per image); None = the model's predictions.
-    attack : "fgsm", "pgd" (or the functions `fgsm` / `pgd`), or any function
+    model : keras.Model
+        A classifier, as in :func:`fgsm` (binary and multi-label heads included: a multi-label
+        image is correct when every unit is).
+    images : array-like
+        A batch (N, H, W, C), N >= 1, float, inside `bounds`.
+    labels : None or array-like
+        The true classes, one per image (0/1 for a binary head, (N, units) 0/1 rows for a
+        multi-label head); None = the model's predictions (then eps = 0 gives 1.0).
+    attack : str or callable
+        "fgsm", "pgd" (or the functions `fgsm` / `pgd`), or any function
         ``attack(model, images, labels, *, eps, bounds, **attack_kwargs) -> adversarial images``.
-    eps : a sequence of epsilons (or a single one). eps = 0 gives the clean accuracy.
-    bounds : (low, high), the valid pixel range.
-    batch_size : images per compiled call.
-    **attack_kwargs : passed to the attack, e.g. ``steps=20, seed=0`` for PGD.
+    eps : float or sequence of float
+        The epsilons (>= 0, any order, repeats allowed). eps = 0 gives the clean accuracy.
+    bounds : (float, float)
+        (low, high), the valid pixel range; default (0, 1).
+    batch_size : int
+        Images per compiled call; default 256.
+    **attack_kwargs :
+        Passed to the attack, e.g. ``steps=20, seed=0`` for PGD.
 
     Returns
     -------
-    NumPy float array of accuracies, one per eps in the order given (a float for a single eps).
+    numpy.ndarray or float
+        float64 accuracies in [0, 1], one per eps in the order given, never increasing with
+        eps; a float for a single eps.
+
+    Examples
+    --------
+    >>> acc = robust_accuracy(model, images, labels, "fgsm", eps=[0.0, 0.05, 0.1])
+    >>> acc.shape, bool(np.all(np.diff(acc) <= 0))
+    ((3,), True)
     """
     if isinstance(attack, str):
         name = attack.lower()
@@ -366,7 +486,7 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
     if batch.single:
         raise ValueError("robust_accuracy needs a batch of images (N, H, W, C), not a single image.")
     y = batch.labels(labels, targeted=False, batch_size=size)
-    robust = _batched(batch.steps.predict, [batch.x], size).numpy() == y.numpy()
+    robust = _correct(_batched(batch.steps.predict, [batch.x], size).numpy(), y.numpy())
 
     run = _sweep_step(attack, batch, y, robust, size, model, bounds, attack_kwargs)
     accuracy = {}
@@ -374,7 +494,7 @@ def robust_accuracy(model, images, labels, attack, eps, *, bounds=(0.0, 1.0), ba
         idx = np.flatnonzero(robust)
         if e > 0 and idx.size:
             adv = run(e, idx)
-            fooled = _batched(batch.steps.predict, [adv], size).numpy() != y.numpy()[idx]
+            fooled = ~_correct(_batched(batch.steps.predict, [adv], size).numpy(), y.numpy()[idx])
             robust[idx[fooled]] = False
         accuracy[e] = float(robust.mean())
 
@@ -425,7 +545,7 @@ def _sweep_step(attack, batch, y, robust, size, model, bounds, kwargs) -> Callab
         return run
 
     def run(eps, idx):
-        images, labels = tf.gather(batch.x, idx).numpy(), tf.gather(y, idx).numpy()
+        images, labels = tf.gather(batch.x, idx).numpy(), batch.user_labels(tf.gather(y, idx))
         adv = attack(model, images, labels, eps=eps, bounds=bounds, **kwargs)
         return tf.convert_to_tensor(adv, tf.float32)
 

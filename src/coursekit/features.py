@@ -10,8 +10,20 @@ visualization by activation maximization.
   every step). All units are optimized together, as one batch, and the whole
   optimization loop is ONE compiled ``tf.function``.
 
-Models may be Sequential, functional or nested, end in a softmax, or use mixed
-precision (see ``coursekit._introspect``).
+Models may be Sequential, functional or nested and end in a softmax or sigmoid
+(see ``coursekit._introspect``). Under ``mixed_float16`` the layers run in
+float16 as in training; the activations read, the objective, its gradient, the
+optimizer state and the returned images are float32.
+
+Examples
+--------
+The examples of this module use this model and image:
+
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((28, 28, 1)),
+...     keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+>>> image = np.random.default_rng(0).random((28, 28, 1), dtype="float32")
 """
 
 from __future__ import annotations
@@ -32,23 +44,47 @@ __all__ = ["filters", "feature_maps", "maximize_activation", "ActivationMaximize
 
 
 def filters(layer, model=None, *, normalize=False) -> np.ndarray:
-    """The kernel of a convolutional layer as a float32 array (kh, kw, in, out).
+    """The kernel of a convolutional layer.
 
-    ``layer`` is a layer object, or a layer name together with ``model``.
-    ``normalize=True`` scales the whole kernel to [0, 1] for display.
+    Parameters
+    ----------
+    layer : keras layer, str or int
+        A Conv2D-like layer (Conv2D, DepthwiseConv2D, Conv2DTranspose), or its name
+        or index in ``model.layers`` together with ``model``.
+    model : keras.Model, optional
+        Needed when ``layer`` is a name or an index.
+    normalize : bool
+        Scale the whole kernel to [0, 1] for display (one min and max for all
+        filters, so their contrasts compare); default False, the raw weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (kh, kw, in_channels, out_channels).
+
+    Examples
+    --------
+    >>> filters("conv", model).shape                 # model: see the module docstring
+    (3, 3, 1, 8)
     """
-    if isinstance(layer, str):
+    if isinstance(layer, (str, int, np.integer)) and not isinstance(layer, bool):
         if model is None:
             raise ValueError(
-                f"filters({layer!r}) got a layer name but no model: pass the layer itself "
-                f"(model.get_layer({layer!r})) or filters({layer!r}, model)."
+                f"layer: filters({layer!r}) got a layer name or index but no model: pass the "
+                f"layer itself (model.layers[i]) or filters({layer!r}, model)."
             )
-        layer = _in.find_layer(model, layer)
+        layer = _in.find_layer(_in.check_model(model, graph=False), layer)
+    elif not isinstance(layer, keras.layers.Layer):
+        raise TypeError(
+            f"layer must be a Conv2D layer, or its name or index together with model; got "
+            f"{_in.describe(layer)}."
+        )
     kernel = getattr(layer, "kernel", None)
     if kernel is None or len(kernel.shape) != 4:
         raise ValueError(
-            f"Layer {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) has no 2-D "
-            "convolution kernel (kh, kw, in, out); filters() reads Conv2D-like layers."
+            f"layer {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) has no 2-D "
+            "convolution kernel (kh, kw, in, out); pass a Conv2D-like layer, e.g. "
+            "the one named by coursekit._introspect.last_conv_layer(model)."
         )
     w = np.array(kernel.numpy(), dtype=np.float32)
     if normalize:
@@ -58,18 +94,41 @@ def filters(layer, model=None, *, normalize=False) -> np.ndarray:
 
 
 def feature_maps(model, image, layers=None) -> dict[str, np.ndarray]:
-    """Activations of ``layers`` (a name, a list of names, or None for every layer
-    with a 4-D output) for ``image``: {name: array}. One image (H, W, C) gives
-    (h, w, c) maps; a batch gives (N, h, w, c)."""
+    """Activations of some layers for an image or a batch.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image model.
+    image : array-like
+        One image (H, W, C) or a batch (N, H, W, C), float and finite.
+    layers : None, str, int, layer, or a list of them
+        The layers (names, indices into ``model.layers`` or layer objects, also of
+        nested models); None = every layer with a 4-D output.
+
+    Returns
+    -------
+    dict
+        {layer name: float32 array}; one image gives (h, w, c) maps per layer,
+        a batch (N, h, w, c). Activations are read after each layer's activation
+        function.
+
+    Examples
+    --------
+    >>> maps = feature_maps(model, image, "conv")
+    >>> maps["conv"].shape, maps["conv"].dtype
+    ((26, 26, 8), dtype('float32'))
+    """
+    _in.check_model(model)
+    x = _in.as_images(model, image, arg="image")
     single = np.ndim(image) == len(_in._input_spec(model).shape) - 1
-    x = _in.as_images(model, image)
     if layers is None:
         layers = [l.name for l in _in.walk_layers(model) if _in._output_rank(l) == 4 and not _in._is_model(l)]
         if not layers:
             _in.last_spatial_layer(model)  # raises the explanatory error
-    elif isinstance(layers, (str, keras.layers.Layer)):
+    elif isinstance(layers, (str, int, np.integer, keras.layers.Layer)):
         layers = [layers]
-    names = [_in.find_layer(model, l).name for l in layers]
+    names = [_in.find_layer(model, l, "layers").name for l in layers]
     outputs = _in.probe(model, names)(x, training=False)[:-1]
     return {n: (o.numpy()[0] if single else o.numpy()) for n, o in zip(names, outputs)}
 
@@ -234,34 +293,69 @@ def maximize_activation(
     norm: float | None = None,
     pre_activation: bool = False,
 ) -> np.ndarray:
-    """Images that maximize the given units of ``layer``: (len(units), H, W, C).
+    """Synthesize one image per unit that excites that unit most (feature visualization).
 
-    Args:
-        layer: a layer name (also inside a nested model), or None for the
-            model's logits (class visualization; a final softmax is removed).
-        units: channel indices of a conv layer (the spatial mean of the channel
-            is maximized), or unit indices of a dense layer; an int for one.
-        steps: optimization steps.
-        size: (H, W) of the images; default the model's input size. When it
-            differs from a fixed input size, images are resized before the model.
-        seed: the same seed gives the same images.
-        param: "fourier" (decorrelated colours, 1/f spectrum; lucid's choice) or
-            "pixel".
-        lr, optimizer: step size and "adam" or "sgd" (normalized gradient ascent,
-            best for a norm-bounded problem).
-        transform, jitter, scale, rotate: transformation robustness: before each
-            step every image is shifted by up to ``jitter`` pixels (default 4% of
-            its size), scaled by 1 +- ``scale`` and rotated by +- ``rotate`` degrees.
-        value_range: pixel range the images are squashed into (a sigmoid);
-            "auto" is (0, 255) for a model that starts with a Rescaling layer and
-            (0, 1) otherwise; None leaves the pixels unbounded.
-        norm: if given, each image is projected onto the L2 ball of that radius
-            after every step (the pixel parameterization with value_range=None
-            makes this a plain norm-bounded problem).
-        pre_activation: maximize the unit before the layer's activation function
-            (e.g. before a fused ReLU, as lucid's "pre_relu" objectives): a ReLU
-            unit that is zero on the starting image has no gradient otherwise.
+    All units are optimized together, as one batch, in one compiled loop.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A Sequential or functional (possibly nested) image model.
+    layer : None, str, int or keras layer
+        The layer (a name, also inside a nested model, an index into
+        ``model.layers``, or a layer object); None = the model's logits (class
+        visualization; a final softmax or sigmoid is removed).
+    units : int or sequence of int
+        Channel indices of a conv layer (the spatial mean of the channel is
+        maximized) or unit indices of a dense layer; in 0..width-1.
+    steps : int
+        Optimization steps (>= 1); default 256.
+    size : int or (int, int), optional
+        (H, W) of the images; default the model's input size. When it differs
+        from a fixed input size, images are resized before the model.
+    seed : int, optional
+        The same seed gives the same images; None draws a fresh start.
+    param : {"fourier", "pixel"}
+        "fourier" (decorrelated colours, 1/f spectrum; lucid's choice) or "pixel".
+    lr : float
+        Step size (> 0, finite); default 0.05, tuned for Adam on the Fourier
+        parameterization.
+    optimizer : {"adam", "sgd"}
+        "sgd" is normalized gradient ascent, best for a norm-bounded problem.
+    transform : bool
+        Transformation robustness: before each step every image is shifted by
+        up to ``jitter`` pixels, scaled by 1 +- ``scale`` and rotated by
+        +- ``rotate`` degrees.
+    jitter : float, optional
+        Pixels (>= 0); default 4 % of the image size, at least 1.
+    scale, rotate : float
+        >= 0; defaults 0.05 and 5 degrees.
+    value_range : "auto", (float, float) or None
+        Pixel range the images are squashed into (a sigmoid); "auto" is
+        (0, 255) for a model that starts with a Rescaling layer and (0, 1)
+        otherwise; None leaves the pixels unbounded.
+    norm : float, optional
+        If given (> 0), each image is projected onto the L2 ball of that radius
+        after every step (pixel parameterization with value_range=None makes
+        this a plain norm-bounded problem).
+    pre_activation : bool
+        Maximize the unit before the layer's activation function (e.g. before a
+        fused ReLU, as lucid's "pre_relu" objectives): a ReLU unit that is zero
+        on the starting image has no gradient otherwise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (len(units), H, W, C) images inside ``value_range``. A unit that
+        stayed at exactly 0 gives a UserWarning.
+
+    Examples
+    --------
+    >>> x = maximize_activation(model, "conv", [0, 1], steps=8, seed=0, pre_activation=True)
+    >>> x.shape, x.dtype, bool(0.0 <= x.min() and x.max() <= 1.0)
+    ((2, 28, 28, 1), dtype('float32'), True)
     """
+    _in.check_model(model)
     spec = _in._input_spec(model)
     if len(spec.shape) != 4:
         raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")
@@ -276,8 +370,19 @@ def maximize_activation(
         raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}.")
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
-    if int(steps) < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}.")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}.")
+    for arg, value in (("lr", lr), ("scale", scale), ("rotate", rotate), ("jitter", jitter), ("norm", norm)):
+        if value is None and arg in ("jitter", "norm"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+            raise ValueError(f"{arg} must be a finite number; got {value!r}.")
+        if value < 0 or (arg in ("lr", "norm") and value == 0):
+            raise ValueError(
+                f"{arg} must be {'> 0' if arg in ('lr', 'norm') else '>= 0'}; got {value!r}. "
+                + ("lr is the step size of gradient ASCENT: a negative one would minimize the "
+                   "activation. Try the default lr=0.05." if arg == "lr" else "")
+            )
     if isinstance(value_range, str):
         value_range = _default_range(model)
     elif value_range is not None:
@@ -287,7 +392,7 @@ def maximize_activation(
     if layer is not None:
         target = _in.find_layer(model, layer)
         name = target.name
-        # The model's last layer with a softmax: use its logits.
+        # The model's last layer with a softmax or sigmoid: use its logits.
         if _in._softmax_kind(target) in ("skip", "preact") and target is _in._final_operation(model):
             name = None
     ex = _maximizer(
@@ -302,7 +407,8 @@ def maximize_activation(
     if bad.size:
         what = f"layer {name!r}" if name else "the logits"
         raise ValueError(
-            f"Unit(s) {bad.tolist()} out of range: {what} has {width} units/channels (0..{width - 1})."
+            f"units: unit(s) {bad.tolist()} out of range: {what} has {width} units/channels; "
+            f"pass indices in 0..{width - 1}."
         )
 
     rng = np.random.default_rng(seed)

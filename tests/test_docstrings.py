@@ -1,0 +1,41 @@
+"""The examples in the docstrings of the public modules run and print what they say.
+
+A module's own docstring builds the model and images that its functions'
+examples use, so each function's example stays one or two lines.
+"""
+
+import doctest
+import importlib
+
+import pytest
+
+pytest.importorskip("keras")
+
+MODULES = ["arith", "attacks", "cam", "features", "plot", "_introspect"]
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | doctest.IGNORE_EXCEPTION_DETAIL
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(f"coursekit.{name}")
+    tests = doctest.DocTestFinder().find(module)
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    shared = {}
+    for test in sorted(tests, key=lambda t: t.name != module.__name__):  # module docstring first
+        test.globs.update({"np": __import__("numpy"), "keras": __import__("keras"), **shared})
+        runner.run(test, clear_globs=False)
+        if test.name == module.__name__:
+            shared = {k: v for k, v in test.globs.items() if k not in vars(module)}
+    assert sum(len(t.examples) for t in tests) > 0, f"coursekit.{name} has no examples"
+    assert runner.failures == 0, f"{runner.failures} docstring example(s) of coursekit.{name} failed (see above)"
+
+
+def test_every_public_function_has_an_example():
+    missing = []
+    for name in MODULES[:-1]:
+        module = importlib.import_module(f"coursekit.{name}")
+        for public in module.__all__:
+            obj = getattr(module, public)
+            if callable(obj) and not isinstance(obj, type) and ">>>" not in (obj.__doc__ or ""):
+                missing.append(f"{name}.{public}")
+    assert not missing, f"public functions without an example: {missing}"
