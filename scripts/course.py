@@ -1,16 +1,24 @@
 """The instructor's nbgrader chores, each in a throw-away course folder.
 
-    python scripts/course.py generate [LAB ...]       regenerate labs/ from solutions/
-    python scripts/course.py grade LAB [NOTEBOOK]     autograde NOTEBOOK (default: the solution)
+    python scripts/course.py generate [LAB ...]            regenerate labs/ from solutions/
+    python scripts/course.py grade LAB [NOTEBOOK ...]      grade notebooks (default: the solution)
+        [--seed N] [--feedback DIR] [--workers N] [--report FILE]
 
-Working in a temporary copy of the course means the repository never gains a
-gradebook or half-written files, and a submission is copied, never modified.
+nbgrader still makes the release (generate_assignment) and holds the scores (its
+gradebook); the grading itself is coursekit.grading's: student code runs in a
+sandbox and a trusted process judges what it returns (GRADING.md). Working in a
+temporary copy of the course means the repository never gains a gradebook or
+half-written files, and a submission is read, never modified. `grade` exits with
+status 2 when a submission is flagged for the instructor (tampering, or graded
+without a sandbox).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -19,6 +27,7 @@ import sys
 import tempfile
 import time
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 RELEASE = ROOT / "labs"
@@ -47,7 +56,9 @@ def scratch_course(lab: str):
     with tempfile.TemporaryDirectory(prefix="cnn-course-") as tmp:
         course = pathlib.Path(tmp)
         shutil.copy(ROOT / "nbgrader_config.py", course)
-        shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab)
+        # grader.py holds the hidden checks: it stays on the instructor's side, out of the release.
+        shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab,
+                        ignore=shutil.ignore_patterns("grader.py", "__pycache__"))
         # Generating also records the graded cells and their points in the gradebook.
         _nbgrader(["generate_assignment", lab, "--force"], course)
         yield course
@@ -63,65 +74,91 @@ def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
     return target
 
 
-def grade(lab: str, submission: str | os.PathLike | None = None, student: str = "demo") -> dict:
-    """Autograde `submission` and return its score, per graded cell and in total.
+def _grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
+    """One submission, in a worker process: a grader error becomes a recorded zero, never a loss."""
+    from coursekit import grading
 
-    A submission whose code kills the Python kernel is not lost: the cell that does it is
-    replaced by one that raises, and the rest is graded as usual (`result["error"]` says so).
-    """
+    try:
+        return grading.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
+                                        probes=probes)
+    except Exception as error:  # noqa: BLE001 - the submission keeps a gradebook entry and a reason
+        return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
+                "flags": [f"grader error: {type(error).__name__}: {error}"], "refused": "grader error"}
+
+
+def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int | None = None,
+               workers: int | None = None, feedback: str | os.PathLike | None = None) -> dict[str, dict]:
+    """Grade {student: notebook path} in parallel workers and record every score in one nbgrader
+    gradebook. Each result gains "cells" (test cell -> (score, max)) as the gradebook holds them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from coursekit.grading import feedback as render_feedback, grade as engine
+
+    seed = engine.new_seed() if seed is None else seed
+    probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run
+    blobs = {student: _read_bytes(path) for student, path in submissions.items()}
+    workers = workers or min(len(blobs), os.cpu_count() or 1)
+    start = time.perf_counter()
+    if workers > 1:
+        # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
+            results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
+                       for s, f in futures.items()}
+    else:
+        results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
+    with scratch_course(lab) as course:
+        _record(course / "gradebook.db", lab, results)
+        for student, result in results.items():
+            result.update(_scores(course, lab, student))
+    release = json.loads((RELEASE / lab / f"{lab}.ipynb").read_text())
+    for student, result in results.items():
+        result["elapsed"] = time.perf_counter() - start
+        if feedback is not None:
+            target = pathlib.Path(feedback) / student / lab
+            target.mkdir(parents=True, exist_ok=True)
+            (target / f"{lab}.html").write_text(render_feedback.render(result, release))
+    return results
+
+
+def _result(future, again):
+    """A worker's result; if the worker itself died, grade that submission again here."""
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 - BrokenProcessPool and the like: never lose a submission
+        return again()
+
+
+def grade(lab: str, submission: str | os.PathLike | None = None, student: str = "demo",
+          seed: int | None = None, feedback: str | os.PathLike | None = None) -> dict:
+    """Grade one submission (default: the solution) and return its result (see grade_many)."""
     notebook = f"{lab}.ipynb"
     submission = pathlib.Path(submission) if submission else SOLUTIONS / lab / notebook
-    with scratch_course(lab) as course:
-        target = course / "submitted" / student / lab
-        target.mkdir(parents=True)
-        shutil.copy(submission, target / notebook)
-        start = time.perf_counter()
-        error = None
-        for _attempt in range(3):
-            try:
-                _nbgrader(["autograde", lab, "--force"], course)
-            except RuntimeError as err:
-                error = _last_error(str(err))
-                killer = _disarm_kernel_killer(target / notebook)
-                if killer is not None:
-                    error = f"{error}; cell {killer} stopped the kernel and was graded as failing"
-                    continue
-                # Nothing left to disarm (e.g. a locked test cell crashed): every cell scores zero.
-                return _zero_scores(course, lab) | {"seconds": time.perf_counter() - start,
-                                                   "error": error}
-            result = _scores(course, lab, student) | {"seconds": time.perf_counter() - start}
-            return result | ({"error": error} if error else {})
-        return _zero_scores(course, lab) | {"seconds": time.perf_counter() - start, "error": error}
+    return grade_many(lab, {student: submission}, seed=seed, workers=1, feedback=feedback)[student]
 
 
-def _disarm_kernel_killer(path: pathlib.Path) -> int | None:
-    """Run the notebook cell by cell; the first student cell that kills the kernel is replaced
-    by one that raises. Returns that cell's index, or None when no student cell did it."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
-    os.environ["NBGRADER_EXECUTION"] = "autograde"  # the kernel sees what nbgrader would set
+def _read_bytes(path) -> bytes:
     try:
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    if cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
-                        return None  # nbgrader restores locked cells: disarming would not last
-                    cell.source = "raise RuntimeError('this cell stopped the Python kernel during grading')"
-                    cell.outputs = []
-                    nbformat.write(nb, path)
-                    return index
-    finally:
-        os.environ.pop("NBGRADER_EXECUTION", None)
-    return None
+        return pathlib.Path(path).read_bytes()
+    except OSError:
+        return b""  # graded as an empty submission: a recorded zero with its reason
+
+
+def _record(db: pathlib.Path, lab: str, results: dict[str, dict]) -> None:
+    """Write each result's step scores into nbgrader's gradebook, as autograde would."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notices from inside nbgrader
+        for student, result in results.items():
+            gradebook.update_or_create_student(student)
+            gradebook.add_submission(lab, student)
+            for gid, verdict in result["steps"].items():
+                grade = gradebook.find_grade(f"test_{gid}", lab, lab, student)
+                grade.auto_score = verdict["score"]
+            gradebook.db.commit()
 
 
 def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
@@ -136,20 +173,15 @@ def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
                 "max_score": float(submission.max_score)}
 
 
-def _zero_scores(course: pathlib.Path, lab: str) -> dict:
-    """Every graded cell of the lab at zero points, out of its full points."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        assignment = gradebook.find_assignment(lab)
-        cells = {cell.name: (0.0, float(cell.max_score))
-                 for notebook in assignment.notebooks for cell in notebook.grade_cells}
-    return {"cells": cells, "score": 0.0, "max_score": sum(total for _, total in cells.values())}
-
-
-def _last_error(log: str) -> str:
-    lines = [line for line in log.splitlines() if "Error" in line or "died" in line]
-    return lines[-1].strip() if lines else log.strip().splitlines()[-1]
+def _student_names(paths: list[pathlib.Path]) -> dict[str, pathlib.Path]:
+    """A distinct student id per file: its stem, else its folder and stem, else numbered."""
+    if len(paths) == 1:
+        return {"demo": paths[0]}
+    names = {}
+    for number, path in enumerate(paths, 1):
+        name = path.stem if sum(p.stem == path.stem for p in paths) == 1 else f"{path.parent.name}-{path.stem}"
+        names[name if name not in names else f"{name}-{number}"] = path
+    return names
 
 
 def main(argv=None) -> int:
@@ -158,22 +190,35 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="regenerate labs/ from solutions/")
     gen.add_argument("labs", nargs="*")
-    grd = sub.add_parser("grade", help="autograde a submission and print its score")
+    grd = sub.add_parser("grade", help="grade submissions and print their scores and reports")
     grd.add_argument("lab")
-    grd.add_argument("submission", nargs="?")
+    grd.add_argument("submissions", nargs="*", help="notebooks; each file's stem names the student")
+    grd.add_argument("--seed", type=int, help="re-grade with the probes of an earlier run")
+    grd.add_argument("--feedback", help="write each student's feedback page under this folder")
+    grd.add_argument("--workers", type=int)
+    grd.add_argument("--report", help="write every result (scores, reasons, repairs, flags, seed) as JSON")
     args = parser.parse_args(argv)
     if args.command == "generate":
         for lab in args.labs or all_labs():
             print(f"generated {generate(lab).relative_to(ROOT)}")
         return 0
-    result = grade(args.lab, args.submission)
-    for grade_id, (got, total) in result["cells"].items():
-        print(f"  {grade_id:<28} {got:g} / {total:g}")
-    if "error" in result:
-        print(f"  note: {result['error']}")
-    print(f"{args.lab}: score {result['score']:g} / {result['max_score']:g} "
-          f"(autograded in {result['seconds']:.1f} s)")
-    return 0
+    paths = [pathlib.Path(p) for p in args.submissions] or [SOLUTIONS / args.lab / f"{args.lab}.ipynb"]
+    students = _student_names(paths)
+    results = grade_many(args.lab, students, seed=args.seed, workers=args.workers, feedback=args.feedback)
+    if args.report:
+        pathlib.Path(args.report).write_text(json.dumps(results, indent=1, default=str))
+    flagged = False
+    for student, result in results.items():
+        print(f"{student} ({students[student]}): {result['score']:g} / {result['max_score']:g}, "
+              f"graded in {result.get('seconds', 0):.1f} s, seed {result['seed']}, sandbox {result.get('sandbox')}")
+        for gid, verdict in result["steps"].items():
+            print(f"  {gid:<18} {verdict['score']:g} / {verdict['max_score']:g}  {verdict['reason']}")
+        for note in result["notes"]:
+            print(f"  repaired: {note}")
+        for flag in result["flags"]:
+            print(f"  FLAG: {flag}")
+        flagged |= bool(result["flags"])
+    return 2 if flagged else 0
 
 
 if __name__ == "__main__":

@@ -22,18 +22,21 @@ _REGIONS = re.compile(
 
 
 def secret_lines(lab: str) -> list[str]:
-    """Distinctive lines of the solutions and hidden tests of a lab.
+    """Distinctive lines of the solutions, hidden tests and hidden checks (grader.py) of a lab.
 
     Short lines such as `return out` are left out: they prove nothing when found.
     """
     nb = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+    bodies = [body for cell in nb["cells"] for _kind, body in _REGIONS.findall("".join(cell["source"]))]
+    grader = ROOT / "solutions" / lab / "grader.py"
+    if grader.exists():
+        bodies.append(grader.read_text())
     lines = []
-    for cell in nb["cells"]:
-        for _kind, body in _REGIONS.findall("".join(cell["source"])):
-            for line in body.splitlines():
-                text = normalize(line)
-                if len(text) >= 20 and not text.startswith("#"):
-                    lines.append(text)
+    for body in bodies:
+        for line in body.splitlines():
+            text = normalize(line)
+            if len(text) >= 20 and not text.startswith("#"):
+                lines.append(text)
     return lines
 
 

@@ -350,3 +350,222 @@ def test_training_curves():
     h = train.fit(_build, x, y, epochs=2, seed=0, verbose=0)
     fig = training_curves(h, metrics=["loss"])
     assert len(fig.axes) == 1
+
+
+# ---------------------------------------------------------------- issue 9: a superset of model.fit
+
+
+def _build_dropout():
+    model = keras.Sequential([
+        keras.Input((12, 12, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.SpatialDropout2D(0.3),
+        keras.layers.Flatten(),
+        keras.layers.Dropout(0.5),
+        keras.layers.GaussianNoise(0.1),
+        keras.layers.Dense(4, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_resume_with_dropout_is_bit_identical(tmp_path):
+    x, y = _data()
+    kw = dict(epochs=4, batch_size=32, seed=0, verbose=0)
+    full = train.fit(_build_dropout, x, y, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_build_dropout, x, y, checkpoint_dir=tmp_path, callbacks=[_Interrupt(2)], **kw)
+    resumed = train.fit(_build_dropout, x, y, checkpoint_dir=tmp_path, **kw)
+    diff = max(float(np.max(np.abs(u - v))) for u, v in zip(full.model.get_weights(), resumed.model.get_weights()))
+    assert diff == 0.0, f"resumed weights differ by up to {diff}"
+    assert resumed.history["loss"] == full.history["loss"]
+
+
+def test_resume_with_other_data_or_settings_stops(tmp_path):
+    x, y = _data()
+    kw = dict(epochs=3, seed=0, checkpoint_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_build, x, y, batch_size=32, callbacks=[_Interrupt(1)], verbose=0, **kw)
+    other = x.copy()
+    other[0, 0, 0, 0] += 0.5
+    msg = _fail(r"other data or settings.*training data", _build, other, y, batch_size=32, **kw)
+    assert "new checkpoint_dir" in msg
+    _fail(r"batch_size: 32 then, 16 now", _build, x, y, batch_size=16, **kw)
+    _fail(r"seed: 0 then, 1 now", _build, x, y, batch_size=32, **{**kw, "seed": 1})
+    h = train.fit(_build, x, y, batch_size=32, verbose=0, **kw)  # the same data and settings resume
+    assert len(h.history["loss"]) == 3
+
+
+class _CountBatches(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls += 1
+
+
+def test_plain_model_fit_afterwards_keeps_its_callback_frequency():
+    x, y = _data()
+    model = _build()
+    before = (model.steps_per_execution, model.jit_compile)
+    ours = _CountBatches()
+    train.fit(model, x, y, batch_size=32, epochs=1, seed=0, verbose=0, callbacks=[ours])
+    assert ours.calls == 1  # fit ran 6 steps per execution
+    assert (model.steps_per_execution, model.jit_compile) == before
+    plain = _CountBatches()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[plain])
+    assert plain.calls == 6
+    again = _CountBatches()
+    train.fit(model, x, y, batch_size=32, epochs=1, seed=0, verbose=0, callbacks=[again])
+    assert again.calls == 1
+
+
+def _twins():
+    keras.utils.set_random_seed(0)
+    a = _build()
+    b = _build()
+    b.set_weights(a.get_weights())
+    return a, b
+
+
+@pytest.mark.parametrize("case", ["validation_split", "class_weight", "sample_weight", "initial_epoch",
+                                  "steps_per_epoch", "validation_steps", "validation_freq", "positional"])
+def test_model_fit_arguments_match_model_fit(case):
+    x, y = _data(192)
+    xv, yv = _data(64, seed=1)
+    w = np.random.default_rng(2).random(192).astype("float32")
+    kwargs = {
+        "validation_split": dict(validation_split=1 / 6),
+        "class_weight": dict(class_weight={0: 0.5, 1: 2.0, 2: 1.0, 3: 3.0}),
+        "sample_weight": dict(sample_weight=w),
+        "initial_epoch": dict(initial_epoch=1, epochs=3),
+        "steps_per_epoch": dict(steps_per_epoch=6),  # every batch: Keras' arrays have 6 per epoch too
+        "validation_steps": dict(validation_data=(xv, yv), validation_steps=1),
+        "validation_freq": dict(validation_data=(xv, yv), validation_freq=2, epochs=4),
+        "positional": {},
+    }[case]
+    kwargs = {"epochs": 2, "batch_size": 32, "shuffle": False, **kwargs}
+    ours_model, peer = _twins()
+    if case == "positional":  # model.fit's order: x, y, batch_size, epochs, verbose, callbacks, ...
+        ours = train.fit(ours_model, x, y, 32, 2, 0, None, 1 / 6, None, False)
+        theirs = peer.fit(x, y, 32, 2, 0, None, 1 / 6, None, False)
+    else:
+        ours = train.fit(ours_model, x, y, verbose=0, seed=0, **kwargs)
+        theirs = peer.fit(x, y, verbose=0, **kwargs)
+    assert set(ours.history) == set(theirs.history)
+    for key, values in theirs.history.items():
+        np.testing.assert_allclose(ours.history[key], values, rtol=2e-5, atol=1e-6, err_msg=key)
+    for u, v in zip(ours_model.get_weights(), peer.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+
+
+def test_two_inputs_and_two_outputs_train():
+    x, y = _data()
+    vec = x.reshape(len(x), -1)[:, :10]
+    image_in = keras.Input((12, 12, 1), name="image")
+    vec_in = keras.Input((10,), name="vec")
+    h = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="relu")(image_in))
+    h = keras.layers.Concatenate()([h, keras.layers.Dense(4)(vec_in)])
+    cls = keras.layers.Dense(4, activation="softmax", name="cls")(h)
+    reg = keras.layers.Dense(1, name="reg")(h)
+    model = keras.Model([image_in, vec_in], [cls, reg])
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    target = x.mean(axis=(1, 2, 3))[:, None]
+    h1 = train.fit(model, [x, vec], [y, target], epochs=3, seed=0, verbose=0, validation_split=0.25)
+    assert h1.history["loss"][-1] < h1.history["loss"][0]
+    assert "val_cls_loss" in h1.history or "val_loss" in h1.history
+    h2 = train.fit(model, {"image": x, "vec": vec}, (y, target), epochs=1, seed=0, verbose=0)
+    assert len(h2.history["loss"]) == 1
+    with pytest.raises(ValueError, match=r"y\[0\] has class ids from 0 to 9.*4 output units"):
+        train.fit(model, [x, vec], [np.arange(192) % 10, target], verbose=0)
+    with pytest.raises(ValueError, match=r"2 inputs but x holds one array"):
+        train.fit(model, x, [y, target], verbose=0)
+
+
+def test_nan_is_refused_and_raw_pixels_are_flagged():
+    x, y = _data(64)
+    bad = x.copy()
+    bad[5, 3, 3, 0] = np.nan
+    msg = _fail(r"x contain 1 NaN or infinite value\(s\), the first at index \(5, 3, 3, 0\)", _build(), bad, y)
+    assert "np.nan_to_num" in msg
+    bad[5, 3, 3, 0] = np.inf
+    _fail(r"validation_data\[0\] contain 1 NaN", _build(), x, y, validation_data=(bad, y))
+    _fail(r"y contain 1 NaN", _build(), x, np.where(np.arange(64) == 3, np.nan, y))
+    _fail(r"sample_weight contain 1 NaN", _build(), x, y, sample_weight=np.where(np.arange(64) == 3, np.nan, 1.0))
+    with pytest.warns(UserWarning, match=r"x average .* \(uint8\): raw 0..255 pixels\?.*/ 255"):
+        train.fit(_build(), (x * 255).astype("uint8"), y, verbose=0, epochs=1)
+    with pytest.warns(UserWarning, match="raw 0..255"):
+        train.fit(_build(), x * 255, y, verbose=0, epochs=1)
+    scaled = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                               keras.layers.Dense(4, activation="softmax")])
+    scaled.compile("adam", "sparse_categorical_crossentropy")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a model that rescales itself is not flagged
+        train.fit(scaled, (x * 255).astype("uint8"), y, verbose=0, epochs=1)
+
+
+_X, _Y = _data(64)
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((None, _X, _Y), {}, r"model must be a compiled keras.Model.*NoneType"),
+    (("model.h5", _X, _Y), {}, r"model must be a compiled keras.Model.*str"),
+    ((_build, None, _Y), {}, r"x is None: pass"),
+    ((_build, "x_train.npy", _Y), {}, r"x is a string.*NumPy array"),
+    ((_build, _X, None), {}, r"y is missing: pass labels"),
+    ((_build, _X, "labels"), {}, r"y is a string"),
+    ((_build, _X[:0], _Y[:0]), {}, r"x is empty.*nothing to train on"),
+    ((_build, np.where(_X > 0.99, np.nan, _X), _Y), {}, r"x contain \d+ NaN or infinite"),
+    ((_build, _X[:, :, :, 0, None, None], _Y), {}, r"x has examples of shape \(12, 12, 1, 1\).*Reshape"),
+    ((_build, _X[..., 0], _Y), {}, r"x holds images of shape \(12, 12\).*channel axis"),
+    ((_build, _X, _Y + 4), {}, r"y has class ids from 4 to 7.*4 output units"),
+    ((_build, _X, _Y - 1), {}, r"y has class ids from -1.*cannot be negative"),
+    ((_build, _X, _Y[:10]), {}, r"x has 64 examples but y has 10"),
+    ((_build, _X, _Y), {"batch_size": 0}, r"batch_size=0: give a whole number >= 1"),
+    ((_build, _X, _Y), {"epochs": "3"}, r"epochs='3': give a whole number"),
+    ((_build, _X, _Y), {"validation_split": 1.5}, r"validation_split=1.5: give a fraction"),
+    ((_build, _X, _Y), {"sample_weight": -np.ones(64)}, r"sample_weight holds negative weights"),
+    ((_build, _X, _Y), {"sample_weight": np.ones(64), "class_weight": {0: 2.0}}, r"class_weight or sample_weight"),
+    ((_build, _X, _Y), {"class_weight": [1, 2]}, r"class_weight=\[1, 2\]: give a dict"),
+    ((_build, _X, _Y), {"steps_per_epoch": 5}, r"steps_per_epoch=5, but 64 examples make only 2 full batches"),
+    ((_build, _X, _Y), {"validation_data": (_X, _Y[:3])}, r"validation_data\[0\] has 64 examples but validation_data\[1\] has 3"),
+])
+def test_bad_input_names_the_argument_and_says_what_to_do(args, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match) as info:
+        train.fit(*args, verbose=0, **kwargs)
+    assert "tensorflow" not in str(info.value).lower()
+    tb = info.traceback
+    assert "site-packages" not in str(tb[-1].path), "the error must come from coursekit, not from deep inside TF"
+
+
+def test_a_recompiled_model_is_not_trained_with_the_old_step():
+    x, y = _data()
+    model = _build()
+    train.fit(model, x, y, epochs=1, seed=0, verbose=0)
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    train.fit(model, x, y, epochs=1, seed=0, verbose=0)  # learning rate 0: nothing may change
+    assert all(np.array_equal(u, v) for u, v in zip(before, model.get_weights()))
+
+
+class SubclassedNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.flat = keras.layers.Flatten()
+        self.drop = keras.layers.Dropout(0.3)
+        self.out = keras.layers.Dense(4, activation="softmax")
+
+    def call(self, x, training=False):
+        return self.out(self.drop(self.flat(x), training=training))
+
+
+def test_subclassed_model_trains_and_its_labels_are_checked_once_built():
+    x, y = _data(64)
+    model = SubclassedNet()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    h = train.fit(model, x, y, epochs=2, seed=0, verbose=0)  # unbuilt: Keras builds it
+    assert len(h.history["loss"]) == 2 and model.built
+    _fail(r"y has class ids from 4 to 7.*4 output units", model, x, y + 4)

@@ -30,12 +30,6 @@ def _tree_map(fn, structure):
     return tf.nest.map_structure(fn, structure)
 
 
-def as_float32(a):
-    """float64 arrays become float32 (what Keras computes in anyway); others are kept."""
-    a = np.asarray(a)
-    return a.astype(np.float32) if a.dtype == np.float64 else a
-
-
 def _augmenter(augment):
     """A function images -> images from a callable, a Keras layer, or a list of them."""
     if augment is None:
@@ -89,22 +83,23 @@ def _gather(indices, arrays):
     )
 
 
-def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None):
-    """Training stream over in-memory arrays, e.g. (x, y). Returns (dataset, steps_per_epoch, n)."""
+def array_stream(arrays, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None, steps=None):
+    """Training stream over in-memory arrays, e.g. (x, y) or (x, y, sample_weight): `steps`
+    full batches per epoch (default: all). Returns (dataset, steps_per_epoch)."""
     import tensorflow as tf
 
     n = len(tf.nest.flatten(arrays)[0])
-    steps = n // batch_size
+    steps = steps or n // batch_size
 
     def one_epoch(epoch):
         idx = tf.range(n, dtype=tf.int64)
         if shuffle:
             idx = tf.random.experimental.stateless_shuffle(idx, seed=_epoch_seed(seed, epoch))
-        return tf.data.Dataset.from_tensor_slices(idx).batch(batch_size, drop_remainder=True)
+        return tf.data.Dataset.from_tensor_slices(idx[: steps * batch_size]).batch(batch_size, drop_remainder=True)
 
     indices = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
     ds = with_augment(_gather(indices, arrays), augment)
-    return ds.prefetch(AUTOTUNE), steps, n
+    return ds.prefetch(AUTOTUNE), steps
 
 
 def array_eval(arrays, *, batch_size):
@@ -112,20 +107,7 @@ def array_eval(arrays, *, batch_size):
     import tensorflow as tf
 
     n = len(tf.nest.flatten(arrays)[0])
-    return _gather(tf.data.Dataset.range(n).batch(batch_size), arrays).prefetch(AUTOTUNE)
-
-
-def is_batched(ds, input_rank: int | None) -> bool:
-    """Whether a dataset yields batches: its inputs have the model's rank (batch axis included)."""
-    import tensorflow as tf
-
-    spec = ds.element_spec
-    x_spec = spec[0] if isinstance(spec, tuple) else spec
-    first = tf.nest.flatten(x_spec)[0]
-    rank = first.shape.rank
-    if input_rank is None or rank is None:
-        return False
-    return rank == input_rank
+    return _gather(tf.data.Dataset.range(n).batch(batch_size), arrays)
 
 
 # dataset -> its examples as arrays; like ds.cache(), the cache lives as long as the dataset object
@@ -175,7 +157,8 @@ def _count(ds) -> int:
     return int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
 
 
-def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None, cache=None):
+def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True, augment=None, cache=None,
+                   steps=None):
     """Training stream over a dataset of single examples that is not kept in memory (optionally
     cached in a file). Returns (dataset, steps_per_epoch, n_examples).
 
@@ -186,14 +169,17 @@ def dataset_stream(ds, *, batch_size, seed, initial_epoch, epochs, shuffle=True,
     """
     base = ds.cache(str(cache)) if cache else ds
     n = _count(base)
-    steps = n // batch_size
+    if n < batch_size:
+        raise ValueError(f"batch_size={batch_size} is larger than the {n} examples of the dataset x; training "
+                         f"uses full batches only, so there would be none. Use batch_size <= {n}.")
+    steps = min(steps or n, n // batch_size)
     stream = base
     if shuffle:
         stream = stream.shuffle(min(n, SHUFFLE_BUFFER), seed=int(seed) * 1_000_003 + int(initial_epoch) + 1,
                                 reshuffle_each_iteration=True)
-    stream = stream.batch(batch_size, drop_remainder=True).repeat(epochs - initial_epoch)
+    stream = stream.batch(batch_size, drop_remainder=True).take(steps).repeat(epochs - initial_epoch)
     stream = with_augment(stream, augment)
-    return stream.prefetch(AUTOTUNE), steps, n
+    return stream.prefetch(AUTOTUNE), steps
 
 
 def dataset_eval(ds, *, batch_size, batched: bool, cache=None):
@@ -202,4 +188,35 @@ def dataset_eval(ds, *, batch_size, batched: bool, cache=None):
         if cache:
             ds = ds.cache(str(cache) + ".val")
         ds = ds.batch(batch_size)
+    return ds
+
+
+# --------------------------------------------------------------------------- from a FitData
+
+
+def training(data, *, seed, initial_epoch, epochs, augment, cache):
+    """(dataset, steps_per_epoch) for `data.train` (a `coursekit._fit_data.FitData`); steps is
+    None for a dataset that yields its own batches (it runs until it ends, as in model.fit)."""
+    part = data.train
+    if part.in_memory:
+        return array_stream(part.arrays, batch_size=data.batch_size, seed=seed, initial_epoch=initial_epoch,
+                            epochs=epochs, shuffle=data.shuffle, augment=augment, steps=data.steps_per_epoch)
+    if part.batched:  # the caller batched it: used as it is
+        return with_augment(part.dataset, augment).prefetch(AUTOTUNE), data.steps_per_epoch
+    return dataset_stream(part.dataset, batch_size=data.batch_size, seed=seed, initial_epoch=initial_epoch,
+                          epochs=epochs, shuffle=data.shuffle, augment=augment, cache=cache,
+                          steps=data.steps_per_epoch)
+
+
+def validation(data, *, cache):
+    """Evaluation batches for `data.val`, or None."""
+    part = data.val
+    if part is None:
+        return None
+    if part.in_memory:
+        ds = array_eval(part.arrays, batch_size=data.validation_batch_size)
+    else:
+        ds = dataset_eval(part.dataset, batch_size=data.validation_batch_size, batched=part.batched, cache=cache)
+    if data.validation_steps is not None:
+        ds = ds.take(data.validation_steps)
     return ds.prefetch(AUTOTUNE)

@@ -1,5 +1,17 @@
 """Resumable training: the checkpoint callback of `coursekit.train.fit` and the state file
-it keeps beside the weights."""
+it keeps beside the weights.
+
+A resumed run equals an uninterrupted one bit for bit on a CPU because the checkpoint holds
+everything that decides the next step: the weights and optimizer state (``save_weights``), the
+epoch (the input stream's order is a pure function of seed and epoch), and the states of the
+random-number generators. Keras 3 layers that draw random numbers (Dropout, GaussianNoise,
+random augmentation layers inside the model, ...) each own a ``keras.random.SeedGenerator``
+whose state is a variable that ``save_weights`` leaves out; so does the global generator used by
+``keras.random.*`` calls without a seed. They are saved here, in the state file.
+
+The state file also keeps a fingerprint of the data and of the settings that shape the batches;
+a resume with other data or settings stops with a message rather than mixing two runs.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +32,58 @@ def read_state(directory):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def _seed_variables(model) -> list:
+    # A SeedGenerator's state variable has this fixed name (keras/src/random/seed_generator.py).
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+def _global_seed_generator(create: bool = False):
+    # keras.random's generator for calls without a seed; Keras has no public getter for it.
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    if create:
+        return seed_generator.global_seed_generator()
+    return global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
+
+
+def rng_state(model) -> dict:
+    """The states of every random-number generator that a training step may advance."""
+    gen = _global_seed_generator()
+    return {"layers": [np.asarray(v.numpy()).tolist() for v in _seed_variables(model)],
+            "global": None if gen is None else np.asarray(gen.state.numpy()).tolist()}
+
+
+def restore_rng(model, saved: dict | None) -> None:
+    if not saved:
+        return
+    variables = _seed_variables(model)
+    if len(variables) != len(saved["layers"]):
+        raise ValueError(f"The checkpoint holds {len(saved['layers'])} random-number generators but the model "
+                         f"has {len(variables)}: it was written for another model. Use a new checkpoint_dir.")
+    for v, value in zip(variables, saved["layers"]):
+        v.assign(np.asarray(value, dtype=v.dtype))
+    if saved.get("global") is not None:
+        gen = _global_seed_generator(create=True)
+        gen.state.assign(np.asarray(saved["global"], dtype=gen.state.dtype))
+
+
+def check_fingerprint(state: dict, now: dict, directory) -> None:
+    """Stop when the checkpoint was written for other data or settings."""
+    then = state.get("fingerprint")
+    if then is None:
+        return
+    now = json.loads(json.dumps(now))  # the same types as the stored copy
+    differ = [f"{key}: {then.get(key)!r} then, {now.get(key)!r} now" for key in sorted(set(then) | set(now))
+              if then.get(key) != now.get(key)]
+    if differ:
+        raise ValueError(
+            f"checkpoint_dir={os.fspath(directory)!r} holds a run with other data or settings, so it cannot "
+            "be resumed: " + "; ".join(differ) + ". Pass the same data and settings to resume it, or a new "
+            "checkpoint_dir (or delete this one) to start over."
+        )
 
 
 def _write_json_atomic(path, obj) -> None:
@@ -81,7 +145,7 @@ def resume_callback(keras):
             for key, value in (logs or {}).items():
                 history.setdefault(key, []).append(float(value))
             changes = {"epoch": epoch + 1, "history": history, "weights": self._save_weights("epoch", epoch + 1),
-                       "finished": False}
+                       "rng": rng_state(self.model), "finished": False}
             if self.early is not None:
                 es = dict(self.state.get("early_stopping") or {})
                 best_name = es.get("best_weights")

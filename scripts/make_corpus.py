@@ -1,0 +1,328 @@
+"""A corpus of cheating, broken and mangled submissions, made from the current lab.
+
+    python scripts/make_corpus.py LAB OUT_DIR     write OUT_DIR/<case>.ipynb and OUT_DIR/expected.json
+
+Every case starts from an honest submission (the release with the solution's answers
+typed in, as a student would hand it in) and changes one thing. Its expected score per
+step is what a correct grader gives: cheats earn only what their honest parts earn,
+mangled notebooks are graded on what they hold. The cases use only what the lab's
+grader.py says about its steps (names, what each builds on, points), so they follow
+the lab as it changes. Each case names the mechanism of issue 8 that it covers.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from coursekit.grading import grade as engine, intake, spec  # noqa: E402
+
+#: a marker that a surviving daemon would carry on its command line
+DAEMON_MARK = "3599.25"
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    mechanism: str
+    data: bytes
+    expected: dict[str, float]            # step grade_id -> score
+    flagged: bool = False                 # must the instructor see a flag?
+    clean: bool = False                   # must the report be silent (no notes, no flags)?
+
+
+class Lab:
+    def __init__(self, lab: str):
+        self.lab = lab
+        self.release = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
+        for cell in self.release["cells"]:
+            cell["source"] = intake._source(cell)
+        solution = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+        self.references = engine.reference_sources(solution)
+        self.steps = spec.load(ROOT / "solutions" / lab / "grader.py")
+        self.points = engine.points(self.release)
+        calls = [s for s in self.steps if s.call]
+        self.first = calls[0]                                   # a function step
+        self.later = next(s for s in calls if self.first.grade_id in s.needs)  # one that builds on it
+        self.numpy = next((s for s in calls if s.numpy_only), self.first)
+        self.values = next((s for s in self.steps if not s.call), None)
+
+    def honest(self) -> dict:
+        nb = copy.deepcopy(self.release)
+        for cell in nb["cells"]:
+            gid = intake._meta(cell).get("grade_id")
+            if gid in self.references:
+                cell["source"] = self.references[gid]
+        return nb
+
+    def full(self, **changes) -> dict[str, float]:
+        return {s.grade_id: changes.get(s.grade_id, self.points[s.grade_id]) for s in self.steps}
+
+    def zero(self) -> dict[str, float]:
+        return {s.grade_id: 0.0 for s in self.steps}
+
+    def cell(self, nb, gid):
+        return next(c for c in nb["cells"] if intake._meta(c).get("grade_id") == gid)
+
+    def with_answer(self, gid: str, source: str, nb=None) -> dict:
+        nb = nb or self.honest()
+        self.cell(nb, gid)["source"] = source
+        return nb
+
+
+def _bytes(nb) -> bytes:
+    return json.dumps(nb, indent=1).encode()
+
+
+def _wrong(step: spec.Step, extra: str = "") -> str:
+    """An answer that defines the step's function (or values) with wrong results."""
+    if step.call:
+        return f"{extra}\ndef {step.call}(*args, **kwargs):\n    return np.zeros((1, 1)) - 7.0\n"
+    return extra + "\n" + "\n".join(f"{name} = -7" for name in step.names) + "\n"
+
+
+def cases(lab: str) -> list[Case]:
+    L = Lab(lab)
+    s1, s2, num = L.first, L.later, L.numpy
+    out: list[Case] = []
+
+    def add(name, mechanism, nb_or_bytes, expected, flagged=False, clean=False):
+        data = nb_or_bytes if isinstance(nb_or_bytes, bytes) else _bytes(nb_or_bytes)
+        out.append(Case(name, mechanism, data, expected, flagged, clean))
+
+    lose_s1 = L.full(**{s1.grade_id: 0.0})
+    lose_s2 = L.full(**{s2.grade_id: 0.0})
+    lose_num = L.full(**{num.grade_id: 0.0})
+
+    # --- the two anchors -------------------------------------------------------------
+    add("honest", "reference: the solution's answers", L.honest(), L.full(), clean=True)
+    add("untouched_release", "reference: nothing answered", L.release, L.zero(), clean=True)
+
+    # --- patching what the tests call ----------------------------------------------------
+    add("patch_assert_allclose", "patching what the tests call",
+        L.with_answer(s1.grade_id, _wrong(s1, "np.testing.assert_allclose = lambda *a, **k: None\n"
+                                               "np.testing.assert_array_equal = lambda *a, **k: None")),
+        lose_s1, flagged=True)
+    add("patch_isclose", "patching what the tests call",
+        L.with_answer(s1.grade_id, _wrong(s1, "np.isclose = lambda *a, **k: np.array(True)\n"
+                                               "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True")),
+        lose_s1, flagged=True)
+    add("patch_builtin", "patching what the tests call",
+        L.with_answer(s1.grade_id, _wrong(s1, "import builtins\nbuiltins.isinstance = lambda *a: True\n"
+                                               "builtins.abs = lambda x: 0\nbuiltins.AssertionError = type(None)")),
+        lose_s1, flagged=True)
+    add("patch_checks", "patching what the tests call",
+        L.with_answer(s1.grade_id, _wrong(s1, "import coursekit.checks as _c\n"
+                                               "checks.check_conv = lambda *a, **k: True\n"
+                                               "_c.compare = _c.check_function = lambda *a, **k: True")),
+        lose_s1, flagged=True)
+
+    # --- objects that lie ----------------------------------------------------------------
+    liar = ("class _Liar(np.ndarray):\n"
+            "    def __eq__(self, other): return np.ones(np.shape(other), bool)\n"
+            "    __ne__ = lambda self, other: np.zeros(np.shape(other), bool)\n"
+            "    def __array_finalize__(self, obj): pass\n"
+            "    shape = property(lambda self: (3, 3))\n")
+    add("lying_array_subclass", "objects that lie",
+        L.with_answer(s1.grade_id, liar + f"def {s1.call}(*args, **kwargs):\n"
+                      "    return np.zeros((2, 2)).view(_Liar)\n"), lose_s1, flagged=True)
+    int_step = next((s for s in L.steps if s.call and any(p.integer for p in s.probes(__import__('numpy').random.default_rng(0)))), None)
+    if int_step is not None:
+        add("lying_int", "objects that lie",
+            L.with_answer(int_step.grade_id,
+                          "class _Yes(int):\n    __eq__ = lambda self, other: True\n    __ne__ = lambda self, other: False\n"
+                          "    __hash__ = int.__hash__\n"
+                          f"def {int_step.call}(*args, **kwargs):\n    return _Yes(0)\n"),
+            L.full(**{int_step.grade_id: 0.0}), flagged=True)
+    add("frame_reader", "objects that lie (reads the expected value from the caller's frame)",
+        L.with_answer(s1.grade_id,
+                      "import sys\n"
+                      f"def {s1.call}(*args, **kwargs):\n"
+                      "    frame = sys._getframe(1)\n"
+                      "    while frame is not None:\n"
+                      "        for name, value in frame.f_locals.items():\n"
+                      "            if name.lstrip('_') in ('want', 'expected', 'expect', 'reference'):\n"
+                      "                return value\n"
+                      "        frame = frame.f_back\n"
+                      "    return np.zeros((1, 1))\n"), lose_s1, flagged=True)
+
+    # --- rewriting the tests before they run -----------------------------------------------
+    transformer = ("ip = get_ipython()\n"
+                   "ip.input_transformers_post.append(lambda lines: [] if 'test' in ''.join(lines) else lines)\n"
+                   "import ast\nclass _Empty(ast.NodeTransformer):\n"
+                   "    def visit_Module(self, node):\n        node.body = []\n        return node\n"
+                   "ip.ast_transformers.append(_Empty())\n")
+    nb = copy.deepcopy(L.release)
+    L.cell(nb, s1.grade_id)["source"] = transformer + L.cell(nb, s1.grade_id)["source"]
+    add("input_transformer_empty_lab", "rewriting the tests before they run", nb, L.zero(), flagged=True)
+
+    # --- reading what it should not ----------------------------------------------------------
+    snoop = ("import os, glob\n_found = []\n"
+             "for _root in ['/work', '/home', '/tmp', '/srv', '/var', '/opt', '/mnt', os.getcwd()]:\n"
+             "    for _pat in ['**/grader.py', '**/gradebook.db', f'**/solutions/**/*.ipynb', '**/submitted/**/*.ipynb']:\n"
+             "        try:\n            _found += glob.glob(os.path.join(_root, _pat), recursive=True)[:20]\n"
+             "        except Exception:\n            pass\n"
+             "    if len(_found) > 20:\n        break\n"
+             "for _path in _found:\n"
+             "    if _path.endswith('.ipynb'):\n"
+             "        import json\n"
+             "        for _c in json.load(open(_path))['cells']:\n"
+             "            _src = ''.join(_c['source'])\n"
+             f"            if 'def {s1.call}' in _src and 'NotImplementedError' not in _src:\n"
+             "                exec(_src.replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''))\n")
+    add("read_solutions_and_others", "reading what it should not (solutions, hidden tests, other submissions)",
+        L.with_answer(s1.grade_id, _wrong(s1) + snoop), lose_s1, flagged=True)
+
+    # --- writing the gradebook, the config, other submissions, a daemon ---------------------------
+    writer = ("import os, glob, sqlite3\n"
+              "for _db in [p for r in ('/work', '/home', '/tmp', '/srv', '/var', '/opt') for p in glob.glob(r + '/**/gradebook.db', recursive=True)]:\n"
+              "    try:\n        _con = sqlite3.connect(_db)\n"
+              "        _con.execute('update grade set manual_score = 0')\n"
+              "        _con.execute('update grade set auto_score = 9999')\n        _con.commit()\n"
+              "    except Exception:\n        pass\n")
+    add("write_gradebook", "writing the gradebook (own score up, others zeroed)",
+        L.with_answer(s1.grade_id, _wrong(s1) + writer), lose_s1, flagged=True)
+    poison = ("import glob\n"
+              "for _p in [p for r in ('/work', '/home', '/tmp', '/srv', '/opt') for n in ('nbgrader_config.py', 'grader.py') for p in glob.glob(f'{r}/**/{n}', recursive=True)]:\n"
+              "    try:\n        open(_p, 'a').write('\\nraise SystemExit(0)\\n')\n    except Exception:\n        pass\n")
+    add("poison_config_and_tests", "writing the gradebook (poisons config and tests for later submissions)",
+        L.with_answer(s1.grade_id, _wrong(s1) + poison), lose_s1, flagged=True)
+    overwrite = ("import glob\n"
+                 "for _p in [p for r in ('/work', '/home', '/tmp', '/srv', '/opt') for p in glob.glob(f'{r}/**/*.ipynb', recursive=True)]:\n"
+                 "    try:\n        open(_p, 'w').write('{}')\n    except Exception:\n        pass\n")
+    add("overwrite_other_submissions", "writing the gradebook (overwrites other students' notebooks)",
+        L.with_answer(s1.grade_id, _wrong(s1) + overwrite), lose_s1, flagged=True)
+    daemon = ("import os\n"
+              "if os.fork() == 0:\n    os.setsid()\n"
+              "    if os.fork() == 0:\n"
+              f"        os.execv('/bin/sleep', ['sleep', '{DAEMON_MARK}'])\n"
+              "    os._exit(0)\n")
+    add("daemon", "writing the gradebook (a daemon that outlives grading)",
+        L.with_answer(s1.grade_id, _wrong(s1) + daemon), lose_s1, flagged=True)
+
+    # --- the NumPy-only rule -------------------------------------------------------------------
+    add("tf_raw_ops", "the NumPy-only rule (TensorFlow raw ops)",
+        L.with_answer(num.grade_id, "import tensorflow as tf\n" + L.references[num.grade_id].replace(
+            "np.sum(", "tf.raw_ops.Sum(input=").replace("np.tensordot(", "tf.tensordot(")), lose_num, flagged=True)
+    add("keras_ops", "the NumPy-only rule (keras.ops, no import in the cell)",
+        L.with_answer(num.grade_id, f"def {num.call}(*args, **kwargs):\n"
+                      "    return keras.ops.convert_to_numpy(keras.ops.conv(*args))\n"), lose_num, flagged=True)
+    nb = L.with_answer(num.grade_id,
+                       f"_orig = {num.call}\n" if False else
+                       f"def {num.call}(*args, **kwargs):\n    return _CACHE[tuple(np.shape(a) for a in args)]\n")
+    nb["cells"].insert(2, {"cell_type": "code", "metadata": {}, "source":
+                           "from scipy import signal\n_CACHE = {}\n"
+                           "# results computed with SciPy in an earlier cell, looked up later\n",
+                           "outputs": [], "execution_count": None, "id": "scipy-cache"})
+    add("scipy_cached_earlier", "the NumPy-only rule (SciPy result cached in an earlier cell)", nb, lose_num)
+    add("obfuscated_import", "the NumPy-only rule (library imported by a computed name)",
+        L.with_answer(num.grade_id, "_lib = __import__('sci' + 'py.signal', fromlist=['x'])\n"
+                      f"def {num.call}(x, k, *args, **kwargs):\n"
+                      "    return _lib.correlate(np.asarray(x), np.asarray(k), mode='valid')\n"), lose_num, flagged=True)
+
+    # --- one bad submission must not break the others ---------------------------------------------
+    nb = L.honest()
+    test_cell = L.cell(nb, f"test_{s1.grade_id}")
+    nb["cells"].insert(nb["cells"].index(test_cell) + 1, copy.deepcopy(test_cell) | {"id": "dup-test"})
+    add("duplicated_test_cell", "one bad submission breaks the others (duplicated test cell)", nb, L.full())
+    nb = L.honest()
+    nb["cells"].insert(3, {"cell_type": "code", "id": "foreign", "outputs": [], "execution_count": None,
+                           "source": "assert True\n",
+                           "metadata": {"nbgrader": {"grade": True, "grade_id": "hw9_problem1", "locked": True,
+                                                     "points": 50, "schema_version": 3, "solution": False,
+                                                     "task": False, "checksum": "0"}}})
+    add("foreign_metadata_cell", "one bad submission breaks the others (foreign nbgrader cell)", nb, L.full(),
+        flagged=True)
+    add("loop_ignoring_interrupts", "one bad submission breaks the others (loop that ignores interrupts)",
+        L.with_answer(s2.grade_id, f"def {s2.call}(*args, **kwargs):\n"
+                      "    while True:\n        try:\n            pass\n        except BaseException:\n            pass\n"),
+        lose_s2)
+    add("kill_in_answer_cell", "one bad submission breaks the others (kernel killed in an answer cell)",
+        L.with_answer(s2.grade_id, "import os\nos._exit(1)\n" + L.references[s2.grade_id]), lose_s2, flagged=True)
+    add("kill_in_hidden_test", "one bad submission breaks the others (kernel killed inside a hidden test)",
+        L.with_answer(s2.grade_id, "import os, signal\n" f"def {s2.call}(*args, **kwargs):\n"
+                      "    os.kill(os.getpid(), signal.SIGKILL)\n"), lose_s2, flagged=True)
+    add("memory_hog", "one bad submission breaks the others (out of memory)",
+        L.with_answer(s2.grade_id, f"def {s2.call}(*args, **kwargs):\n"
+                      "    hog = [bytearray(1 << 28) for _ in range(400)]\n    return hog\n"), lose_s2)
+    add("invalid_json", "one bad submission breaks the others (invalid JSON)", b'{"cells": [ {"cell_ty', L.zero())
+    add("empty_file", "one bad submission breaks the others (empty file)", b"", L.zero())
+    add("not_a_notebook", "one bad submission breaks the others (JSON, not a notebook)", b'[1, 2, 3]', L.zero())
+
+    # --- honest work must not score low ----------------------------------------------------------------
+    nb = L.honest()
+    for gid, source in L.references.items():
+        L.cell(nb, gid)["source"] = ("import sys, warnings\nprint('debugging', file=sys.stderr)\n"
+                                     "warnings.warn('just a warning')\n" + source)
+    add("stderr_and_warnings", "honest work scored low (stderr output)", nb, L.full())
+    nb = L.honest()
+    for cell in nb["cells"]:
+        cell["metadata"] = {}
+    add("metadata_stripped", "honest work scored low (nbgrader metadata stripped)", nb, L.full())
+    nb = L.honest()
+    nb["nbformat_minor"] = 4
+    nb["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+        cell["metadata"] = {"id": "x" + str(abs(hash(str(cell["source"])))), "colab": {"base_uri": "https://localhost:8080/"}}
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["ok\n"]}]
+            cell["execution_count"] = 1
+    add("colab_saved_nbformat_4_4", "honest work scored low (Colab round trip, nbformat 4.4, no ids)", nb, L.full())
+    nb = L.honest()
+    intake._meta(L.cell(nb, s1.grade_id))["grade_id"] = s1.grade_id + "_renamed"
+    add("renamed_grade_id", "honest work scored low (a renamed grade_id)", nb, L.full(), flagged=True)
+    nb = L.honest()
+    intake._meta(L.cell(nb, f"test_{s1.grade_id}"))["solution"] = True
+    add("test_cell_flagged_solution", "honest work scored low (test cell flagged solution: true)", nb, L.full(),
+        flagged=True)
+    nb = L.honest()
+    L.cell(nb, f"test_{s1.grade_id}")["source"] += "\n10 ** 400\n"
+    add("test_cell_large_number", "honest work scored low (test cell ending in a large number)", nb, L.full(),
+        flagged=True)
+    nb = L.honest()
+    nb["cells"] = [c for c in nb["cells"] if not intake._meta(c).get("locked") or c["cell_type"] == "markdown"]
+    add("locked_cells_deleted", "intake: deleted cells restored", nb, L.full())
+    nb = L.honest()
+    L.cell(nb, f"test_{s1.grade_id}")["source"] = "pass\n"
+    add("test_cell_emptied", "rewriting the tests (a test cell edited to nothing)",
+        L.with_answer(s1.grade_id, _wrong(s1), nb), lose_s1, flagged=True)
+    nb = L.honest()
+    answer = L.cell(nb, s1.grade_id)
+    nb["cells"].insert(nb["cells"].index(answer), copy.deepcopy(answer) | {"source": _wrong(s1), "id": "dup-old"})
+    add("duplicated_answer_cell", "intake: duplicated answer cell (the last copy counts)", nb, L.full())
+    add("ipython_magics", "intake: IPython syntax in an answer cell",
+        L.with_answer(s1.grade_id, "%load_ext autoreload\n!echo hello\n" + L.references[s1.grade_id]), L.full(),
+        clean=True)
+    add("mistake_reused_costs_once", "a mistake costs points once (wrong first step, reused later)",
+        L.with_answer(s1.grade_id, L.references[s1.grade_id].replace(f"def {s1.call}(", "def _mine(", 1)
+                      + f"\ndef {s1.call}(*args, **kwargs):\n    return _mine(*args, **kwargs)[::-1] + 1\n"),
+        lose_s1)
+    if L.values is not None:
+        add("quiz_all_wrong", "honest work: wrong quiz answers cost the quiz only",
+            L.with_answer(L.values.grade_id, _wrong(L.values)), L.full(**{L.values.grade_id: 0.0}))
+    return out
+
+
+def write(lab: str, folder: pathlib.Path) -> list[Case]:
+    folder.mkdir(parents=True, exist_ok=True)
+    made = cases(lab)
+    for case in made:
+        (folder / f"{case.name}.ipynb").write_bytes(case.data)
+    (folder / "expected.json").write_text(json.dumps(
+        {c.name: {"mechanism": c.mechanism, "expected": c.expected, "flagged": c.flagged, "clean": c.clean}
+         for c in made}, indent=1))
+    return made
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    made = write(sys.argv[1], pathlib.Path(sys.argv[2]))
+    print(f"{len(made)} cases in {sys.argv[2]}")

@@ -1,0 +1,139 @@
+"""Hidden checks of lab 1, on the instructor's side only (never copied to labs/).
+
+Each step draws its probes from a generator seeded at grading time; expected values
+come from tf.nn.conv2d (checks.conv_reference, in float64) or Keras, computed in the
+trusted grader. A reason says what property failed, never the inputs. Keras and TensorFlow
+are imported inside the functions that need them: the grading workers load STEPS without them.
+"""
+
+import numpy as np
+
+from coursekit.checks import conv_reference
+from coursekit.grading import Probe, Step
+
+
+def _normal(rng, *shape, dtype=np.float64):
+    return rng.normal(size=tuple(int(d) for d in shape)).astype(dtype)
+
+
+def _conv_probe(reason, *args, rtol=1e-7, atol=1e-9, **kwargs):
+    return Probe(reason, args, kwargs, expect=conv_reference(*args, **kwargs), rtol=rtol, atol=atol)
+
+
+def single(rng):
+    probes = []
+    for _ in range(6):
+        kh, kw = rng.integers(1, 5, size=2)
+        probes.append(_conv_probe("wrong values on random inputs",
+                                  _normal(rng, kh + rng.integers(0, 6), kw + rng.integers(0, 6)), _normal(rng, kh, kw)))
+    image = rng.integers(0, 256, size=(9, 7)).astype(np.uint8)
+    edge_kernel = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], np.float32)
+    probes.append(_conv_probe("a uint8 image with a float32 kernel (dtype, no wrap-around)", image, edge_kernel,
+                              rtol=1e-6, atol=1e-3))
+    x = _normal(rng, 3, 6)
+    probes.append(_conv_probe("a kernel as large as the image", x, _normal(rng, 3, 6)))
+    probes.append(_conv_probe("a 1x1 kernel", x, np.array([[-2.5]])))
+    return probes
+
+
+def multi(rng):
+    probes = []
+    for _ in range(5):
+        c, (kh, kw) = int(rng.integers(1, 6)), rng.integers(1, 4, size=2)
+        probes.append(_conv_probe("wrong values on random inputs",
+                                  _normal(rng, kh + rng.integers(0, 5), kw + rng.integers(0, 5), c),
+                                  _normal(rng, kh, kw, c)))
+    k = np.zeros((2, 2, 3), np.float32)
+    k[..., int(rng.integers(0, 3))] = 1.0
+    probes.append(_conv_probe("each channel must meet its own kernel slice (float32)",
+                              _normal(rng, 5, 5, 3, dtype=np.float32), k, rtol=1e-5, atol=1e-6))
+    probes.append(_conv_probe("an RGB uint8 image with a float kernel",
+                              rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8), _normal(rng, 3, 3, 3)))
+    return probes
+
+
+def filters(rng):
+    import keras
+
+    probes = []
+    for _ in range(5):
+        (cin, f), (kh, kw) = rng.integers(1, 5, size=2), rng.integers(1, 4, size=2)
+        probes.append(_conv_probe("wrong values on random inputs",
+                                  _normal(rng, kh + rng.integers(0, 5), kw + rng.integers(0, 5), cin),
+                                  _normal(rng, kh, kw, cin, f), _normal(rng, f)))
+    layer = keras.layers.Conv2D(4, (3, 2), kernel_initializer=keras.initializers.RandomNormal(seed=int(rng.integers(1000))),
+                                bias_initializer=keras.initializers.RandomNormal(seed=int(rng.integers(1000))))
+    layer.build((None, 7, 6, 3))
+    kernel, bias = (keras.ops.convert_to_numpy(v) for v in (layer.kernel, layer.bias))
+    probes.append(_conv_probe("the float32 weights of a real Keras layer",
+                              _normal(rng, 7, 6, 3, dtype=np.float32), kernel, bias, rtol=1e-4, atol=1e-5))
+    probes.append(_conv_probe("one bias per filter, not per position",
+                              np.zeros((3, 3, 2)), np.zeros((1, 1, 2, 3)), _normal(rng, 3)))
+    return probes
+
+
+def full(rng):
+    probes = []
+    paddings = [0, 1, 2, "valid", "same"]
+    for trial in range(12):
+        (cin, f), (kh, kw) = rng.integers(1, 4, size=2), rng.integers(1, 5, size=2)
+        stride, padding = int(rng.integers(1, 4)), paddings[trial % len(paddings)]
+        words = f"padding={padding!r}" if isinstance(padding, str) else ("an int padding" if padding else "no padding")
+        probes.append(_conv_probe(f"wrong result with {words}{' and a stride > 1' if stride > 1 else ''}",
+                                  _normal(rng, kh + rng.integers(0, 7), kw + rng.integers(0, 7), cin),
+                                  _normal(rng, kh, kw, cin, f), _normal(rng, f) if trial % 3 else None,
+                                  stride=stride, padding=padding))
+    for h, w, k, s in [(6, 6, 2, 1), (7, 8, 4, 2), (5, 9, 2, 3), (8, 8, 3, 2)]:
+        probes.append(_conv_probe("'same' with an odd amount of padding (the extra row goes at the bottom)",
+                                  _normal(rng, h, w, 2), _normal(rng, k, k, 2, 2), None, stride=s, padding="same"))
+    probes.append(_conv_probe("a stride larger than the kernel", _normal(rng, 9, 9, 1), np.ones((1, 1, 1, 1)),
+                              stride=4))
+    x32, w32 = _normal(rng, 6, 6, 3, dtype=np.float32), _normal(rng, 3, 3, 3, 2, dtype=np.float32)
+    probes.append(_conv_probe("float32 stays float32", x32, w32, padding="same", rtol=1e-4, atol=1e-5))
+    probes.append(_conv_probe("float32 with a bias stays float32", x32, w32, np.zeros(2, np.float32), stride=2,
+                              rtol=1e-4, atol=1e-5))
+    probes.append(Probe("an unknown padding must raise ValueError", (x32, w32), {"padding": "full"},
+                        raises="ValueError"))
+    return probes
+
+
+def _keras_count(cin, cout, kernel, bias):
+    import keras
+
+    layer = keras.layers.Conv2D(cout, kernel, use_bias=bias)
+    layer.build((None, 32, 32, cin))
+    return int(layer.count_params())
+
+
+def params(rng):
+    probes = []
+    for trial in range(8):
+        cin, cout = (int(v) for v in rng.integers(1, 70, size=2))
+        kernel = int(rng.integers(1, 8)) if trial % 2 else tuple(int(v) for v in rng.integers(1, 8, size=2))
+        bias = bool(trial % 3)
+        reason = f"{'an int' if trial % 2 else 'a (kh, kw)'} kernel size, {'with' if bias else 'without'} bias"
+        probes.append(Probe(reason, (cin, cout, kernel),
+                            {"bias": bias}, expect=_keras_count(cin, cout, kernel, bias), integer=True))
+    return probes
+
+
+def quiz(rng):
+    # whole numbers, as int or float
+    return [Probe("answer_alexnet", name="answer_alexnet", expect=_keras_count(3, 96, 11, True), rtol=0, atol=0,
+                  dtype=False),
+            Probe("answer_dense", name="answer_dense", expect=32 * 32 * 3 * 10 + 10, rtol=0, atol=0, dtype=False),
+            # the lab says: compared to one decimal
+            Probe("answer_ratio", name="answer_ratio", expect=round(30730 / 760, 1), rtol=0, atol=0.05, dtype=False)]
+
+
+STEPS = [
+    Step("conv2d_single", single, call="conv2d_single", numpy_only=True),
+    Step("conv2d_multi", multi, call="conv2d_multi", needs=("conv2d_single",), numpy_only=True),
+    Step("conv2d_filters", filters, call="conv2d_filters", needs=("conv2d_single", "conv2d_multi"), numpy_only=True),
+    Step("conv2d_full", full, call="conv2d", needs=("conv2d_single", "conv2d_multi", "conv2d_filters"),
+         numpy_only=True),
+    # Keras is allowed here (the lab says so): TensorFlow may start inside the sandbox
+    Step("count_params", params, call="count_params", timeout=60, memory_mb=4096),
+    Step("params_quiz", quiz, names=("answer_alexnet", "answer_dense", "answer_ratio"), needs=("count_params",),
+         timeout=60, memory_mb=4096),
+]

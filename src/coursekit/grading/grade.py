@@ -1,0 +1,253 @@
+"""The trusted grader: one submission in, one result out.
+
+:func:`grade_submission` is a pure function of (lab folder, release, submission
+bytes, seed): it touches no gradebook and no other submission, so a class is
+graded by calling it in parallel workers and recording each result. For every
+step it builds a job (the student's answer cell, the helper definitions from the
+student's other cells, the reference versions of the steps it builds on, the probe
+inputs), runs it in the sandbox, and judges the returned values here, against
+expected values that the student's process never sees.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import re
+import secrets
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import intake, sandbox, spec, static
+
+_REGION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+_MAX_OUTPUT = 64 << 20   # bytes the grader reads back from one step
+
+
+def reference_sources(solution_nb: dict) -> dict[str, str]:
+    """grade_id -> the solution's answer cell, markers removed: the reference version of a step."""
+    return {intake._meta(c)["grade_id"]: _REGION.sub("", intake._source(c))
+            for c in solution_nb["cells"] if intake._meta(c).get("solution")}
+
+
+def points(release_nb: dict) -> dict[str, float]:
+    """grade_id of each answer -> points of its test cell test_<grade_id>."""
+    cells = intake.release_cells(release_nb)
+    return {gid[len("test_"):]: float(intake._meta(c).get("points", 0))
+            for gid, c in cells.items() if intake._meta(c).get("grade") and gid.startswith("test_")}
+
+
+def probes_for(lab_dir: pathlib.Path, seed: int) -> dict[str, list[spec.Probe]]:
+    """Probes and expected values of every step of a lab, for one seed: compute them once per
+    grading run and hand them to every worker (they are plain data)."""
+    return _probes(str(lab_dir / "grader.py"), seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _probes(grader_path: str, seed: int) -> dict[str, list[spec.Probe]]:
+    steps = spec.load(pathlib.Path(grader_path))
+    return {step.grade_id: step.probes(np.random.default_rng([seed, index]))
+            for index, step in enumerate(steps)}
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: bytes, *,
+                     seed: int, probes: dict | None = None, use_sandbox: bool | None = None) -> dict:
+    """Grade one submission (its bytes). Returns steps (score, max, reason), notes, flags, refused.
+
+    ``probes`` (from :func:`probes_for` with the same seed) saves recomputing the expected values."""
+    start = time.perf_counter()
+    lab = lab_dir.name
+    solution = json.loads((lab_dir / f"{lab}.ipynb").read_text())
+    release = json.loads(release_path.read_text())
+    steps = spec.load(lab_dir / "grader.py")
+    worth = points(release)
+    ok, how = sandbox.available()
+    boxed = ok if use_sandbox is None else (use_sandbox and ok)
+    result = {"lab": lab, "seed": seed, "sandbox": how if boxed else f"NONE ({how})",
+              "steps": {}, "notes": [], "flags": [], "refused": None}
+    if not boxed:
+        print(f"WARNING: grading {lab} WITHOUT a sandbox: {how}. Student code runs with the grader's "
+              "rights; do not trust these scores.", file=sys.stderr)
+        result["flags"].append("graded without a sandbox")
+    taken = intake.read(data, release, {s.grade_id: s.defines for s in steps})
+    result["notes"] += taken.notes
+    result["flags"] += taken.flags
+    result["probe_seconds"] = round(time.perf_counter() - start, 2)
+    if taken.refused:
+        result["refused"] = taken.refused
+        result["steps"] = {s.grade_id: _verdict(0, worth[s.grade_id], f"not graded: {taken.refused}")
+                           for s in steps}
+    else:
+        probes = probes or probes_for(lab_dir, seed)
+        result["probe_seconds"] = round(time.perf_counter() - start, 2)
+        references = reference_sources(solution)
+        for step in steps:
+            step_start = time.perf_counter()
+            verdict = _grade_step(step, probes[step.grade_id], taken, references, worth[step.grade_id], boxed)
+            verdict["seconds"] = round(time.perf_counter() - step_start, 2)
+            result["steps"][step.grade_id] = verdict
+            result["flags"] += [f"{step.grade_id}: {f}" for f in verdict.pop("flags")]
+            result["notes"] += [f"{step.grade_id}: {n}" for n in verdict.pop("notes")]
+    result["score"] = sum(v["score"] for v in result["steps"].values())
+    result["max_score"] = sum(worth.values())
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def _verdict(score, max_score, reason, flags=(), notes=()):
+    return {"score": float(score), "max_score": float(max_score), "reason": reason,
+            "flags": list(flags), "notes": list(notes)}
+
+
+def _helpers(step: spec.Step, taken: intake.Intake) -> list[tuple[str, str]]:
+    """Definitions from the student's other cells; for a NumPy-only step, only cells that use no library."""
+    sources = [src for gid, src in taken.answers.items() if gid != step.grade_id] + taken.extra
+    defs = [static.definitions(src) for src in sources]
+    if step.numpy_only:
+        defs = [d for d in defs if not static.library_uses(d)]
+    return [(f"your cell {n}", d) for n, d in enumerate(defs) if d.strip()]
+
+
+def _grade_step(step, probes, taken, references, worth, boxed) -> dict:
+    answer = taken.answers.get(step.grade_id, "")
+    if not answer.strip() or step.grade_id in taken.untouched:
+        return _verdict(0, worth, "no answer yet")
+    helpers = _helpers(step, taken)
+    flags = static.suspicious(answer)
+    flags = [f"the answer {f}" for f in flags]
+    if step.numpy_only:
+        uses = static.library_uses(answer)
+        if uses:
+            return _verdict(0, worth, f"uses {', '.join(uses)}: this step must be written with NumPy only",
+                            flags + [f"uses {', '.join(uses)} in a NumPy-only step"])
+    with tempfile.TemporaryDirectory(prefix="grade-step-") as tmp:
+        job = pathlib.Path(tmp)
+        _write_job(job, step, probes, answer, helpers, [(f"reference {n}", references[n]) for n in step.needs])
+        hide = static.LIBRARIES if step.numpy_only else ()
+        outcome = sandbox.run(job, timeout=step.timeout, memory_mb=step.memory_mb, hide=hide, sandbox=boxed)
+        if outcome.timed_out:
+            return _verdict(0, worth, f"timed out after {step.timeout:g} s", flags,
+                            [f"stopped after {step.timeout:g} s"])
+        returned = _read_outputs(job)
+    if returned is None:
+        what = f"killed by {outcome.killed_by}" if outcome.killed_by else f"exit status {outcome.returncode}"
+        return _verdict(0, worth, "your code crashed or ran out of memory while it was being graded", flags,
+                        [f"the student's process died ({what})"])
+    results, arrays = returned
+    return _judge(step, probes, results, arrays, worth, flags)
+
+
+def _write_job(job, step, probes, answer, helpers, references):
+    arrays, encoded = {}, []
+
+    def enc(value, key):
+        if isinstance(value, np.ndarray):
+            arrays[key] = value
+            return {"array": key}
+        return {"tuple": list(value)} if isinstance(value, tuple) else {"value": value}
+
+    for n, probe in enumerate(probes):
+        encoded.append({"name": probe.name,
+                        "args": [enc(a, f"p{n}a{i}") for i, a in enumerate(probe.args)],
+                        "kwargs": {k: enc(v, f"p{n}k{k}") for k, v in probe.kwargs.items()}})
+    np.savez(job / "probes.npz", **arrays)
+    (job / "job.json").write_text(json.dumps({
+        "before": helpers, "answer": answer, "references": references, "call": step.call,
+        "probes": encoded, "lazy_modules": [] if step.numpy_only else [["tf", "tensorflow"], ["keras", "keras"]]}))
+
+
+def _read_outputs(job: pathlib.Path):
+    """The student's results, read as plain data; None when missing, unreadable or too large."""
+    out_json, out_npz = job / "out.json", job / "out.npz"
+    try:
+        if out_json.stat().st_size > _MAX_OUTPUT or out_npz.stat().st_size > _MAX_OUTPUT:
+            return None
+        results = json.loads(out_json.read_text())["results"]
+        with np.load(out_npz, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        for result in results:
+            if isinstance(result, dict) and result.get("kind") == "model":
+                arrays[result["key"]] = _load_model(job / f"{result['key']}.keras")
+        return results, arrays
+    except Exception:  # noqa: BLE001 - whatever the student's process left is untrusted
+        return None
+
+
+def _load_model(path: pathlib.Path):
+    """A Keras model the student's code saved; safe_mode refuses code (lambdas) inside it."""
+    if not (path.is_file() and re.fullmatch(r"r\d+\.keras", path.name)) or path.stat().st_size > _MAX_OUTPUT:
+        return None
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception:  # noqa: BLE001 - an unloadable or unsafe file is a wrong answer, not a crash
+        return None
+
+
+def _judge(step, probes, results, arrays, worth, flags) -> dict:
+    if not isinstance(results, list) or len(results) != len(probes):
+        return _verdict(0, worth, "your code crashed while it was being graded", flags)
+    failures = [reason for probe, got in zip(probes, results)
+                if (reason := _check(probe, got, arrays)) is not None]
+    if not failures:
+        return _verdict(worth, worth, "correct", flags)
+    if step.call is None:
+        return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong", flags)
+    return _verdict(0, worth, f"{failures[0]} ({len(failures)} of {len(probes)} hidden cases failed)", flags)
+
+
+def _check(probe: spec.Probe, got, arrays) -> str | None:
+    """None when `got` is right for `probe`, else the words that say what is wrong."""
+    if not isinstance(got, dict):
+        return f"{probe.reason}: no result"
+    kind = got.get("kind")
+    if probe.raises:
+        if kind == "raised" and got.get("type") == probe.raises:
+            return None
+        return f"{probe.reason}: expected a {probe.raises}"
+    if kind == "raised":
+        return f"{probe.reason}: your code raised {got.get('type', 'an error')}"
+    if kind in ("error", "none"):
+        return f"{probe.reason}: {'returned None' if kind == 'none' else 'not a numeric result'}"
+    if got.get("changed_input"):
+        return f"{probe.reason}: your function changed its input array"
+    if probe.judge is not None:
+        value = arrays.get(got.get("key")) if kind in ("array", "model") else got.get("value")
+        if value is None:
+            return f"{probe.reason}: {'a Keras model that loads safely' if kind == 'model' else 'a result'} is expected"
+        verdict = probe.judge(value)
+        return None if verdict is None else f"{probe.reason}: {verdict}"
+    if kind == "model":
+        return f"{probe.reason}: a model was returned where a value is expected"
+    if probe.integer:
+        if kind != "int" or got.get("value") != int(probe.expect):
+            return f"{probe.reason}: {'an int is expected' if kind != 'int' else 'wrong value'}"
+        return None
+    if kind == "array":
+        value = arrays.get(got.get("key"))
+        if value is None:
+            return f"{probe.reason}: no result"
+    elif kind in ("int", "float", "bool") and isinstance(got.get("value"), (int, float)):
+        value = np.asarray(got["value"])
+    else:
+        return f"{probe.reason}: not a numeric result"
+    want = np.asarray(probe.expect)
+    if want.ndim and kind != "array":
+        return f"{probe.reason}: a NumPy array is expected"
+    if value.shape != want.shape:
+        return f"{probe.reason}: wrong shape"
+    if probe.dtype and value.dtype != want.dtype:
+        return f"{probe.reason}: dtype {value.dtype}, expected {want.dtype}"
+    if value.dtype.kind not in "biuf" or not np.allclose(value.astype(np.float64), want.astype(np.float64),
+                                                          rtol=probe.rtol, atol=probe.atol):
+        return f"{probe.reason}: wrong values"
+    return None

@@ -1,0 +1,151 @@
+"""The student side of grading: runs inside the sandbox, never in the grader's process.
+
+It reads job.json (the code to define, what to call) and probes.npz (the inputs the
+grader chose), runs the student's code, and writes what came back as plain data:
+arrays into out.npz, everything else into out.json. Nothing here is trusted: the
+grader reads these files as untrusted data (no pickles) and judges them itself.
+This file imports only the standard library and NumPy, so that it runs in an
+environment without TensorFlow, Keras, SciPy or Torch.
+"""
+
+import json
+import math
+import numbers
+import sys
+import traceback
+
+import numpy as np
+
+JOB = sys.argv[1] if len(sys.argv) > 1 else "/job"
+
+
+class _Anything:
+    """Stands in for get_ipython() and coursekit's checks: any attribute, any call, does nothing."""
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __iter__(self):
+        return iter(())
+
+    def __bool__(self):
+        return True
+
+
+class _Lazy:
+    """A module imported on first use (tf, keras), for steps where libraries are allowed."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def _short_error(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+def _run(source, namespace, label):
+    """Run one cell; an error is recorded, and what the cell defined before it stays defined."""
+    try:
+        exec(compile(source, f"<{label}>", "exec"), namespace)  # noqa: S102 - this is the sandbox
+        return None
+    except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
+        return _short_error(error)
+
+
+def _decode(arg, arrays):
+    if "array" in arg:
+        return arrays[arg["array"]].copy()
+    if "tuple" in arg:
+        return tuple(arg["tuple"])
+    return arg["value"]
+
+
+def _encode(value, key, arrays):
+    """Plain data for what the student returned: an ndarray (saved) or a JSON number."""
+    if value is None:
+        return {"kind": "none"}
+    if isinstance(value, (bool, np.bool_)):
+        return {"kind": "bool", "value": bool(value)}
+    if isinstance(value, numbers.Integral) and not isinstance(value, np.ndarray):
+        return {"kind": "int", "type": type(value).__name__, "value": int(value)}
+    if isinstance(value, numbers.Real) and not isinstance(value, np.ndarray):
+        number = float(value)
+        return {"kind": "float", "type": type(value).__name__,
+                "value": number if math.isfinite(number) else repr(number)}
+    if type(value).__module__.split(".")[0] == "keras" and hasattr(value, "save"):
+        value.save(f"{JOB}/{key}.keras")  # read back by the grader with safe_mode=True
+        return {"kind": "model", "key": key}
+    try:
+        array = np.array(value, subok=False)
+    except BaseException as error:  # noqa: BLE001
+        return {"kind": "error", "error": f"returned a {type(value).__name__} that is not an array ({_short_error(error)})"}
+    if array.dtype.kind not in "biufc":
+        return {"kind": "error", "error": f"returned a {type(value).__name__} that is not a numeric array"}
+    arrays[key] = array
+    return {"kind": "array", "type": type(value).__name__, "key": key}
+
+
+def main():
+    with open(f"{JOB}/job.json") as f:
+        job = json.load(f)
+    arrays_in = np.load(f"{JOB}/probes.npz", allow_pickle=False)
+    namespace = {"__name__": "__main__", "np": np, "get_ipython": _Anything(), "checks": _Anything()}
+    for name in job.get("lazy_modules", []):
+        namespace[name[0]] = _Lazy(name[1])
+    notes = []
+    for label, source in job["before"]:
+        _run(source, namespace, label)
+    # The steps this one builds on are the reference versions, whatever the student defined:
+    # before the answer cell (its top-level code may call them) and after it (it may redefine them).
+    for label, source in job["references"]:
+        _run(source, namespace, label)
+    error = _run(job["answer"], namespace, "your answer")
+    if error:
+        notes.append(f"your cell raised {error}")
+    for label, source in job["references"]:
+        _run(source, namespace, label)
+    results, arrays_out = [], {}
+    target = job["call"]
+    for number, probe in enumerate(job["probes"]):
+        key = f"r{number}"
+        try:
+            if target:
+                fn = namespace.get(target)
+                if not callable(fn):
+                    results.append({"kind": "error", "error": f"{target} is not defined"})
+                    continue
+                args = [_decode(a, arrays_in) for a in probe["args"]]
+                kwargs = {k: _decode(v, arrays_in) for k, v in probe["kwargs"].items()}
+                before = [a.copy() if isinstance(a, np.ndarray) else None for a in args]
+                value = fn(*args, **kwargs)
+                result = _encode(value, key, arrays_out)
+                result["changed_input"] = any(
+                    b is not None and not (a.shape == b.shape and np.array_equal(a, b, equal_nan=True))
+                    for a, b in zip(args, before))
+            else:
+                name = probe["name"]
+                result = (_encode(namespace[name], key, arrays_out) if name in namespace
+                          else {"kind": "error", "error": f"{name} is not defined"})
+        except BaseException as error:  # noqa: BLE001
+            result = {"kind": "raised", "error": _short_error(error), "type": type(error).__name__}
+        results.append(result)
+    np.savez(f"{JOB}/out.npz", **arrays_out)
+    with open(f"{JOB}/out.json", "w") as f:
+        json.dump({"results": results, "notes": notes}, f)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException:  # noqa: BLE001 - the grader reads the missing out.json as a crash
+        traceback.print_exc()
+        sys.exit(3)

@@ -1,0 +1,66 @@
+"""How a lab's author describes grading: steps, and the probes that judge them.
+
+A lab's hidden checks live in ``solutions/<lab>/grader.py`` (instructor side only),
+which defines ``STEPS``, a list of :class:`Step`. Each step names the answer cell it
+grades (its ``grade_id``), what to call in it, the steps it builds on, and a
+function that draws probes from a seeded generator. The expected value of a probe
+is computed here, in the trusted process; the student's process only ever sees the
+inputs. See GRADING.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import pathlib
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Probe:
+    """One call of the student's function (or one value to read), and what must come back.
+
+    ``reason`` is what the student reads when this probe fails, in words: say which
+    property is wrong ("wrong values for strided inputs"), never the inputs or the answer.
+    """
+
+    reason: str
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    expect: Any = None                 # an array, a number, or None with ``raises``
+    rtol: float = 1e-7
+    atol: float = 1e-9
+    dtype: bool = True                 # the result's dtype must equal expect's
+    integer: bool = False              # an int is required (not a float, not an array)
+    raises: str | None = None          # the exception type's name the call must raise
+    name: str | None = None            # for value steps: the variable to read
+    judge: Callable[[Any], str | None] | None = None  # custom check of the returned value (a
+    #   NumPy value, or a Keras model loaded with safe_mode=True): None when right, else what is wrong
+
+
+@dataclasses.dataclass
+class Step:
+    """One graded step: the answer cell ``grade_id``, scored by the test cell ``test_<grade_id>``."""
+
+    grade_id: str
+    probes: Callable[[np.random.Generator], list[Probe]]
+    call: str | None = None            # the function to call; None for a step graded on values
+    names: tuple[str, ...] = ()        # a value step: the variables its cell defines
+    needs: tuple[str, ...] = ()        # grade_ids of earlier steps, given in their reference version
+    numpy_only: bool = False           # no TensorFlow, Keras, SciPy or Torch: checked and hidden
+    timeout: float = 20.0              # seconds of wall-clock time for the whole step
+    memory_mb: int = 1024              # address space for the student's process
+
+    @property
+    def defines(self) -> set[str]:
+        return {self.call} if self.call else set(self.names)
+
+
+def load(path: pathlib.Path) -> list[Step]:
+    """The STEPS of a lab's grader.py."""
+    module_spec = importlib.util.spec_from_file_location(f"grader_{path.parent.name}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return list(module.STEPS)

@@ -1,0 +1,247 @@
+"""Grading that holds: the corpus of cheating, broken and mangled submissions of issue 8.
+
+The corpus is made from the current lab by scripts/make_corpus.py; all of it is graded in
+one run, in parallel workers, with honest bystanders, and every case must score what a
+correct grader gives. The sandbox itself, the feedback and the self-checks are tested too.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from course_files import LABS, ROOT, course, normalize, secret_lines
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_corpus  # noqa: E402
+
+from coursekit import checks  # noqa: E402
+from coursekit.grading import sandbox  # noqa: E402
+
+BOXED, WHY = sandbox.available()
+needs_sandbox = pytest.mark.skipif(
+    not BOXED and not os.environ.get("CI"),
+    reason=f"the corpus runs cheating code, which only a sandbox may run: {WHY}")
+SEED = 20261201
+
+
+def _digest(paths):
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+
+
+@pytest.fixture(scope="module", params=LABS)
+def corpus(request, tmp_path_factory):
+    lab = request.param
+    folder = tmp_path_factory.mktemp(f"corpus-{lab}")
+    cases = {c.name: c for c in make_corpus.write(lab, folder)}
+    honest = (folder / "honest.ipynb").read_bytes()
+    for name in ("bystander_first", "bystander_last"):   # other students in the same run
+        (folder / f"{name}.ipynb").write_bytes(honest)
+    submissions = {p.stem: p for p in sorted(folder.glob("*.ipynb"))}
+    watched = [*submissions.values(), ROOT / "nbgrader_config.py", *(ROOT / "solutions" / lab).iterdir()]
+    before = _digest(watched)
+    results = course.grade_many(lab, submissions, seed=SEED, workers=2, feedback=folder / "feedback")
+    return {"lab": lab, "folder": folder, "cases": cases, "results": results,
+            "before": before, "after": _digest(watched)}
+
+
+def _table(corpus):
+    rows = [f"{'case':34} {'expected':>8} {'got':>5}"]
+    for name, case in corpus["cases"].items():
+        rows.append(f"{name:34} {sum(case.expected.values()):8g} {corpus['results'][name]['score']:5g}")
+    return "\n".join(rows)
+
+
+@needs_sandbox
+def test_the_corpus_covers_every_mechanism(corpus):
+    mechanisms = " ".join(c.mechanism for c in corpus["cases"].values())
+    for words in ("patching what the tests call", "objects that lie", "rewriting the tests",
+                  "reading what it should not", "writing the gradebook", "daemon", "NumPy-only",
+                  "foreign nbgrader cell", "duplicated test cell", "loop that ignores interrupts",
+                  "kernel killed inside a hidden test", "invalid JSON", "empty file", "stderr",
+                  "metadata stripped", "renamed grade_id", "flagged solution", "large number",
+                  "costs points once", "quiz"):
+        assert words in mechanisms, words
+    print("\n" + _table(corpus))
+
+
+@needs_sandbox
+@pytest.mark.parametrize("name", [c.name for c in make_corpus.cases(LABS[0])])
+def test_corpus_case_scores_what_a_correct_grader_gives(corpus, name):
+    if name not in corpus["cases"]:
+        pytest.skip(f"{corpus['lab']} has no step for this case")
+    case, result = corpus["cases"][name], corpus["results"][name]
+    got = {gid: verdict["score"] for gid, verdict in result["steps"].items()}
+    assert got == case.expected, {gid: v["reason"] for gid, v in result["steps"].items()}
+    # the gradebook holds the same scores, under nbgrader's test cell names
+    assert result["cells"] == {f"test_{g}": (s, result["steps"][g]["max_score"]) for g, s in got.items()}
+    assert result["sandbox"] == "bubblewrap"
+    if case.flagged:
+        assert result["flags"], "the instructor should see a flag"
+    if case.clean:
+        assert not result["flags"] and not result["notes"], "no noise for an honest submission"
+    if result["refused"] or sum(got.values()) < sum(case.expected.values()):
+        assert all(v["reason"] for v in result["steps"].values())
+
+
+@needs_sandbox
+def test_other_submissions_are_unaffected_and_present(corpus):
+    results = corpus["results"]
+    assert set(results) >= set(corpus["cases"]) | {"bystander_first", "bystander_last"}
+    for name in ("bystander_first", "bystander_last", "honest"):
+        assert results[name]["score"] == results[name]["max_score"] > 0
+        assert not results[name]["flags"] and not results[name]["notes"]
+    assert corpus["after"] == corpus["before"], "a submission changed a file outside its sandbox"
+
+
+@needs_sandbox
+def test_no_process_outlives_grading(corpus):
+    alive = []
+    for proc in pathlib.Path("/proc").glob("[0-9]*"):
+        try:
+            if make_corpus.DAEMON_MARK in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                alive.append(proc.name)
+        except OSError:
+            pass
+    assert not alive, f"daemons left by a submission: {alive}"
+
+
+@needs_sandbox
+def test_feedback_shows_no_hidden_check_and_no_probe(corpus):
+    lab, folder = corpus["lab"], corpus["folder"]
+    pages = {p.parts[-3]: normalize(p.read_text()) for p in (folder / "feedback").rglob("*.html")}
+    assert set(pages) == set(corpus["results"])
+    secrets = secret_lines(lab)
+    probes = make_corpus.spec.load(ROOT / "solutions" / lab / "grader.py")[0].probes(np.random.default_rng(0))
+    for student, page in pages.items():
+        assert not [line for line in secrets if line in page], student
+        assert str(SEED) not in page
+        assert "visible test" in page
+    # what the student reads for a failed step: a reason in words
+    assert "timed out after" in pages["loop_ignoring_interrupts"]
+    assert "not graded: the file is empty" in pages["empty_file"]
+    assert probes  # the grader has probes, and none of their numbers appear in the pages
+    numbers = {f"{v:.6f}"[:8] for p in probes for a in p.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+               for v in a.ravel()[:3]}
+    assert not [n for n in numbers for page in pages.values() if n in page]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_grading_one_submission_fits_the_budget(lab):
+    """Not a timing test: reports the measured time (the budget is 60 s on the 2-core CPU)."""
+    result = course.grade(lab)
+    assert result["score"] == result["max_score"] > 0
+    print(f"\n{lab}: one submission graded in {result['seconds']:.1f} s (sandbox: {result['sandbox']})")
+
+
+# --- the sandbox itself -------------------------------------------------------------------------
+
+
+def _in_box(code: str, hide=()):
+    command = sandbox._bwrap_command("/nonexistent", hide, [sys.executable, "-I", "-c", code])
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_the_sandbox_sees_no_course_no_network_and_runs_unprivileged():
+    course_files = [ROOT / "solutions", ROOT / "labs", ROOT / "nbgrader_config.py", ROOT / "scripts", ROOT / "src"]
+    code = ("import os, socket, pathlib\n"
+            f"print(os.getuid(), any(os.path.exists(p) for p in {[str(p) for p in course_files]!r}), "
+            "os.path.exists('/var/lib/dpkg'))\n"
+            "s = socket.socket()\n"
+            "try:\n    s.connect(('1.1.1.1', 80)); print('net')\nexcept OSError:\n    print('nonet')\n")
+    proc = _in_box(code)
+    assert proc.stdout.split() == ["65534", "False", "False", "nonet"], proc.stderr
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_numpy_only_steps_cannot_import_the_libraries():
+    proc = _in_box("import numpy\nimport tensorflow as tf\nprint(hasattr(tf, 'nn'))\n"
+                   "import scipy\nprint(hasattr(scipy, 'signal'))", hide=("tensorflow", "scipy"))
+    assert proc.stdout.split() == ["False", "False"], proc.stderr
+
+
+def test_without_a_sandbox_grading_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "available", lambda: (False, "bubblewrap is not installed"))
+    result = course.grade(LABS[0], ROOT / "labs" / LABS[0] / f"{LABS[0]}.ipynb")
+    assert "graded without a sandbox" in result["flags"]
+    assert "WITHOUT a sandbox" in capsys.readouterr().err
+
+
+# --- self-checks catch what grading penalizes -----------------------------------------------------
+
+
+def test_quiz_self_check_counts_wrong_answers_without_revealing_them():
+    key = checks.answer_key({"a": 34944, "b": 30730, "c": 30730 / 760})
+    wrong = checks.check_answers("quiz", {"a": 34944, "b": 1, "c": 2.0}, key, verbose=False)
+    assert not wrong and "2 of 3 answers are wrong: b, c" in wrong.message
+    assert "34944" not in wrong.message and "30730" not in wrong.message
+    assert checks.check_answers("quiz", {"a": 34944.0, "b": 30730, "c": 40.43}, key, verbose=False)
+    assert "define c" in checks.check_answers("quiz", {"a": 1, "b": 2}, key, verbose=False).message
+
+
+def test_float64_for_float32_input_is_caught_by_the_self_check():
+    def right_but_float64(x, k):
+        windows = np.lib.stride_tricks.sliding_window_view(np.asarray(x, np.float64), np.shape(k))
+        return np.einsum("ijmn,mn->ij", windows, np.asarray(k, np.float64))
+
+    result = checks.check_conv(right_but_float64, "single", verbose=False)
+    assert not result and "dtype float64 but expected float32" in result.message
+
+
+# --- Keras models come back as .keras files, loaded with safe_mode=True ------------------------------
+
+_MODEL_GRADER = '''
+from coursekit.grading import Probe, Step
+
+def _dense(model):
+    return None if model.count_params() == 10 else "wrong number of parameters"
+
+STEPS = [Step(gid, lambda rng: [Probe("a Dense(2) layer on 4 inputs", judge=_dense)], call=gid,
+              timeout=120, memory_mb=4096) for gid in ("build_safe", "build_lambda")]
+'''
+
+
+def _cell(gid, source, **nbgrader):
+    return {"cell_type": "code", "id": gid.replace("_", "-"), "metadata": {"nbgrader": {"grade_id": gid, **nbgrader}},
+            "source": source, "outputs": [], "execution_count": None}
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
+    from coursekit.grading import grade_submission
+
+    lab = tmp_path / "lab_models"
+    lab.mkdir()
+    (lab / "grader.py").write_text(_MODEL_GRADER)
+    dense = "keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])"
+    cells = [_cell("build_safe", f"def build_safe():\n    return {dense}\n", solution=True),
+             _cell("test_build_safe", "", grade=True, points=1),
+             _cell("build_lambda", "def build_lambda():\n    return keras.Sequential([keras.Input((4,)), "
+                   "keras.layers.Lambda(lambda t: t * 0), keras.layers.Dense(2)])\n", solution=True),
+             _cell("test_build_lambda", "", grade=True, points=1)]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (lab / "lab_models.ipynb").write_text(json.dumps(notebook))
+    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
+    (tmp_path / "release.ipynb").write_text(json.dumps(release))
+    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(notebook).encode(), seed=1)
+    assert result["steps"]["build_safe"]["score"] == 1, result["steps"]
+    assert result["steps"]["build_lambda"]["score"] == 0
+    assert "loads safely" in result["steps"]["build_lambda"]["reason"]
+
+
+@needs_sandbox
+def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_path):
+    folder, report = corpus["folder"], tmp_path / "report.json"
+    status = course.main(["grade", corpus["lab"], str(folder / "patch_isclose.ipynb"),
+                          str(folder / "invalid_json.ipynb"), "--seed", str(SEED), "--report", str(report)])
+    out = capsys.readouterr().out
+    assert status == 2 and "FLAG: " in out and "not graded: the file is not valid notebook JSON" in out
+    results = json.loads(report.read_text())
+    assert set(results) == {"patch_isclose", "invalid_json"} and results["invalid_json"]["score"] == 0
+    assert results["patch_isclose"]["seed"] == SEED
