@@ -636,7 +636,7 @@ def _seed(seed) -> int:
 
 def saliency(model, images, targets=None, layer=None, *, return_raw=False) -> np.ndarray:
     """Vanilla gradient saliency (Simonyan et al. 2014): max over channels of
-    |d score / d pixel|, where score is the target's logit.
+    ``|d score / d pixel|``, where score is the target's logit.
 
     Parameters
     ----------
@@ -658,7 +658,7 @@ def saliency(model, images, targets=None, layer=None, *, return_raw=False) -> np
     Returns
     -------
     numpy.ndarray
-        float32 (N, H, W) maps in [0, 1] (max over channels of |gradient|), or
+        float32 (N, H, W) maps in [0, 1] (max over channels of ``|gradient|``), or
         with ``return_raw=True`` the raw gradients (N, H, W, C).
 
     Examples
@@ -700,7 +700,7 @@ def smooth_grad(
     Returns
     -------
     numpy.ndarray
-        float32 (N, H, W) maps in [0, 1] (max over channels of |gradient|), or
+        float32 (N, H, W) maps in [0, 1] (max over channels of ``|gradient|``), or
         with ``return_raw=True`` the raw gradients (N, H, W, C).
 
     Examples
@@ -752,7 +752,7 @@ def integrated_gradients(
     Returns
     -------
     numpy.ndarray
-        float32 (N, H, W) maps in [0, 1] (|attribution| summed over channels),
+        float32 (N, H, W) maps in [0, 1] (``|attribution|`` summed over channels),
         or the raw attributions (N, H, W, C).
 
     Examples
