@@ -443,7 +443,6 @@ def test_binary_cam_and_gradient_maps_take_classes_0_and_1(images):
     np.testing.assert_allclose(C.cam(model, images, targets=0, normalize=False), expected, atol=1e-5)
     raw1 = C.saliency(model, images, targets=1, return_raw=True)
     np.testing.assert_allclose(C.saliency(model, images, targets=0, return_raw=True), -raw1, atol=1e-6)
-    logit = _hand_grad_cam  # noqa: F841  (same twin as above)
     predicted = (model(images).numpy()[:, 0] > 0.5).astype(int)
     np.testing.assert_allclose(C.grad_cam(model, images), C.grad_cam(model, images, targets=predicted), atol=1e-6)
     for method in (C.score_cam, C.grad_cam_plus_plus, C.integrated_gradients, C.smooth_grad):

@@ -39,3 +39,42 @@ def test_every_public_function_has_an_example():
             if callable(obj) and not isinstance(obj, type) and ">>>" not in (obj.__doc__ or ""):
                 missing.append(f"{name}.{public}")
     assert not missing, f"public functions without an example: {missing}"
+
+
+def _public_docs():
+    for name in MODULES:
+        module = importlib.import_module(f"coursekit.{name}")
+        yield f"coursekit.{name}", module
+        for public in module.__all__:
+            obj = getattr(module, public)
+            if callable(obj):
+                yield f"coursekit.{name}.{public}", obj
+
+
+@pytest.mark.parametrize("name, obj", list(_public_docs()), ids=[n for n, _ in _public_docs()])
+def test_docstrings_are_valid_restructuredtext(name, obj):
+    """What sphinx-autoapi renders: numpy sections through napoleon, then docutils, no warnings."""
+    napoleon = pytest.importorskip("sphinx.ext.napoleon")
+    docutils_core = pytest.importorskip("docutils.core")
+    import inspect
+
+    from docutils import nodes
+    from docutils.parsers.rst import roles
+
+    for role in ("func", "class", "meth", "mod", "attr", "obj", "exc", "data"):  # Sphinx's Python roles
+        roles.register_generic_role(role, nodes.literal)
+    doc = inspect.getdoc(obj)
+    assert doc, f"{name} has no docstring"
+    rest = str(napoleon.NumpyDocstring(doc, napoleon.Config(napoleon_use_param=True)))
+    warnings = []
+    stream = type("Stream", (), {"write": lambda self, text: warnings.append(text)})()
+    docutils_core.publish_doctree(rest, settings_overrides={"warning_stream": stream, "report_level": 2})
+    assert not warnings, f"{name}: " + "".join(warnings)
+
+
+def test_the_mixed_precision_claim_says_what_runs_in_float16():
+    from coursekit import attacks, cam
+
+    for module in (cam, attacks):
+        assert "everything is computed in float32" not in module.__doc__
+        assert "float16" in module.__doc__

@@ -62,6 +62,7 @@ same shapes never retrace.
 from __future__ import annotations
 
 import weakref
+from typing import Callable
 
 import keras
 import numpy as np
@@ -77,8 +78,11 @@ __all__ = [
     "saliency",
     "smooth_grad",
     "integrated_gradients",
+    "region_target",
     "CAMExplainer",
     "GradientExplainer",
+    "ClassTarget",
+    "CallableTarget",
     "explainer",
 ]
 
@@ -163,7 +167,7 @@ class CallableTarget:
         return self.score(logits, owner)
 
 
-def region_target(channel: int, mask) -> "Callable":
+def region_target(channel: int, mask) -> Callable:
     """A target for a segmentation (dense prediction) output: the sum of one class's
     logits over a region, as pytorch-grad-cam's SemanticSegmentationTarget.
 
@@ -417,22 +421,12 @@ def cam(model, images, targets=None, layer=None, *, normalize=True) -> np.ndarra
     Parameters
     ----------
     model : keras.Model
-        A Sequential or functional (possibly nested) image classifier whose ``layer`` is followed by
-        GlobalAveragePooling2D and one Dense layer (the CAM architecture);
-        otherwise the error says to use :func:`grad_cam`, which equals CAM there.
-    images : array-like or tf.Tensor
-        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
-        model was trained.
-    targets : None, int, sequence of int, or callable
-        None = each image's predicted class; an int or one int per image = those
-        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
-        returning (N,) scores, or a list of N functions (see the module docstring).
-    layer : None, str, int or keras layer
-        The conv layer whose feature maps are weighted; None = the last
-        convolution (last layer with a 4-D kernel and a 4-D output).
-    normalize : bool
-        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
-        map, whose scale compares across images.
+        A Sequential or functional (possibly nested) image classifier whose
+        ``layer`` is followed by GlobalAveragePooling2D and one Dense layer (the
+        CAM architecture); otherwise the error says to use :func:`grad_cam`,
+        which equals CAM there.
+    images, targets, layer, normalize :
+        As in :func:`grad_cam`; ``targets`` must be classes, not functions.
 
     Returns
     -------
@@ -492,21 +486,8 @@ def grad_cam_plus_plus(model, images, targets=None, layer=None, *, normalize=Tru
 
     Parameters
     ----------
-    model : keras.Model
-        A Sequential or functional (possibly nested) image classifier.
-    images : array-like or tf.Tensor
-        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
-        model was trained.
-    targets : None, int, sequence of int, or callable
-        None = each image's predicted class; an int or one int per image = those
-        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
-        returning (N,) scores, or a list of N functions (see the module docstring).
-    layer : None, str, int or keras layer
-        The conv layer whose feature maps are weighted; None = the last
-        convolution (last layer with a 4-D kernel and a 4-D output).
-    normalize : bool
-        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
-        map, whose scale compares across images.
+    model, images, targets, layer, normalize :
+        As in :func:`grad_cam`.
 
     Returns
     -------
@@ -532,21 +513,8 @@ def score_cam(
 
     Parameters
     ----------
-    model : keras.Model
-        A Sequential or functional (possibly nested) image classifier.
-    images : array-like or tf.Tensor
-        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
-        model was trained.
-    targets : None, int, sequence of int, or callable
-        None = each image's predicted class; an int or one int per image = those
-        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
-        returning (N,) scores, or a list of N functions (see the module docstring).
-    layer : None, str, int or keras layer
-        The conv layer whose feature maps are weighted; None = the last
-        convolution (last layer with a 4-D kernel and a 4-D output).
-    normalize : bool
-        Min-max scale each map to [0, 1] (default); False keeps the raw ReLU'd
-        map, whose scale compares across images.
+    model, images, targets, layer, normalize :
+        As in :func:`grad_cam`.
     batch_size : int
         The N x channels masked images are scored this many at a time (memory
         against speed); default 128.
@@ -668,7 +636,7 @@ def _seed(seed) -> int:
 
 def saliency(model, images, targets=None, layer=None, *, return_raw=False) -> np.ndarray:
     """Vanilla gradient saliency (Simonyan et al. 2014): max over channels of
-    |d score / d pixel|, where score is the target's logit.
+    ``|d score / d pixel|``, where score is the target's logit.
 
     Parameters
     ----------
@@ -690,7 +658,7 @@ def saliency(model, images, targets=None, layer=None, *, return_raw=False) -> np
     Returns
     -------
     numpy.ndarray
-        float32 (N, H, W) maps in [0, 1] (max over channels of |gradient|), or
+        float32 (N, H, W) maps in [0, 1] (max over channels of ``|gradient|``), or
         with ``return_raw=True`` the raw gradients (N, H, W, C).
 
     Examples
@@ -715,18 +683,8 @@ def smooth_grad(
 
     Parameters
     ----------
-    model : keras.Model
-        A Sequential or functional (possibly nested) image classifier.
-    images : array-like or tf.Tensor
-        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
-        model was trained.
-    targets : None, int, sequence of int, or callable
-        None = each image's predicted class; an int or one int per image = those
-        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
-        returning (N,) scores, or a list of N functions (see the module docstring).
-    layer : None, str, int or keras layer
-        Accepted for a uniform signature and ignored (gradient maps are
-        taken with respect to the input pixels).
+    model, images, targets, layer :
+        As in :func:`saliency`.
     samples : int
         Noisy copies per image (>= 1); default 25, the paper's range 20-50.
     noise : float
@@ -742,7 +700,7 @@ def smooth_grad(
     Returns
     -------
     numpy.ndarray
-        float32 (N, H, W) maps in [0, 1] (max over channels of |gradient|), or
+        float32 (N, H, W) maps in [0, 1] (max over channels of ``|gradient|``), or
         with ``return_raw=True`` the raw gradients (N, H, W, C).
 
     Examples
@@ -777,18 +735,8 @@ def integrated_gradients(
 
     Parameters
     ----------
-    model : keras.Model
-        A Sequential or functional (possibly nested) image classifier.
-    images : array-like or tf.Tensor
-        One image (H, W, C) or a batch (N, H, W, C), float, finite, scaled as the
-        model was trained.
-    targets : None, int, sequence of int, or callable
-        None = each image's predicted class; an int or one int per image = those
-        classes (0 or 1 for a one-unit sigmoid head); a function of the logits
-        returning (N,) scores, or a list of N functions (see the module docstring).
-    layer : None, str, int or keras layer
-        Accepted for a uniform signature and ignored (gradient maps are
-        taken with respect to the input pixels).
+    model, images, targets, layer :
+        As in :func:`saliency`.
     baseline : array-like, optional
         (H, W, C) or (N, H, W, C), broadcast to the images; default a black
         image (zeros).
@@ -804,7 +752,7 @@ def integrated_gradients(
     Returns
     -------
     numpy.ndarray
-        float32 (N, H, W) maps in [0, 1] (|attribution| summed over channels),
+        float32 (N, H, W) maps in [0, 1] (``|attribution|`` summed over channels),
         or the raw attributions (N, H, W, C).
 
     Examples
