@@ -185,7 +185,7 @@ def _judge(step, probes, results, arrays, worth, flags) -> dict:
                 if (reason := _check(probe, got, arrays)) is not None]
     if not failures:
         return _verdict(worth, worth, "correct", flags)
-    if step.call is None:
+    if step.call is None and not any(p.judge for p in probes):   # a judge's reason reveals no answer
         return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong", flags)
     return _verdict(0, worth, f"{failures[0]} ({len(failures)} of {len(probes)} hidden cases failed)", flags)
 
@@ -217,6 +217,9 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
         value = np.asarray(got["value"])
     else:
         return f"{probe.reason}: not a numeric result"
+    if probe.judge is not None:   # many right answers: check the constraints on the returned data
+        problem = probe.judge(value)
+        return None if problem is None else f"{probe.reason}: {problem}"
     want = np.asarray(probe.expect)
     if want.ndim and kind != "array":
         return f"{probe.reason}: a NumPy array is expected"

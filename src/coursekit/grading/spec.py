@@ -36,6 +36,9 @@ class Probe:
     integer: bool = False              # an int is required (not a float, not an array)
     raises: str | None = None          # the exception type's name the call must raise
     name: str | None = None            # for value steps: the variable to read
+    # constraints instead of ``expect``: judge(returned array) -> None when right, else what is wrong
+    # (runs here, in the trusted grader; a function of an installed module, so workers can unpickle it)
+    judge: Callable[[np.ndarray], str | None] | None = None
 
 
 @dataclasses.dataclass
