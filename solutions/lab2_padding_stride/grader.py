@@ -201,7 +201,7 @@ def design(rng):
 STEPS = [
     Step("output_size", output_sizes, call="output_size", numpy_only=True),
     Step("same_padding", same_paddings, call="same_padding", numpy_only=True),
-    Step("conv2d_im2col", im2col, call="conv2d_im2col", needs=("same_padding",), numpy_only=True),
+    Step("conv2d_im2col", im2col, call="conv2d_im2col", needs=("output_size", "same_padding"), numpy_only=True),
     Step("receptive_field", receptive_fields, call="receptive_field", numpy_only=True),
     Step("rf_design", design, names=("design",), numpy_only=True),
 ]

@@ -1020,7 +1020,7 @@ def _receptive_field_suspects(layers):
     no_dilation = receptive_field_reference([(k, s, 1, p) for k, s, _d, p in ((*tuple(l), 0)[:4] for l in layers)])
     return {
         "each layer adds (k - 1) * d units of the layer below, and they lie `jump` input pixels apart: "
-        "multiply by the jump before updating it.": (no_jump[0], jump, no_jump[2]),
+        "multiply by the jump before updating it.": (no_jump[0], jump, start),
         _DILATION_HINT: no_dilation,
         "padding before the input moves the first window to the left: subtract padding * jump from "
         "the start.": receptive_field_reference([tuple(l)[:3] for l in layers]),
