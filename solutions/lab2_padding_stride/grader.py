@@ -5,15 +5,14 @@ Keras' ``compute_output_shape`` and ``coursekit.arith`` for sizes, ``tf.nn.conv2
 own ``dilations``) for the convolution, ``coursekit.arith.receptive_field`` on Keras models for
 receptive fields, and the design's constraints (not one answer) for the design question.
 Inputs are drawn from the generator seeded at grading time. A reason names the property that
-failed, never the inputs.
+failed, never the inputs. Keras and TensorFlow are imported inside the functions that need
+them: the grading workers load STEPS without them.
 """
 
 import functools
 import math
 
-import keras
 import numpy as np
-import tensorflow as tf  # the references: tf.nn.conv2d, with its own dilations and padding
 
 from coursekit import arith, checks
 from coursekit.grading import Probe, Step
@@ -23,6 +22,8 @@ PADDINGS = ("valid", "same", "full")
 
 def _keras_size(n, k, stride, padding, dilation):
     """Output length by Keras (which refuses stride > 1 together with dilation > 1)."""
+    import keras
+
     layer = keras.layers.Conv2D(1, k, strides=stride, padding=padding, dilation_rate=dilation)
     return int(layer.compute_output_shape((None, n, n, 1))[1])
 
@@ -60,6 +61,8 @@ def _tf_same_pads(n, k, stride, dilation):
     A ramp input makes every placement of the zeros give a different output, so the one
     explicit padding that matches "SAME" exactly is TensorFlow's choice.
     """
+    import tensorflow as tf  # the reference: tf.nn.conv2d, with its own padding and dilations
+
     x = tf.constant(np.arange(1, n + 1, dtype=np.float64).reshape(1, n, 1, 1) ** 2)
     w = tf.constant(np.arange(1, k + 1, dtype=np.float64).reshape(k, 1, 1, 1))
     same = tf.nn.conv2d(x, w, [1, stride, 1, 1], "SAME", dilations=[1, dilation, 1, 1]).numpy()
@@ -90,6 +93,8 @@ def same_paddings(rng):
 
 def _tf_conv(x, w, b, stride, padding, dilation):
     """tf.nn.conv2d with its own dilations and the padding written out, in float64."""
+    import tensorflow as tf  # the reference: tf.nn.conv2d, with its own padding and dilations
+
     (kh, kw), d = w.shape[:2], dilation
     if padding == "same":
         pads = [list(_same_pads(x.shape[i], w.shape[i], stride, d)) for i in (0, 1)]
@@ -160,6 +165,8 @@ def im2col(rng):
 
 def _arith_field(layers):
     """coursekit.arith.receptive_field on a Keras model of the stack (start: pixel i centred at i)."""
+    import keras
+
     model = keras.Sequential([keras.Input((None, None, 1))])
     for k, s, d, p in layers:
         if p:
