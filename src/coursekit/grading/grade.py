@@ -200,7 +200,7 @@ def _judge(step, probes, results, arrays, worth, flags) -> dict:
                 if (reason := _safe_check(probe, got, arrays)) is not None]
     if not failures:
         return _verdict(worth, worth, "correct", flags)
-    if step.call is None:
+    if step.call is None and not any(p.judge for p in probes):   # a judge's reason reveals no answer
         return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong", flags)
     return _verdict(0, worth, f"{failures[0]} ({len(failures)} of {len(probes)} hidden cases failed)", flags)
 

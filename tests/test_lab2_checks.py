@@ -1,0 +1,251 @@
+"""coursekit.checks for lab 2 (padding, stride, dilation, receptive fields), against known answers.
+
+The references are checked against TensorFlow, Keras and coursekit.arith; each self-check
+must pass a right solution and name the usual mistake in a wrong one. The engine's
+constraint probes (the design question) are judged in the trusted process.
+"""
+
+import math
+import pathlib
+import pickle
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+from coursekit import arith, checks
+from coursekit.grading import Probe, grade, spec
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+LAB = pathlib.Path(__file__).resolve().parent.parent / "solutions" / "lab2_padding_stride"
+
+
+# --------------------------------------------------------------------------
+# Student solutions, right and wrong, written here independently of checks.py
+# --------------------------------------------------------------------------
+
+
+def good_output_size(n, k, stride=1, padding=0, dilation=1):
+    span = (k - 1) * dilation + 1
+    if padding == "same":
+        return math.ceil(n / stride)
+    if isinstance(padding, str) and padding not in ("valid", "full"):
+        raise ValueError(f"unknown padding {padding!r}")
+    pad = {"valid": 0, "full": span - 1}[padding] if isinstance(padding, str) else padding
+    if n + 2 * pad < span:
+        raise ValueError("does not fit")
+    return (n + 2 * pad - span) // stride + 1
+
+
+def good_same_padding(n, k, stride=1, dilation=1):
+    total = max((math.ceil(n / stride) - 1) * stride + (k - 1) * dilation + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def good_im2col(x, w, b=None, stride=1, padding=0, dilation=1):
+    kh, kw, _, f = w.shape
+    spans = [(kh - 1) * dilation + 1, (kw - 1) * dilation + 1]
+    if padding == "same":
+        pads = [good_same_padding(x.shape[i], w.shape[i], stride, dilation) for i in (0, 1)]
+    elif isinstance(padding, str):
+        pads = [(s - 1, s - 1) if padding == "full" else (0, 0) for s in spans]
+    else:
+        pads = [(padding, padding)] * 2
+    windows = sliding_window_view(np.pad(x, pads + [(0, 0)]), spans, axis=(0, 1))
+    windows = windows[::stride, ::stride, :, ::dilation, ::dilation]
+    rows = windows.transpose(0, 1, 3, 4, 2).reshape(*windows.shape[:2], -1)
+    out = rows @ w.reshape(-1, f) + (0 if b is None else b)
+    return out.astype(np.result_type(x, w, *([] if b is None else [b])))
+
+
+def good_receptive_field(layers):
+    size, jump, start = 1, 1, 0.0
+    for layer in layers:
+        k, s, d, p = (*layer, 0)[:4]
+        start += (((k - 1) * d) / 2 - p) * jump
+        size, jump = size + (k - 1) * d * jump, jump * s
+    return size, jump, start
+
+
+def _tf_conv(x, w, stride, pads, dilation):
+    return tf.nn.conv2d(x[None], w, stride, [[0, 0], *pads, [0, 0]], dilations=dilation).numpy()[0]
+
+
+# --------------------------------------------------------------------------
+# The references
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, k, s, d", [(5, 4, 1, 1), (224, 3, 2, 1), (7, 4, 2, 1), (9, 3, 1, 2),
+                                        (10, 3, 3, 2), (6, 1, 3, 1), (1, 5, 1, 1)])
+def test_same_pads_are_tensorflows(n, k, s, d):
+    rng = np.random.default_rng(n * k)
+    x, w = rng.normal(size=(1, n, n, 1)), rng.normal(size=(k, k, 1, 1))
+    before, after = checks.same_pads(n, k, s, d)
+    same = tf.nn.conv2d(x, w, s, "SAME", dilations=d)
+    explicit = tf.nn.conv2d(x, w, s, [[0, 0], [before, after], [before, after], [0, 0]], dilations=d)
+    assert np.allclose(same, explicit)
+    if before != after:  # the other way round is not TensorFlow's
+        swapped = tf.nn.conv2d(x, w, s, [[0, 0], [after, before], [after, before], [0, 0]], dilations=d)
+        assert not np.allclose(same, swapped)
+
+
+@pytest.mark.parametrize("padding", [0, 2, "valid", "same", "full"])
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (2, 3)])
+def test_dilated_conv_reference_matches_tf_dilations(padding, stride, dilation):
+    rng = np.random.default_rng(1)
+    x, w, b = rng.normal(size=(11, 10, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
+    pads = [checks._pad_pair(padding, x.shape[i], w.shape[i], stride, dilation) for i in (0, 1)]
+    want = _tf_conv(x, w, stride, [list(p) for p in pads], dilation) + b
+    got = checks.dilated_conv_reference(x, w, b, stride, padding, dilation)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_the_seed_worked_example():
+    """Seed 004: 5x5 input, padding 1, 3x3 kernel, stride 2. Its printed output is not this one
+    (only 3 of 9 values agree); the chapter explains why."""
+    x = np.array([[2, 2, 3, 3, 3], [0, 1, 3, 0, 3], [2, 3, 0, 1, 3], [3, 3, 2, 1, 2], [3, 3, 0, 2, 3]], float)
+    k = np.array([[2, 0, 1], [1, 0, 0], [0, 1, 1]], float)
+    y = checks.dilated_conv_reference(x[:, :, None], k[:, :, None, None], None, 2, 1)[..., 0]
+    np.testing.assert_array_equal(y, [[1, 5, 6], [7, 8, 3], [3, 10, 4]])
+
+
+@pytest.mark.parametrize("layers", [
+    [(3, 1, 1)] * 6, [(3, 1, 1), (2, 2, 1)] * 3, [(3, 1, 1), (3, 1, 2), (3, 1, 4), (3, 1, 8)],
+    [(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 1, 1), (1, 3, 1)], [(5, 1, 3, 2), (2, 2, 1)]])
+def test_receptive_field_reference_matches_arith(layers):
+    model = keras.Sequential([keras.Input((None, None, 1))])
+    for k, s, d, p in ((*layer, 0)[:4] for layer in layers):
+        if p:
+            model.add(keras.layers.ZeroPadding2D(p))
+        model.add(keras.layers.Conv2D(1, k, strides=s, dilation_rate=d))
+    field = arith.receptive_field(model)
+    assert checks.receptive_field_reference(layers) == (field.size, field.jump, field.start - 0.5)
+
+
+def test_receptive_field_reference_matches_a_gradient():
+    """Six 3x3 convolutions and three 2x2 average poolings: the gradient's support is the field."""
+    layers = [(3, 1, 1), (2, 2, 1)] * 3
+    model = keras.Sequential([keras.Input((64, 64, 1))])
+    for k, s, _ in layers:
+        model.add(keras.layers.Conv2D(1, 3, use_bias=False, kernel_initializer="ones") if s == 1
+                  else keras.layers.AveragePooling2D(2))
+    x = tf.constant(np.ones((1, 64, 64, 1)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        unit = model(x)[0, 2, 2, 0]
+    rows, cols = np.nonzero(tape.gradient(unit, x)[0, :, :, 0].numpy())
+    size, jump, start = checks.receptive_field_reference(layers)
+    assert rows.max() - rows.min() + 1 == cols.max() - cols.min() + 1 == size == 22
+    assert rows.min() == cols.min() == start + 2 * jump - (size - 1) / 2   # unit 2's field
+
+
+# --------------------------------------------------------------------------
+# The self-checks: right solutions pass, usual mistakes are named
+# --------------------------------------------------------------------------
+
+
+def test_right_solutions_pass():
+    assert checks.check_output_size(good_output_size, verbose=False)
+    assert checks.check_same_padding(good_same_padding, verbose=False)
+    assert checks.check_im2col(good_im2col, verbose=False)
+    assert checks.check_receptive_field(good_receptive_field, verbose=False)
+    assert checks.check_rf_design([(3, 2)] * 5 + [(3, 1)], verbose=False)
+
+
+def test_dilation_forgotten_is_named():
+    def no_dilation(n, k, stride=1, padding=0, dilation=1):
+        return good_output_size(n, k, stride, padding, 1)
+
+    result = checks.check_output_size(no_dilation, verbose=False)
+    assert not result and "dilation" in result.message
+
+
+def test_flooring_in_the_wrong_place_is_named():
+    def ceil(n, k, stride=1, padding=0, dilation=1):
+        if padding == "same":
+            return math.ceil(n / stride)
+        pad = {"valid": 0, "full": (k - 1) * dilation}.get(padding, padding) if isinstance(padding, str) else padding
+        return math.ceil((n + 2 * pad - (k - 1) * dilation - 1) / stride) + 1
+
+    result = checks.check_output_size(ceil, verbose=False)
+    assert not result and "round down" in result.message
+
+
+def test_missing_errors_are_reported():
+    def no_errors(n, k, stride=1, padding=0, dilation=1):
+        return good_output_size(n, k, stride, padding if padding != "middle" else 0, dilation) if n >= k else 0
+
+    result = checks.check_output_size(no_errors, verbose=False)
+    assert not result and "ValueError" in result.message
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda n, k, stride=1, dilation=1: good_same_padding(n, k, stride, dilation)[::-1], "after (bottom/right)"),
+    (lambda n, k, stride=1, dilation=1: ((k - 1) // 2,) * 2, "not symmetric"),
+])
+def test_symmetric_same_padding_is_named(wrong, words):
+    result = checks.check_same_padding(wrong, verbose=False)
+    assert not result and words in result.message
+
+
+def test_jump_not_multiplied_is_named():
+    def no_jump(layers):
+        size, jump, start = good_receptive_field(layers)
+        return 1 + sum(((*layer, 0)[0] - 1) * (*layer, 0)[2] for layer in layers), jump, start
+
+    result = checks.check_receptive_field(no_jump, verbose=False)
+    assert not result and "multiply by the jump" in result.message
+
+
+def test_a_loop_over_output_pixels_is_caught():
+    def loops(x, w, b=None, stride=1, padding=0, dilation=1):
+        whole = good_im2col(x, w, b, stride, padding, dilation)
+        out = np.empty_like(whole)
+        for i in range(whole.shape[0]):
+            for j in range(whole.shape[1]):
+                out[i, j] = whole[i, j]
+        return out
+
+    result = checks.check_im2col(loops, verbose=False)
+    assert not result and "loops over the output pixels" in result.message
+
+
+def test_a_library_convolution_is_blocked():
+    def library(x, w, b=None, stride=1, padding=0, dilation=1):
+        return checks.dilated_conv_reference(x, w, b, stride, padding, dilation)
+
+    assert not checks.check_im2col(library, verbose=False)
+
+
+@pytest.mark.parametrize("design, words", [
+    ([(3, 2)] * 5, "receptive field is 63"), ([(3, 2)] * 4 + [(7, 2)], "over the budget"),
+    ([(3, 2)] * 4, "output is 14x14"), (-7, "list of (kernel, stride) pairs"), ([(3, 2.5)], "whole numbers"),
+    ([[3, 2], [3]], "list of (kernel, stride) pairs"), ([(0, 2)], "whole numbers")])
+def test_design_constraints(design, words):
+    problem = checks.rf_design_problems(design)
+    assert problem and words in problem
+
+
+# --------------------------------------------------------------------------
+# Grading: a probe judged by its constraints, in the trusted process
+# --------------------------------------------------------------------------
+
+
+def test_a_judged_probe_accepts_any_design_that_meets_the_constraints():
+    probe = Probe("your design", name="design", judge=checks.rf_design_problems)
+    for design in ([(3, 2)] * 5 + [(3, 1)], [(3, 2)] * 5 + [(1, 1), (3, 1)], [(2, 2)] * 5 + [(4, 1)]):
+        array = np.array(design)
+        assert grade._check(probe, {"kind": "array", "key": "r0"}, {"r0": array}) is None, design
+    reason = grade._check(probe, {"kind": "array", "key": "r0"}, {"r0": np.array([(3, 2)] * 5)})
+    assert "receptive field is 63" in reason
+    assert "no result" in grade._check(probe, {"kind": "array", "key": "r1"}, {})
+
+
+def test_lab2_probes_survive_the_trip_to_a_worker():
+    """grade_many sends the probes to spawned workers: a judge must pickle by reference."""
+    steps = spec.load(LAB / "grader.py")
+    design = next(s for s in steps if s.grade_id == "rf_design")
+    probes = design.probes(np.random.default_rng(0))
+    assert pickle.loads(pickle.dumps(probes))[0].judge is checks.rf_design_problems
