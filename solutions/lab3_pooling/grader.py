@@ -153,8 +153,10 @@ def shift(rng):
 STEPS = [
     Step("max_pool_forward", _forward("max"), call="max_pool_forward", numpy_only=True),
     Step("avg_pool_forward", _forward("avg"), call="avg_pool_forward", numpy_only=True),
-    Step("max_pool_backward", _backward("max"), call="max_pool_backward", numpy_only=True),
-    Step("avg_pool_backward", _backward("avg"), call="avg_pool_backward", numpy_only=True),
+    Step("max_pool_backward", _backward("max"), call="max_pool_backward", needs=("max_pool_forward",),
+         numpy_only=True),
+    Step("avg_pool_backward", _backward("avg"), call="avg_pool_backward", needs=("avg_pool_forward",),
+         numpy_only=True),
     Step("global_average_pool", global_average, call="global_average_pool", numpy_only=True),
     Step("max_pool_by_conv", max_by_conv, call="max_pool_by_conv", timeout=60, memory_mb=4096),
     Step("tiny_net", net_params, names=("params_strided", "params_pooled"), timeout=60, memory_mb=4096),
