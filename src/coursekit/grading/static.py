@@ -103,7 +103,9 @@ def suspicious(source: str) -> list[str]:
         elif isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-            if name in _SUSPICIOUS_CALLS and not _magic(node):
+            # model.compile(...) is Keras, not the builtin compile(): only the bare name is suspicious
+            method_compile = name == "compile" and isinstance(func, ast.Attribute)
+            if name in _SUSPICIOUS_CALLS and not _magic(node) and not method_compile:
                 found.append(f"calls {ast.unparse(func)}")
         elif isinstance(node, ast.ClassDef):
             lies = {n.name for n in node.body if isinstance(n, ast.FunctionDef)} | {

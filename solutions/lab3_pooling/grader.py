@@ -1,0 +1,164 @@
+"""Hidden checks of lab 3, on the instructor's side only (never copied to labs/).
+
+Each step draws its probes from a generator seeded at grading time. Expected values
+come from TensorFlow (``checks.pool_reference``: ``tf.nn.max_pool2d`` / ``avg_pool2d``
+in float64, and ``tf.GradientTape`` through them), from a numeric gradient, or, for the
+networks, from the lab's own reference solution run here, in the trusted grader, on
+the same digits and seed as the student's code. A reason says what property failed,
+never the inputs. TensorFlow is imported inside the probe functions only.
+"""
+
+import contextlib
+import io
+import json
+import pathlib
+
+import numpy as np
+
+from coursekit.grading import Probe, Step
+
+HERE = pathlib.Path(__file__).resolve().parent
+SHIFT = 2                 # pixels, as the lab says
+BAND = 0.03               # accuracies must be within this of the reference's
+MIN_GAP = 2 * BAND        # the reference's pooled network must beat the strided one by this
+
+
+def _normal(rng, *shape, dtype=np.float64):
+    return rng.normal(size=tuple(int(d) for d in shape)).astype(dtype)
+
+
+def _tolerance(x):
+    return {"rtol": 1e-5, "atol": 1e-6} if x.dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-9}
+
+
+def _pool_inputs(rng):
+    """(x, size, stride, reason): random geometries, then each case the lab promises."""
+    cases = []
+    for _ in range(4):
+        size, stride = (int(v) for v in rng.integers(1, 4, size=2))
+        n, c = rng.integers(1, 4, size=2)
+        h, w = size + rng.integers(0, 7, size=2)
+        cases.append((_normal(rng, n, h, w, c), size, stride, "wrong values on random inputs"))
+    ties = rng.integers(0, 3, size=(2, 6, 7, 3)).astype(np.float64)
+    cases += [
+        (ties, 2, 2, "ties: equal values in a window"),
+        (ties, 3, 1, "ties in overlapping windows"),
+        (_normal(rng, 1, 7, 9, 2), 2, 2, "odd sides: the last row and column are left out"),
+        (_normal(rng, 2, 9, 8, 3), 3, 2, "overlapping windows (stride < size)"),
+        (_normal(rng, 1, 10, 11, 2), 2, 3, "a stride larger than the window"),
+        (_normal(rng, 2, 5, 5, 4), 5, 1, "one window as large as the map"),
+        (-np.abs(_normal(rng, 2, 6, 6, 2)), 2, 2, "negative values"),
+        (_normal(rng, 2, 6, 8, 3, dtype=np.float32), 2, 2, "float32 stays float32"),
+    ]
+    return cases
+
+
+def _forward(kind):
+    def probes(rng):
+        from coursekit.checks import pool_reference
+
+        return [Probe(reason, (x, size, stride), expect=pool_reference(x, size, stride, kind), **_tolerance(x))
+                for x, size, stride, reason in _pool_inputs(rng)]
+    return probes
+
+
+def _backward(kind):
+    def probes(rng):
+        from coursekit.checks import numeric_gradient, pool_backward_reference, pool_reference
+
+        found = []
+        for x, size, stride, reason in _pool_inputs(rng):
+            out_h, out_w = (x.shape[1] - size) // stride + 1, (x.shape[2] - size) // stride + 1
+            dout = _normal(rng, x.shape[0], out_h, out_w, x.shape[3], dtype=x.dtype)
+            found.append(Probe(reason, (dout, x, size, stride),
+                               expect=pool_backward_reference(dout, x, size, stride, kind), **_tolerance(x)))
+        # CS231n's check: a numeric gradient in float64, on distinct values (no ties within h).
+        x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2) / 100.0
+        dout = _normal(rng, 2, 3, 3, 2)
+        numeric = numeric_gradient(lambda v: float(np.sum(dout * pool_reference(v, 3, 2, kind))), x)
+        found.append(Probe("relative error against a numeric gradient above 1e-8", (dout, x, 3, 2),
+                           expect=numeric, rtol=1e-8, atol=1e-9))
+        return found
+    return probes
+
+
+def global_average(rng):
+    probes = [Probe("wrong values on random inputs", (x,), expect=x.mean(axis=(1, 2)))
+              for x in (_normal(rng, *rng.integers(1, 6, size=4)) for _ in range(4))]
+    x32 = _normal(rng, 3, 4, 5, 8, dtype=np.float32)
+    probes.append(Probe("float32 stays float32", (x32,), expect=x32.astype(np.float64).mean(axis=(1, 2)).astype(
+        np.float32), rtol=1e-5, atol=1e-6))
+    x1 = _normal(rng, 2, 1, 1, 6)
+    probes.append(Probe("maps of 1 x 1", (x1,), expect=x1[:, 0, 0, :]))
+    return probes
+
+
+def max_by_conv(rng):
+    from coursekit.checks import pool_reference
+
+    inputs = [(_normal(rng, 2, 8, 8, 3, dtype=np.float32), "wrong values on random inputs"),
+              (_normal(rng, 1, 7, 9, 5, dtype=np.float32), "odd sides: the last row and column are left out"),
+              (rng.integers(-2, 2, size=(2, 6, 6, 1)).astype(np.float32), "ties and negative values"),
+              ((100 * _normal(rng, 3, 4, 6, 2)).astype(np.float32), "large values")]
+    return [Probe(reason, (x,), expect=pool_reference(x, 2, 2, "max"), rtol=1e-5, atol=1e-5)
+            for x, reason in inputs]
+
+
+@contextlib.contextmanager
+def _quiet():
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _reference(*grade_ids):
+    """The lab's reference solution of these steps, defined here (trusted code)."""
+    from coursekit.grading.grade import reference_sources
+
+    sources = reference_sources(json.loads((HERE / "lab3_pooling.ipynb").read_text()))
+    namespace = {"np": np, "__name__": "lab3_reference"}
+    with _quiet():
+        for grade_id in grade_ids:
+            exec(compile(sources[grade_id], f"<reference {grade_id}>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def net_params(rng):
+    reference = _reference("tiny_net")
+    return [Probe("params_strided", name="params_strided", expect=reference["params_strided"], rtol=0, atol=0,
+                  dtype=False),
+            Probe("params_pooled", name="params_pooled", expect=reference["params_pooled"], rtol=0, atol=0,
+                  dtype=False)]
+
+
+def shift(rng):
+    """Digits, a 2-pixel shift and a seed chosen now; the reference's accuracies, within BAND."""
+    from coursekit.data import load as load_dataset
+
+    reference = _reference("tiny_net", "shift_experiment")
+    with _quiet():
+        (x_train, y_train), (x_test, y_test) = load_dataset("mnist", quiet=True)
+    train = rng.choice(len(x_train), 2000, replace=False)
+    test = rng.choice(len(x_test), 1000, replace=False)
+    dy, dx = [(0, SHIFT), (0, -SHIFT), (SHIFT, 0), (-SHIFT, 0)][int(rng.integers(4))]
+    args = (x_train[train], y_train[train], x_test[test], y_test[test])
+    for _ in range(3):  # a seed whose reference shows the effect clearly
+        kwargs = {"shift": (dy, dx), "epochs": 2, "seed": int(rng.integers(10_000))}
+        expect = np.asarray(reference["shift_experiment"](*args, **kwargs), dtype=np.float64)
+        if expect[1] - expect[0] >= MIN_GAP:
+            break
+    return [Probe("the accuracies of the two networks on shifted digits are not those of the recipe "
+                  f"(within {BAND})", args, kwargs, expect=expect, rtol=0, atol=BAND, dtype=False)]
+
+
+STEPS = [
+    Step("max_pool_forward", _forward("max"), call="max_pool_forward", numpy_only=True),
+    Step("avg_pool_forward", _forward("avg"), call="avg_pool_forward", numpy_only=True),
+    Step("max_pool_backward", _backward("max"), call="max_pool_backward", needs=("max_pool_forward",),
+         numpy_only=True),
+    Step("avg_pool_backward", _backward("avg"), call="avg_pool_backward", needs=("avg_pool_forward",),
+         numpy_only=True),
+    Step("global_average_pool", global_average, call="global_average_pool", numpy_only=True),
+    Step("max_pool_by_conv", max_by_conv, call="max_pool_by_conv", timeout=60, memory_mb=4096),
+    Step("tiny_net", net_params, names=("params_strided", "params_pooled"), timeout=60, memory_mb=4096),
+    Step("shift_experiment", shift, call="shift_experiment", needs=("tiny_net",), timeout=120, memory_mb=4096),
+]
