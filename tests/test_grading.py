@@ -11,7 +11,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -32,6 +31,21 @@ needs_sandbox = pytest.mark.skipif(
 SEED = 20261201
 
 
+# The attacks are generic, so the first lab runs the whole corpus and later labs a
+# representative few (set COURSE_FULL_CORPUS=1 to run every case on every lab): CI's time
+# grows by a few submissions per lab, not by forty.
+REPRESENTATIVE = {"honest", "untouched_release", "invalid_json", "metadata_stripped",
+                  "kill_in_hidden_test", "mistake_reused_costs_once", "patch_assert_allclose"}
+
+
+def _full_corpus(lab):
+    return lab == LABS[0] or bool(os.environ.get("COURSE_FULL_CORPUS"))
+
+
+def _in_corpus(lab, name):
+    return _full_corpus(lab) or name in REPRESENTATIVE
+
+
 def _digest(paths):
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
@@ -40,7 +54,9 @@ def _digest(paths):
 def corpus(request, tmp_path_factory):
     lab = request.param
     folder = tmp_path_factory.mktemp(f"corpus-{lab}")
-    cases = {c.name: c for c in make_corpus.write(lab, folder)}
+    cases = {c.name: c for c in make_corpus.write(lab, folder) if _in_corpus(lab, c.name)}
+    for stale in set(p.stem for p in folder.glob("*.ipynb")) - set(cases):
+        (folder / f"{stale}.ipynb").unlink()
     honest = (folder / "honest.ipynb").read_bytes()
     for name in ("bystander_first", "bystander_last"):   # other students in the same run
         (folder / f"{name}.ipynb").write_bytes(honest)
@@ -62,6 +78,8 @@ def _table(corpus):
 @in_one_worker
 @needs_sandbox
 def test_the_corpus_covers_every_mechanism(corpus):
+    if not _full_corpus(corpus["lab"]):
+        pytest.skip("a representative corpus (COURSE_FULL_CORPUS=1 runs every case)")
     mechanisms = " ".join(c.mechanism for c in corpus["cases"].values())
     for words in ("patching what the tests call", "objects that lie", "rewriting the tests",
                   "reading what it should not", "writing the gradebook", "daemon", "NumPy-only",
@@ -78,7 +96,7 @@ def test_the_corpus_covers_every_mechanism(corpus):
 @pytest.mark.parametrize("name", [c.name for c in make_corpus.cases(LABS[0])])
 def test_corpus_case_scores_what_a_correct_grader_gives(corpus, name):
     if name not in corpus["cases"]:
-        pytest.skip(f"{corpus['lab']} has no step for this case")
+        pytest.skip(f"not in {corpus['lab']}'s corpus (no step for it, or a representative corpus)")
     case, result = corpus["cases"][name], corpus["results"][name]
     got = {gid: verdict["score"] for gid, verdict in result["steps"].items()}
     assert got == case.expected, {gid: v["reason"] for gid, v in result["steps"].items()}
@@ -136,17 +154,6 @@ def test_feedback_shows_no_hidden_check_and_no_probe(corpus):
     numbers = {f"{v:.6f}"[:8] for p in probes for a in p.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"
                for v in a.ravel()[:3]}
     assert not [n for n in numbers for page in pages.values() if n in page]
-
-
-@pytest.mark.parametrize("lab", LABS)
-def test_grading_one_submission_is_timed(lab, record_budget):
-    """Records (does not assert) the time to grade one submission from the command line's
-    entry point: scratch nbgrader course, expected values, sandboxed steps, gradebook."""
-    start = time.perf_counter()
-    result = course.grade(lab)
-    assert result["score"] == result["max_score"] > 0
-    record_budget("lab", lab, time.perf_counter() - start,
-                  note=f"{result['seconds']:.1f} s of it in the sandboxed steps, sandbox {result['sandbox']}")
 
 
 # --- the sandbox itself -------------------------------------------------------------------------
