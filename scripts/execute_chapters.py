@@ -16,6 +16,7 @@ import concurrent.futures
 import json
 import os
 import pathlib
+import resource
 import sys
 import time
 
@@ -36,27 +37,40 @@ def cache():
     return get_cache(str(ROOT / _execute_config()["cache"]))
 
 
-def _run(path: pathlib.Path, timeout: int) -> tuple[nbformat.NotebookNode, float, str | None]:
-    """Execute one chapter in its own folder, as the build would (in a worker process)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(path: pathlib.Path, timeout: int) -> tuple[nbformat.NotebookNode, float, float, str | None]:
+    """Execute one chapter in its own folder, as the build would (in a worker process).
+
+    Returns the notebook, the wall seconds, the kernel's CPU seconds and the error. The CPU
+    time does not grow when other work shares the cores, so it tells a slow chapter from a
+    busy machine (the kernel is this worker's child, reaped at shutdown).
+    """
     from jupyter_cache.executors.utils import single_nb_execution
 
     nb = nbformat.read(path, as_version=4)
+    cpu = _children_cpu()
     result = single_nb_execution(nb, cwd=str(path.parent), timeout=timeout, allow_errors=False)
-    return nb, result.time, result.exc_string
+    return nb, result.time, _children_cpu() - cpu, result.exc_string
 
 
-def _cached_seconds(nb) -> float | None:
+def _cached_run(nb) -> dict | None:
     try:
         record = cache().match_cache_notebook(nb)
     except KeyError:
         return None
-    return record.data.get("execution_seconds")
+    return {"seconds": record.data.get("execution_seconds"),
+            "cpu_seconds": record.data.get("cpu_seconds"), "cached": True, "error": None}
 
 
 def execute(chapters: list[pathlib.Path], jobs: int) -> dict[str, dict]:
     """Run every chapter missing from the cache, `jobs` at a time, and cache the results.
 
-    Returns {chapter name: {"seconds": float, "cached": bool, "error": str | None}}.
+    Returns {chapter name: {"seconds": float, "cpu_seconds": float | None, "cached": bool,
+    "error": str | None}}.
     """
     from jupyter_cache.base import CacheBundleIn
 
@@ -65,23 +79,24 @@ def execute(chapters: list[pathlib.Path], jobs: int) -> dict[str, dict]:
     os.environ.pop("MPLBACKEND", None)
     report, todo = {}, []
     for path in chapters:
-        seconds = _cached_seconds(nbformat.read(path, as_version=4))
-        if seconds is None:
+        cached = _cached_run(nbformat.read(path, as_version=4))
+        if cached is None:
             todo.append(path)
         else:
-            report[path.stem] = {"seconds": seconds, "cached": True, "error": None}
+            report[path.stem] = cached
     timeout = _execute_config().get("timeout", 600)
     with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         runs = {pool.submit(_run, path, timeout): path for path in todo}
         for future in concurrent.futures.as_completed(runs):
             path = runs[future]
-            nb, seconds, error = future.result()
-            report[path.stem] = {"seconds": seconds, "cached": False, "error": error}
+            nb, seconds, cpu_seconds, error = future.result()
+            report[path.stem] = {"seconds": seconds, "cpu_seconds": cpu_seconds,
+                                 "cached": False, "error": error}
             if error is None:  # the build then uses this run instead of executing again
                 book_cache = cache()
                 record = book_cache.add_nb_to_project(str(path))
                 book_cache.cache_notebook_bundle(
-                    CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds}),
+                    CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds, "cpu_seconds": cpu_seconds}),
                     check_validity=False, overwrite=True)
     return dict(sorted(report.items()))
 
@@ -103,7 +118,8 @@ def main(argv=None) -> int:
     report = execute(chapters, args.jobs)
     for name, run in report.items():
         status = "cached" if run["cached"] else ("FAILED" if run["error"] else "executed")
-        print(f"  {name:<28} {run['seconds']:6.1f} s  {status}")
+        cpu = f"{run['cpu_seconds']:6.1f} s CPU" if run.get("cpu_seconds") is not None else ""
+        print(f"  {name:<28} {run['seconds']:6.1f} s  {cpu}  {status}")
     print(f"{len(report)} chapters in {time.perf_counter() - start:.1f} s, {args.jobs} at a time")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
