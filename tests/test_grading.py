@@ -252,6 +252,49 @@ def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
     assert "loads safely" in result["steps"]["build_lambda"]["reason"]
 
 
+_FORBID_GRADER = '''
+import numpy as np
+from coursekit.grading import Probe, Step
+
+def _probes(rng):
+    a, b = rng.normal(size=5), rng.normal(size=5)
+    return [Probe("the larger of two arrays", (a, b), expect=np.maximum(a, b))]
+
+STEPS = [Step("larger", _probes, call="larger", forbid=("max", "maximum", "where", "abs"),
+              forbid_reason="build it from a ReLU and sums")]
+'''
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+@pytest.mark.parametrize("answer, score", [
+    ("def larger(a, b):\n    return b + np.clip(a - b, 0, None)\n", 1),
+    ("def larger(a, b):\n    return np.maximum(a, b)\n", 0),
+    ("def larger(a, b):\n    return getattr(np, 'maximum')(a, b)\n", 0),
+    ("def _mine(a, b):\n    return np.where(a > b, a, b)\n\ndef larger(a, b):\n    return _mine(a, b)\n", 0),
+])
+def test_a_step_can_forbid_functions(tmp_path, answer, score):
+    """A step's own rule ("no maximum of any kind") is checked by the grader, not only by the
+    self-check; a helper defined in another cell that breaks it is not given to the step."""
+    from coursekit.grading import grade_submission
+
+    lab = tmp_path / "lab_forbid"
+    lab.mkdir()
+    (lab / "grader.py").write_text(_FORBID_GRADER)
+    cells = [_cell("larger", answer.split("def larger")[0] or "pass\n", solution=False, locked=False),
+             _cell("larger", "def larger" + answer.split("def larger")[1], solution=True),
+             _cell("test_larger", "", grade=True, points=1)]
+    cells[0]["metadata"] = {}
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (lab / "lab_forbid.ipynb").write_text(json.dumps(notebook))
+    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells[1:]]}
+    (tmp_path / "release.ipynb").write_text(json.dumps(release))
+    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(notebook).encode(), seed=1)
+    step = result["steps"]["larger"]
+    assert step["score"] == score, step
+    if not score:
+        assert "build it from a ReLU and sums" in step["reason"], step
+
+
 @in_one_worker
 @needs_sandbox
 def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_path):

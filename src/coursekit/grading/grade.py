@@ -128,6 +128,15 @@ def _grade_step(step, probes, taken, references, worth, boxed) -> dict:
         if uses:
             return _verdict(0, worth, f"uses {', '.join(uses)}: this step must be written with NumPy only",
                             flags + [f"uses {', '.join(uses)} in a NumPy-only step"])
+    if step.forbid:
+        # The rule covers the helpers the answer calls; other cells may break it freely.
+        called = [d for _, d in helpers if static.defines(d) & static.names(answer)]
+        uses = static.forbidden_uses("\n".join([answer, *called]), step.forbid)
+        if uses:
+            rule = step.forbid_reason or "this step may not use them"
+            return _verdict(0, worth, f"uses {', '.join(uses)}: {rule}",
+                            flags + [f"uses {', '.join(uses)}, which the step forbids"])
+        helpers = [(n, d) for n, d in helpers if not static.forbidden_uses(d, step.forbid)]
     with tempfile.TemporaryDirectory(prefix="grade-step-") as tmp:
         job = pathlib.Path(tmp)
         _write_job(job, step, probes, answer, helpers, [(f"reference {n}", references[n]) for n in step.needs])

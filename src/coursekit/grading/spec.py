@@ -50,6 +50,8 @@ class Step:
     names: tuple[str, ...] = ()        # a value step: the variables its cell defines
     needs: tuple[str, ...] = ()        # grade_ids of earlier steps, given in their reference version
     numpy_only: bool = False           # no TensorFlow, Keras, SciPy or Torch: checked and hidden
+    forbid: tuple[str, ...] = ()       # names the answer may not use (functions, methods, layers)
+    forbid_reason: str = ""            # the rule in words, e.g. "build it from convolutions and ReLU"
     timeout: float = 20.0              # seconds of wall-clock time for the whole step
     memory_mb: int = 1024              # address space for the student's process
 

@@ -79,6 +79,23 @@ def library_uses(source: str) -> list[str]:
     return sorted(set(found))
 
 
+def forbidden_uses(source: str, names) -> list[str]:
+    """The forbidden `names` this code uses: as a name (``max``), an attribute
+    (``tf.nn.max_pool2d``), or a string that looks one up (``getattr(tf.nn, "max_pool2d")``)."""
+    tree, names = parse(source), set(names)
+    if tree is None or not names:
+        return []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr in names:
+            found.add(ast.unparse(node))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+            found.add(f"{node.value!r} (looked up by name)")
+    return sorted(found)
+
+
 def suspicious(source: str) -> list[str]:
     """What in this code reaches for the grading machinery, in words (empty when nothing)."""
     tree = parse(source)
@@ -134,6 +151,12 @@ def definitions(source: str) -> str:
             if (isinstance(node, (ast.Import, ast.ImportFrom)) and not _imports_library(node))
             or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.decorator_list)]
     return ast.unparse(ast.Module(body=kept, type_ignores=[]))
+
+
+def names(source: str) -> set[str]:
+    """Every plain name this code reads."""
+    tree = parse(source)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} if tree else set()
 
 
 def defines(source: str) -> set[str]:
