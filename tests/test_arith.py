@@ -152,3 +152,26 @@ def test_param_table_and_receptive_field_name_a_wrong_model():
     for fn in (arith.param_table, arith.receptive_field):
         with pytest.raises(TypeError, match="model must be a Keras model.*got the str 'vgg16'"):
             fn("vgg16")
+
+
+@pytest.mark.parametrize("height, kernel, stride", [(224, 3, 2), (225, 3, 2), (9, 4, 1), (10, 5, 3)])
+def test_receptive_field_start_matches_tensorflow_same_padding(height, kernel, stride):
+    """With "same" padding TensorFlow puts total // 2 zeros before, and the total depends on
+    the input height at stride > 1. The first unit's field, read off its gradient, must be
+    centred where `start` says (pixel i has its centre at i + 0.5)."""
+    import numpy as np
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((height, height, 1)),
+                              keras.layers.Conv2D(1, kernel, strides=stride, padding="same",
+                                                  kernel_initializer="ones", use_bias=False),
+                              keras.layers.Conv2D(1, 3, strides=2, padding="same",
+                                                  kernel_initializer="ones", use_bias=False)])
+    x = tf.ones((1, height, height, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        unit = model(x)[0, 0, 0, 0]
+    rows = np.nonzero(tape.gradient(unit, x).numpy()[0, :, 0, 0])[0]
+    rf = arith.receptive_field(model)
+    # The field may be cut by the border: its centre is start, its far edge start + (size - 1) / 2.
+    assert rows.max() + 1 == rf.start + (rf.size - 1) / 2 + 0.5

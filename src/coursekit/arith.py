@@ -176,6 +176,15 @@ def _spatial_geometry(layer):
     return None
 
 
+def _input_height(model) -> int | None:
+    """The model's input height, when its input shape is known."""
+    try:
+        shape = model.inputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return int(shape[1]) if len(shape) == 4 and shape[1] is not None else None
+
+
 def _plain_layers(model):
     """The model's layers in order, nested models opened up (coursekit._introspect.walk_layers)."""
     import keras
@@ -223,6 +232,7 @@ def receptive_field(model, layer=None) -> ReceptiveField:
     if layer is not None:
         layer = find_layer(model, layer).name  # an unknown name gets a list of close ones
     size, jump, start = 1, 1, 0.5
+    height = _input_height(model)  # TF's "same" split depends on it; None when unknown
     result = None
     for l in layers:
         if isinstance(l, (keras.layers.Flatten, keras.layers.GlobalAveragePooling2D,
@@ -240,12 +250,17 @@ def receptive_field(model, layer=None) -> ReceptiveField:
             if isinstance(padding, int):
                 pad_before = padding
             elif padding == "same":
-                pad_before = (span - 1) // 2
+                # TensorFlow puts total // 2 before (the odd pixel after); the total depends
+                # on the input height at strides > 1. Unknown height: assume the symmetric case.
+                total = _pad_total("same", span, height, stride) if height else span - 1
+                pad_before = total // 2
             else:
                 pad_before = 0
             start = start + ((span - 1) / 2 - pad_before) * jump
             size = size + (span - 1) * jump
             jump = jump * stride
+            if height:
+                height = conv_output_size(height, kernel, stride, padding, dilation)
         result = ReceptiveField(l.name, size, jump, start)
         if l.name == layer:
             break
