@@ -28,7 +28,6 @@ import pgtemp  # noqa: E402
 
 def run(lab: str, lms: pathlib.Path, workers: int, db: str | None, folder: pathlib.Path) -> float:
     klass = classroom.Class(folder, db)
-    klass.dir.mkdir(parents=True)
     classroom.release(klass, lab, str(lms / "roster.csv"))
     classroom.collect(klass, lab, lms / "submissions.zip")
     klass.seed(lab, 12345)                       # the same probes for every run

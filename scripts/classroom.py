@@ -51,7 +51,8 @@ _CANVAS = re.compile(r"^(?P<student>[^_/]+)_(?:late_)?\d+_\d+_")   # login_[late
 class Class:
     def __init__(self, folder=None, db=None):
         self.dir = pathlib.Path(folder or os.environ.get("CLASS_DIR") or "class").resolve()
-        self.db = db or os.environ.get("GRADEBOOK") or f"sqlite:///{self.dir / 'gradebook.db'}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = _driver(db or os.environ.get("GRADEBOOK") or f"sqlite:///{self.dir / 'gradebook.db'}")
 
     def submitted(self, lab, student=None):
         return self.dir / "submitted" / (student or "") / (lab if student else "")
@@ -77,6 +78,11 @@ class Class:
         return seeds[lab]
 
 
+def _driver(url: str) -> str:
+    """postgresql:// means psycopg 3 (the `grading` extra), whatever SQLAlchemy's default driver."""
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
 def _write_atomic(path: pathlib.Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -88,8 +94,9 @@ def _gradebook(url):
     import warnings
 
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
-    warnings.filterwarnings("ignore", module="sqlalchemy")  # autoflush notices from inside nbgrader
+    warnings.filterwarnings("ignore", category=SAWarning)  # autoflush notices from inside nbgrader
     return Gradebook(url, course_id=_course_id())
 
 
@@ -132,17 +139,27 @@ def record(url: str, lab: str, student: str, result: dict, attempts: int = 20) -
 
     steps = result.get("steps") or {}
     why = result.get("refused") or "; ".join(result.get("flags", [])) or "not graded"
+    gradebook = _writer(url)
     for attempt in range(attempts):
-        with _gradebook(url) as gradebook:
-            try:
-                with _student_lock(gradebook, url, f"{lab}/{student}"):
-                    _write_result(gradebook, lab, student, steps, why, result.get("timestamp"))
-                return
-            except (DBAPIError, InvalidEntry, MissingEntry):
-                gradebook.db.rollback()
-                if attempt == attempts - 1:
-                    raise
+        try:
+            with _student_lock(gradebook, url, f"{lab}/{student}"):
+                _write_result(gradebook, lab, student, steps, why, result.get("timestamp"))
+            return
+        except (DBAPIError, InvalidEntry, MissingEntry):
+            gradebook.db.rollback()
+            if attempt == attempts - 1:
+                raise
         time.sleep(0.05 * (attempt + 1))
+
+
+_WRITERS: dict = {}
+
+
+def _writer(url: str):
+    """This process's gradebook connection for `url`, opened once (opening one inspects the schema)."""
+    if url not in _WRITERS:
+        _WRITERS[url] = _gradebook(url)
+    return _WRITERS[url]
 
 
 def _write_result(gradebook, lab, student, steps, why, timestamp):
@@ -442,7 +459,6 @@ def main(argv=None) -> int:
     exp.add_argument("--out")
     args = parser.parse_args(argv)
     klass = Class(args.class_dir, args.db)
-    klass.dir.mkdir(parents=True, exist_ok=True)
     if args.command == "release":
         for lab in args.labs:
             print(f"released {lab} into {release(klass, lab, args.roster)}")

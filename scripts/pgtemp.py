@@ -76,14 +76,9 @@ def temporary_postgres(database: str = "gradebook", user: str = "grader"):
 
 def create_database(url: str, name: str) -> str:
     """A new, empty database on the server at `url`; returns its URL."""
-    import psycopg2
+    import psycopg
 
     base, _, _ = url.rpartition("/")
-    conn = psycopg2.connect(url)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
     return f"{base}/{name}"

@@ -193,7 +193,7 @@ def _writer(url, lab_steps, shared, own, tag, full, rounds):
 
 
 def test_concurrent_writers_lose_nothing_on_postgres(postgres, tmp_path):
-    """Six graders write at once: some students are graded by all six (a re-grade racing another),
+    """Four graders write at once: some students are graded by all four (a re-grade racing another),
     each has students of its own. Every write lands whole: no student mixes two graders' steps,
     none is missing, none has two submissions."""
     klass = classroom.Class(tmp_path / "class", pgtemp.create_database(postgres, "concurrent"))
@@ -201,10 +201,10 @@ def test_concurrent_writers_lose_nothing_on_postgres(postgres, tmp_path):
     from coursekit.grading import grade as engine
 
     steps = engine.points(json.loads((ROOT / "labs" / LAB / f"{LAB}.ipynb").read_text()))
-    shared = [f"shared{n}" for n in range(6)]
-    jobs = [(klass.db, steps, shared, [f"own{w}-{n}" for n in range(5)], f"w{w}", w % 2 == 0, 4)
-            for w in range(6)]
-    with multiprocessing.get_context("spawn").Pool(6) as pool:
+    shared = [f"shared{n}" for n in range(4)]
+    jobs = [(klass.db, steps, shared, [f"own{w}-{n}" for n in range(3)], f"w{w}", w % 2 == 0, 3)
+            for w in range(4)]
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
         pool.starmap(_writer, jobs)
     header, rows = classroom.lab_rows(klass, LAB)
     table = {row[0]: dict(zip(header, row)) for row in rows}
