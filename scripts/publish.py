@@ -45,25 +45,37 @@ def repository_url() -> str:
     return found.group(1) if found else ""
 
 
-def published_files() -> list[str]:
-    """Tracked files that a student may see."""
-    kept = []
+def published_files() -> tuple[list[str], list[str]]:
+    """Tracked files that a student may see, and the test modules left out: those that read
+    solutions/ or that hold a line of a lab's solution (an independent reference answer)."""
+    import course_files
+
+    kept, dropped, secrets = [], [], secret_lines()
     for name in _git("ls-files", "-z").split("\0"):
         path = ROOT / name
         if not name or not path.is_file() or INSTRUCTOR_ONLY.search(name):
             continue
-        if re.match(r"tests/test_\w+\.py$", name) and _READS_SOLUTIONS.search(path.read_text()):
-            continue
+        if re.match(r"tests/test_\w+\.py$", name):
+            text = path.read_text()
+            flat = course_files.normalize(text)
+            if _READS_SOLUTIONS.search(text) or any(line in flat for line in secrets):
+                dropped.append(name)
+                continue
         kept.append(name)
-    return kept
+    return kept, dropped
 
 
 def secret_lines() -> list[str]:
-    """Distinctive lines of every lab's solutions and hidden checks (as the course tests define them)."""
+    """Distinctive lines of every lab's solutions and hidden checks (as the course tests define
+    them), less those that are public by design: the released labs and coursekit itself."""
     sys.path.insert(0, str(ROOT / "tests"))
     import course_files
 
-    return sorted({line for lab in course_files.LABS for line in course_files.secret_lines(lab)})
+    public = course_files.normalize("\n".join(
+        p.read_text() for folder in ("labs", "src/coursekit") for p in (ROOT / folder).rglob("*")
+        if p.is_file() and p.suffix in (".py", ".ipynb")))
+    return sorted({line for lab in course_files.LABS for line in course_files.secret_lines(lab)
+                   if line not in public})
 
 
 def leaks(folder: pathlib.Path) -> list[str]:
@@ -90,7 +102,8 @@ def publish(out: pathlib.Path, repo_url: str | None = None) -> pathlib.Path:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     old_url, new_url = repository_url(), (repo_url or repository_url()).rstrip("/")
-    for name in published_files():
+    names, dropped = published_files()
+    for name in names:
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
@@ -101,7 +114,8 @@ def publish(out: pathlib.Path, repo_url: str | None = None) -> pathlib.Path:
                 changed = _INSTRUCTORS.sub(_STUDENT_NOTE, changed)
             if changed != text:
                 target.write_text(changed)
-    (out / MARKER).write_text(f"published from {old_url} as {new_url}\n")
+    (out / MARKER).write_text(f"published for students as {new_url}\n"
+                              f"instructor-only tests left out: {', '.join(dropped)}\n")
     bad = leaks(out)
     if bad:
         shutil.rmtree(out)

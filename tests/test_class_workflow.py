@@ -249,7 +249,8 @@ def test_published_repository_holds_no_solutions(tmp_path):
     assert "labs/" + LAB + "/" + LAB + ".ipynb" in files and "src/coursekit/__init__.py" in files
     log = subprocess.run(["git", "log", "--oneline"], cwd=out, check=True, capture_output=True, text=True)
     assert len(log.stdout.splitlines()) == 1, "the course's history (which holds the solutions) leaked"
-    secrets, old_url = secret_lines(LAB), publish.repository_url()
+    secrets, old_url = publish.secret_lines(), publish.repository_url()
+    assert len(secrets) >= 20 and any("Step(" in line for line in secrets), "too few secret lines to look for"
     for name in files:
         text = (out / name).read_text(errors="replace")
         assert "### BEGIN SOLUTION" not in text and "### BEGIN HIDDEN TESTS" not in text, name
