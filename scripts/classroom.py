@@ -83,6 +83,11 @@ def _driver(url: str) -> str:
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
 
 
+def _safe(url: str) -> str:
+    """The URL without its password, fit to be written down."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1@", url)
+
+
 def _write_atomic(path: pathlib.Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -289,14 +294,14 @@ def _digest(data: bytes) -> str:
 
 
 def to_grade(klass: Class, lab: str, seed: int, force: bool = False) -> dict[str, bytes]:
-    """Submissions with no recorded result for these bytes and this seed."""
+    """Submissions with no recorded result for these bytes, this seed and this gradebook."""
     todo = {}
     for student in klass.students_with(lab):
         data = klass.notebook(lab, student).read_bytes()
         done = klass.result_path(lab, student)
         if not force and done.exists():
             old = json.loads(done.read_text())
-            if old.get("sha256") == _digest(data) and old.get("seed") == seed:
+            if (old.get("sha256"), old.get("seed"), old.get("gradebook")) == (_digest(data), seed, _safe(klass.db)):
                 continue
         todo[student] = data
     return todo
@@ -305,7 +310,7 @@ def to_grade(klass: Class, lab: str, seed: int, force: bool = False) -> dict[str
 def _grade_and_record(url, lab, student, data, seed, probes, timestamp):
     """In a worker: grade one submission and record it at once (each worker writes the gradebook)."""
     result = course._grade_one(lab, data, seed, probes)
-    result.update(sha256=_digest(data), student=student, timestamp=timestamp)
+    result.update(sha256=_digest(data), student=student, timestamp=timestamp, gradebook=_safe(url))
     record(url, lab, student, result)
     return result
 

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pathlib
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -69,11 +70,17 @@ def fresh_copy(target: pathlib.Path) -> pathlib.Path:
 
 
 def run_commands(lines, cwd, env):
-    start = time.perf_counter()
+    """Run shell lines as written; returns stdout, wall seconds and CPU seconds (all processes)."""
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(lines)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return proc.stdout, time.perf_counter() - start
+    return proc.stdout, time.perf_counter() - start, _children_cpu() - cpu
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def read_csv(path):
@@ -114,8 +121,8 @@ def test_readme_class_workflow_on_postgres(postgres, tmp_path):
         shutil.copy(tmp_path / "lms" / name, clone / name)
     env = dict(os.environ, GRADEBOOK=pgtemp.create_database(postgres, "readme"))
     env.pop("CLASS_DIR", None)
-    out, seconds = run_commands(readme_commands(), clone, env)
-    print(f"\n{size} submissions ({mix}) from the README's commands in {seconds:.0f} s:\n"
+    out, seconds, cpu = run_commands(readme_commands(), clone, env)
+    print(f"\n{size} submissions ({mix}) from the README's commands in {seconds:.0f} s, {cpu:.0f} CPU s:\n"
           + "\n".join(line for line in out.splitlines() if "graded" in line or "collected" in line))
     class_dir = clone / "class"
     check_scores(class_dir, expected)
@@ -132,7 +139,7 @@ def test_readme_class_workflow_on_postgres(postgres, tmp_path):
     # A re-run: nothing changed, nothing graded, nothing recorded lost.
     autograde = [line for line in readme_commands() if " autograde " in line]
     before = {p: p.stat().st_mtime_ns for p in (class_dir / "autograded").rglob("result.json")}
-    out, _ = run_commands(autograde, clone, env)
+    out, *_ = run_commands(autograde, clone, env)
     assert "nothing changed" in out
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
@@ -153,7 +160,7 @@ def test_readme_class_workflow_on_postgres(postgres, tmp_path):
         expected[student] = {"kind": "broken", "expected": {g: 0.0 for g in expected[student]["expected"]}}
     commands = [line.replace("submissions.zip", "again.zip") for line in readme_commands()
                 if " collect " in line or " autograde " in line or " export" in line]
-    out, _ = run_commands(commands, clone, env)
+    out, *_ = run_commands(commands, clone, env)
     assert f"graded {len(again)} in" in out and f"{size - len(again)} unchanged results kept" in out
     check_scores(class_dir, expected)   # the missing student keeps the recorded score
     kept = {p: t for p, t in before.items() if p.parts[-3] not in again}
