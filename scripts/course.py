@@ -2,7 +2,7 @@
 
     python scripts/course.py generate [LAB ...]            regenerate labs/ from solutions/
     python scripts/course.py grade LAB [NOTEBOOK ...]      grade notebooks (default: the solution)
-        [--seed N] [--feedback DIR] [--workers N]
+        [--seed N] [--feedback DIR] [--workers N] [--report FILE]
 
 nbgrader still makes the release (generate_assignment) and holds the scores (its
 gradebook); the grading itself is coursekit.grading's: student code runs in a
@@ -103,7 +103,8 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
         # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
-            results = {s: f.result() for s, f in futures.items()}
+            results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
+                       for s, f in futures.items()}
     else:
         results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
     with scratch_course(lab) as course:
@@ -118,6 +119,14 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
             target.mkdir(parents=True, exist_ok=True)
             (target / f"{lab}.html").write_text(render_feedback.render(result, release))
     return results
+
+
+def _result(future, again):
+    """A worker's result; if the worker itself died, grade that submission again here."""
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 - BrokenProcessPool and the like: never lose a submission
+        return again()
 
 
 def grade(lab: str, submission: str | os.PathLike | None = None, student: str = "demo",
@@ -187,6 +196,7 @@ def main(argv=None) -> int:
     grd.add_argument("--seed", type=int, help="re-grade with the probes of an earlier run")
     grd.add_argument("--feedback", help="write each student's feedback page under this folder")
     grd.add_argument("--workers", type=int)
+    grd.add_argument("--report", help="write every result (scores, reasons, repairs, flags, seed) as JSON")
     args = parser.parse_args(argv)
     if args.command == "generate":
         for lab in args.labs or all_labs():
@@ -195,6 +205,8 @@ def main(argv=None) -> int:
     paths = [pathlib.Path(p) for p in args.submissions] or [SOLUTIONS / args.lab / f"{args.lab}.ipynb"]
     students = _student_names(paths)
     results = grade_many(args.lab, students, seed=args.seed, workers=args.workers, feedback=args.feedback)
+    if args.report:
+        pathlib.Path(args.report).write_text(json.dumps(results, indent=1, default=str))
     flagged = False
     for student, result in results.items():
         print(f"{student} ({students[student]}): {result['score']:g} / {result['max_score']:g}, "

@@ -48,11 +48,20 @@ def _workers() -> int:
 
 
 @pytest.fixture(scope="session")
-def book(executed_chapters):
-    """_build/html, built strictly from the chapters just executed."""
+def book(request):
+    """_build/html, built strictly from the chapters just executed.
+
+    BOOK_BUILT=1 reuses the book already in _build/html (while working on the tests only).
+    """
+    if os.environ.get("BOOK_BUILT") == "1" and (BUILD / "index.html").exists():
+        return BUILD
+    executed_chapters = request.getfixturevalue("executed_chapters")
     failed = {name: run["error"] for name, run in executed_chapters.items() if run["error"]}
     assert not failed, f"chapters failed to execute: {failed}"
-    command = [_tool("jupyter-book"), "build", "--warningiserror", "--nitpick", "--keep-going", str(ROOT)]
+    # --all: every page read again, so that no warning hides in a page kept from an earlier build
+    # (executed chapters still come from the jupyter-cache).
+    command = [_tool("jupyter-book"), "build", "--all", "--warningiserror", "--nitpick", "--keep-going",
+               str(ROOT)]
     proc = subprocess.run(command, cwd=ROOT, env=_without_mplbackend(), capture_output=True, text=True)
     assert proc.returncode == 0, f"the book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
     return BUILD

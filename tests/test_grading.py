@@ -6,6 +6,7 @@ correct grader gives. The sandbox itself, the feedback and the self-checks are t
 """
 
 import hashlib
+import json
 import os
 import pathlib
 import subprocess
@@ -148,8 +149,10 @@ def _in_box(code: str, hide=()):
 
 @pytest.mark.skipif(not BOXED, reason=WHY)
 def test_the_sandbox_sees_no_course_no_network_and_runs_unprivileged():
+    course_files = [ROOT / "solutions", ROOT / "labs", ROOT / "nbgrader_config.py", ROOT / "scripts", ROOT / "src"]
     code = ("import os, socket, pathlib\n"
-            f"print(os.getuid(), os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists('/work'))\n"
+            f"print(os.getuid(), any(os.path.exists(p) for p in {[str(p) for p in course_files]!r}), "
+            "os.path.exists('/var/lib/dpkg'))\n"
             "s = socket.socket()\n"
             "try:\n    s.connect(('1.1.1.1', 80)); print('net')\nexcept OSError:\n    print('nonet')\n")
     proc = _in_box(code)
@@ -184,7 +187,61 @@ def test_quiz_self_check_counts_wrong_answers_without_revealing_them():
 
 def test_float64_for_float32_input_is_caught_by_the_self_check():
     def right_but_float64(x, k):
-        return checks.conv_reference(np.asarray(x, np.float64), np.asarray(k, np.float64))
+        windows = np.lib.stride_tricks.sliding_window_view(np.asarray(x, np.float64), np.shape(k))
+        return np.einsum("ijmn,mn->ij", windows, np.asarray(k, np.float64))
 
     result = checks.check_conv(right_but_float64, "single", verbose=False)
     assert not result and "dtype float64 but expected float32" in result.message
+
+
+# --- Keras models come back as .keras files, loaded with safe_mode=True ------------------------------
+
+_MODEL_GRADER = '''
+from coursekit.grading import Probe, Step
+
+def _dense(model):
+    return None if model.count_params() == 10 else "wrong number of parameters"
+
+STEPS = [Step(gid, lambda rng: [Probe("a Dense(2) layer on 4 inputs", judge=_dense)], call=gid,
+              timeout=120, memory_mb=4096) for gid in ("build_safe", "build_lambda")]
+'''
+
+
+def _cell(gid, source, **nbgrader):
+    return {"cell_type": "code", "id": gid.replace("_", "-"), "metadata": {"nbgrader": {"grade_id": gid, **nbgrader}},
+            "source": source, "outputs": [], "execution_count": None}
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
+    from coursekit.grading import grade_submission
+
+    lab = tmp_path / "lab_models"
+    lab.mkdir()
+    (lab / "grader.py").write_text(_MODEL_GRADER)
+    dense = "keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])"
+    cells = [_cell("build_safe", f"def build_safe():\n    return {dense}\n", solution=True),
+             _cell("test_build_safe", "", grade=True, points=1),
+             _cell("build_lambda", "def build_lambda():\n    return keras.Sequential([keras.Input((4,)), "
+                   "keras.layers.Lambda(lambda t: t * 0), keras.layers.Dense(2)])\n", solution=True),
+             _cell("test_build_lambda", "", grade=True, points=1)]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (lab / "lab_models.ipynb").write_text(json.dumps(notebook))
+    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
+    (tmp_path / "release.ipynb").write_text(json.dumps(release))
+    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(notebook).encode(), seed=1)
+    assert result["steps"]["build_safe"]["score"] == 1, result["steps"]
+    assert result["steps"]["build_lambda"]["score"] == 0
+    assert "loads safely" in result["steps"]["build_lambda"]["reason"]
+
+
+@needs_sandbox
+def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_path):
+    folder, report = corpus["folder"], tmp_path / "report.json"
+    status = course.main(["grade", corpus["lab"], str(folder / "patch_isclose.ipynb"),
+                          str(folder / "invalid_json.ipynb"), "--seed", str(SEED), "--report", str(report)])
+    out = capsys.readouterr().out
+    assert status == 2 and "FLAG: " in out and "not graded: the file is not valid notebook JSON" in out
+    results = json.loads(report.read_text())
+    assert set(results) == {"patch_isclose", "invalid_json"} and results["invalid_json"]["score"] == 0
+    assert results["patch_isclose"]["seed"] == SEED

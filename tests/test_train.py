@@ -487,11 +487,13 @@ def test_nan_is_refused_and_raw_pixels_are_flagged():
     x, y = _data(64)
     bad = x.copy()
     bad[5, 3, 3, 0] = np.nan
-    msg = _fail(r"x contains NaN or infinite values in 1 example\(s\), the first at index 5", _build(), bad, y)
+    msg = _fail(r"x contain 1 NaN or infinite value\(s\), the first at index \(5, 3, 3, 0\)", _build(), bad, y)
     assert "np.nan_to_num" in msg
     bad[5, 3, 3, 0] = np.inf
-    _fail(r"validation_data\[0\] contains NaN", _build(), x, y, validation_data=(bad, y))
-    with pytest.warns(UserWarning, match=r"x \(uint8, mean .*\) looks like raw 0..255 pixels.*/ 255"):
+    _fail(r"validation_data\[0\] contain 1 NaN", _build(), x, y, validation_data=(bad, y))
+    _fail(r"y contain 1 NaN", _build(), x, np.where(np.arange(64) == 3, np.nan, y))
+    _fail(r"sample_weight contain 1 NaN", _build(), x, y, sample_weight=np.where(np.arange(64) == 3, np.nan, 1.0))
+    with pytest.warns(UserWarning, match=r"x average .* \(uint8\): raw 0..255 pixels\?.*/ 255"):
         train.fit(_build(), (x * 255).astype("uint8"), y, verbose=0, epochs=1)
     with pytest.warns(UserWarning, match="raw 0..255"):
         train.fit(_build(), x * 255, y, verbose=0, epochs=1)
@@ -516,7 +518,7 @@ _X, _Y = _data(64)
     ((_build, _X, None), {}, r"y is missing: pass labels"),
     ((_build, _X, "labels"), {}, r"y is a string"),
     ((_build, _X[:0], _Y[:0]), {}, r"x is empty.*nothing to train on"),
-    ((_build, np.where(_X > 0.99, np.nan, _X), _Y), {}, r"x contains NaN"),
+    ((_build, np.where(_X > 0.99, np.nan, _X), _Y), {}, r"x contain \d+ NaN or infinite"),
     ((_build, _X[:, :, :, 0, None, None], _Y), {}, r"x has examples of shape \(12, 12, 1, 1\).*Reshape"),
     ((_build, _X[..., 0], _Y), {}, r"x holds images of shape \(12, 12\).*channel axis"),
     ((_build, _X, _Y + 4), {}, r"y has class ids from 4 to 7.*4 output units"),
@@ -537,3 +539,33 @@ def test_bad_input_names_the_argument_and_says_what_to_do(args, kwargs, match):
     assert "tensorflow" not in str(info.value).lower()
     tb = info.traceback
     assert "site-packages" not in str(tb[-1].path), "the error must come from coursekit, not from deep inside TF"
+
+
+def test_a_recompiled_model_is_not_trained_with_the_old_step():
+    x, y = _data()
+    model = _build()
+    train.fit(model, x, y, epochs=1, seed=0, verbose=0)
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    train.fit(model, x, y, epochs=1, seed=0, verbose=0)  # learning rate 0: nothing may change
+    assert all(np.array_equal(u, v) for u, v in zip(before, model.get_weights()))
+
+
+class SubclassedNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.flat = keras.layers.Flatten()
+        self.drop = keras.layers.Dropout(0.3)
+        self.out = keras.layers.Dense(4, activation="softmax")
+
+    def call(self, x, training=False):
+        return self.out(self.drop(self.flat(x), training=training))
+
+
+def test_subclassed_model_trains_and_its_labels_are_checked_once_built():
+    x, y = _data(64)
+    model = SubclassedNet()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    h = train.fit(model, x, y, epochs=2, seed=0, verbose=0)  # unbuilt: Keras builds it
+    assert len(h.history["loss"]) == 2 and model.built
+    _fail(r"y has class ids from 4 to 7.*4 output units", model, x, y + 4)

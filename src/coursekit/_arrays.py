@@ -36,13 +36,23 @@ def as_array(values, arg: str) -> np.ndarray:
     return arr
 
 
-def check_finite(arr: np.ndarray, arg: str) -> np.ndarray:
-    """``arr`` unchanged, or a ValueError saying where its first NaN or inf is."""
-    if arr.dtype.kind in "fc" and not np.isfinite(np.sum(arr, dtype=np.complex128 if arr.dtype.kind == "c" else np.float64)):
-        bad = np.argwhere(~np.isfinite(arr))
+def check_finite(arr: np.ndarray, arg: str) -> float:
+    """The sum of ``arr`` (float), or a ValueError saying where its first NaN or inf is.
+
+    One float32 sum is the cheapest test (NaN and inf propagate through it); only
+    when it is not finite is the array searched, which also tells an overflowing
+    sum of huge but finite values from a real NaN.
+    """
+    if arr.dtype.kind not in "fc":
+        return float(np.sum(arr, dtype=np.float64))
+    total = np.sum(arr, dtype=arr.dtype if arr.dtype.itemsize >= 4 else np.float32)
+    if np.isfinite(total):
+        return float(total)
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
         raise ValueError(
             f"{arg} contain {len(bad)} NaN or infinite value(s), the first at index "
             f"{tuple(int(i) for i in bad[0])}. Find where they come from (a division by zero in "
             "preprocessing?) or replace them, e.g. np.nan_to_num(x)."
         )
-    return arr
+    return float(np.sum(arr, dtype=np.float64))

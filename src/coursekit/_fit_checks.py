@@ -3,12 +3,11 @@ a message that names the argument and says what to do.
 
 Everything here reads NumPy arrays, shapes and attributes only, with no TensorFlow work, so a
 mistake gives a short traceback that ends in `fit`. Models with several inputs or outputs are
-checked input by input and output by output.
+checked input by input and output by output. The values (NaN, inf, raw 0..255 pixels) are
+judged by coursekit's one input policy, `coursekit._introspect.check_inputs`.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -52,7 +51,7 @@ def is_dataset(obj) -> bool:
     return any(c.__name__ == "DatasetV2" for c in type(obj).__mro__)
 
 
-# --------------------------------------------------------------------------- array values
+# --------------------------------------------------------------------------- arrays
 
 
 def as_array(value, what: str) -> np.ndarray:
@@ -76,36 +75,6 @@ def as_array(value, what: str) -> np.ndarray:
         raise ValueError(f"{what} is empty (shape {arr.shape}): there is nothing to train on. Check the "
                          "filtering or slicing that produced it.")
     return arr.astype(np.float32) if arr.dtype == np.float64 else arr
-
-
-def check_finite(arr: np.ndarray, what: str) -> None:
-    """NaN and inf are refused: one of them turns every weight into NaN within a step."""
-    if not np.issubdtype(arr.dtype, np.floating):
-        return
-    if np.isfinite(np.sum(arr, dtype=np.float64)):  # one pass; NaN and inf propagate through it
-        return
-    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
-    rows = np.flatnonzero(bad)
-    raise ValueError(
-        f"{what} contains NaN or infinite values in {len(rows)} example(s), the first at index {rows[0]}. "
-        f"Training on them makes every weight NaN. Drop those examples (keep = np.isfinite({what}).reshape("
-        f"len({what}), -1).all(axis=1)) or replace the values (np.nan_to_num)."
-    )
-
-
-def check_scale(arr: np.ndarray, what: str, model_rescales: bool) -> None:
-    """Raw 0..255 pixels for a model without a Rescaling layer are flagged (a warning, as in
-    coursekit's other functions: a model can be meant for them, but rarely is)."""
-    if model_rescales or arr.ndim < 3 or arr.dtype == np.bool_:
-        return
-    mean = float(np.mean(arr, dtype=np.float64))
-    if np.issubdtype(arr.dtype, np.integer) or mean > 1.5:
-        warnings.warn(
-            f"{what} ({arr.dtype}, mean {mean:.1f}) looks like raw 0..255 pixels, and the model has no "
-            f"Rescaling layer, so it trains on large inputs (slowly, if at all). Scale them: "
-            f"{what} = {what}.astype('float32') / 255 (the same for validation and test data), or put "
-            "keras.layers.Rescaling(1/255) first in the model. Ignore this if the model is meant for them.",
-            UserWarning, stacklevel=4)
 
 
 # --------------------------------------------------------------------------- against the model

@@ -77,9 +77,7 @@ def _normalize(structure, what: str):
         return {k: _normalize(v, f"{what}[{k!r}]") for k, v in structure.items()}
     if isinstance(structure, (list, tuple)) and structure and all(hasattr(v, "shape") for v in structure):
         return tuple(_normalize(v, f"{what}[{i}]") for i, v in enumerate(structure))
-    arr = checks.as_array(structure, what)
-    checks.check_finite(arr, what)
-    return arr
+    return checks.as_array(structure, what)
 
 
 def _named_leaves(structure, what):
@@ -92,10 +90,9 @@ def _named_leaves(structure, what):
 
 def _weights(sample_weight, what: str):
     w = checks.as_array(sample_weight, what)
-    checks.check_finite(w, what)
     if w.ndim != 1 and not (w.ndim == 2 and w.shape[1] == 1):
         raise ValueError(f"{what} has shape {w.shape}: give one weight per example, shape (N,).")
-    if np.any(w < 0):
+    if np.any(w < 0):  # (NaN compares False: refused with the other values in check_model)
         raise ValueError(f"{what} holds negative weights: weights scale each example's loss and must be >= 0.")
     return w.reshape(len(w)).astype(np.float32)
 
@@ -229,33 +226,47 @@ def check_batches(data: FitData) -> None:
 
 
 def check_model(data: FitData, model) -> FitData:
-    """Check the in-memory arrays against the model's inputs, outputs and losses."""
-    from coursekit import _introspect
+    """Check the in-memory arrays against the model's inputs, outputs and losses, and their
+    values against coursekit's input policy (`coursekit._introspect.check_inputs`, shared with
+    cam, attacks and features): NaN/inf refused everywhere, raw 0..255 inputs flagged."""
+    from coursekit._introspect import check_inputs
 
     in_shapes, in_names, out_shapes, out_names = checks.model_io(model)
-    rescales = _has_rescaling(_introspect, model)
-    for part, what in ((data.train, ("x", "y")), (data.val, ("validation_data[0]", "validation_data[1]"))):
+    parts = ((data.train, ("x", "y", "sample_weight")),
+             (data.val, ("validation_data[0]", "validation_data[1]", "validation_data[2]")))
+    for part, what in parts:
         if part is None or not part.in_memory:
             continue
         x, y = part.arrays[:2]
+        if out_shapes is None:  # a subclassed model: no graph, but its output shape can be traced
+            out_shapes = _traced_output_shapes(model, x)
         checks.count_matches(x, in_shapes, what[0], "input")
         checks.count_matches(y, out_shapes, what[1], "output")
         for name, arr, i in checks.leaves(x, in_names, what[0], "input"):
             checks.check_x(arr.shape[1:], in_shapes[i] if in_shapes and i is not None else None, name)
-            checks.check_scale(arr, name, rescales)
+            check_inputs(model, arr, name)
         for name, arr, i in checks.leaves(y, out_names, what[1], "output"):
+            check_inputs(model, arr, name, warn_range=False)
             out = out_shapes[i] if out_shapes and i is not None else None
             out_name = out_names[i] if out_names and i is not None and i < len(out_names) else None
             checks.check_labels(arr.shape[1:], arr, checks.loss_for(model, i, out_name), out, name)
+        if len(part.arrays) == 3:
+            check_inputs(model, part.arrays[2], what[2], warn_range=False)
     return dataclasses.replace(data, checked=True)
 
 
-def _has_rescaling(introspect, model) -> bool:
-    # The same test of "does the model scale raw pixels itself" as cam and attacks use.
+def _traced_output_shapes(model, x):
+    """The output shapes of a built subclassed model, from a symbolic call (no weights made)."""
+    import keras
+
+    if not getattr(model, "built", False) or isinstance(x, (tuple, dict)):
+        return None
     try:
-        return bool(introspect._has_rescaling(model))
-    except Exception:  # a model whose layers cannot be walked: assume it does not
-        return False
+        spec = model.compute_output_spec(keras.KerasTensor((None, *x.shape[1:]), dtype=str(x.dtype)))
+    except Exception:  # a model that cannot be traced symbolically: Keras reports what it finds
+        return None
+    specs = spec if isinstance(spec, (list, tuple)) else [spec]
+    return [tuple(s.shape) for s in specs] if all(hasattr(s, "shape") for s in specs) else None
 
 
 def check_dataset(ds, model, batched: bool, what="x") -> None:

@@ -664,12 +664,12 @@ def _has_rescaling(model) -> bool:
     return any(isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization)) for l in first)
 
 
-def _range_issue(model, arr: np.ndarray, arg: str) -> str | None:
-    """A message when ``arr`` looks like raw 0..255 pixels but ``model`` has no
-    Rescaling/Normalization layer (so it expects values scaled to about [0, 1])."""
+def _range_issue(model, arr: np.ndarray, arg: str, total: float) -> str | None:
+    """A message when ``arr`` (summing to ``total``) looks like raw 0..255 pixels but
+    ``model`` has no Rescaling/Normalization layer (so it expects about [0, 1])."""
     if arr.size == 0:
         return None
-    mean = float(np.mean(arr, dtype=np.float64))
+    mean = total / arr.size
     if mean <= 1.5 and not (np.issubdtype(arr.dtype, np.integer) and arr.max() > 1):
         return None
     if _has_rescaling(model):  # walks the layers: only when the values look raw
@@ -683,9 +683,9 @@ def _range_issue(model, arr: np.ndarray, arg: str) -> str | None:
 
 def _check_values(model, arr: np.ndarray, arg: str, warn_range: bool) -> None:
     """The value policy shared by every entry point: finite, and not raw pixels by mistake."""
-    check_finite(arr, arg)
+    total = check_finite(arr, arg)
     if warn_range:
-        issue = _range_issue(model, arr, arg)
+        issue = _range_issue(model, arr, arg, total)
         if issue:
             warnings.warn(issue, UserWarning, stacklevel=4)
 

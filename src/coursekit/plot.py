@@ -37,7 +37,9 @@ def _plt():
 
 def _to_numpy(x, arg: str) -> np.ndarray:
     """An array of finite numbers, or an error naming ``arg`` (coursekit's input policy)."""
-    return check_finite(as_array(x, arg), arg)
+    arr = as_array(x, arg)
+    check_finite(arr, arg)
+    return arr
 
 
 def _displayable(image: np.ndarray) -> tuple[np.ndarray, str | None]:

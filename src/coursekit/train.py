@@ -1,22 +1,30 @@
 """`fit(...)`: train a Keras model on whatever device there is, in one call.
 
-What it adds to ``model.fit`` (each with its reason in `fit`'s docstring):
+`fit` takes ``model.fit``'s arguments, in its order, and adds (each with its reason in
+`fit`'s docstring):
 
 - an input pipeline in tf.data: arrays held once as tensors, a seeded shuffle per epoch, full
   batches only, augmentation in the pipeline, prefetch;
 - the device: mixed precision on GPUs that gain from it, XLA where it helps, MirroredStrategy over
   several GPUs; `describe_device()` says what is used and why;
 - several steps per call into the compiled step function (``steps_per_execution``);
-- resumable runs (``checkpoint_dir``), early stopping and restore-best, seeds and determinism;
+- resumable runs (``checkpoint_dir``) that equal uninterrupted ones bit for bit on a CPU, early
+  stopping and restore-best, seeds and determinism;
 - a progress display that suits a notebook or a terminal;
 - clear errors for the usual input mistakes, raised before any TensorFlow work.
+
+How one call reads: the arguments are validated and normalized once into a
+`coursekit._fit_data.FitData`; the device plan is made and the model placed on it; the data
+are checked against the model; a checkpoint, if any, is restored (`_Run`); the input pipeline
+is built from the FitData (`coursekit._pipeline`); Keras trains under fit's compiled-step
+settings (`_step_settings`), which are then put back.
 
 Example::
 
     from coursekit import train
     train.describe_device()
-    history = train.fit(model, x_train, y_train, validation_data=(x_val, y_val),
-                        epochs=10, seed=0, checkpoint_dir="ckpt/mnist")
+    history = train.fit(model, x_train, y_train, 128, 10, validation_split=0.1,
+                        seed=0, checkpoint_dir="ckpt/mnist")
 """
 
 from __future__ import annotations
@@ -199,7 +207,7 @@ def _prepare(model_or_build, plan: DevicePlan):
 
 # --------------------------------------------------------------------------- compiled-step settings
 
-# model -> {(steps_per_execution, jit_compile): (train_function, test_function)} that fit compiled
+# model -> {(steps_per_execution, jit_compile): (compile state, train_function, test_function)}
 _STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _STEP_ATTRIBUTES = ("steps_per_execution", "_jit_compile", "train_function", "test_function", "predict_function")
 
@@ -212,17 +220,26 @@ def _step_settings(model, steps_per_execution: int, xla: bool):
     which then needs no new trace."""
     saved = {name: getattr(model, name) for name in _STEP_ATTRIBUTES}
     ours = _STEPS.setdefault(model, {})
-    key = (steps_per_execution, xla)
     model.steps_per_execution = steps_per_execution
     model.jit_compile = xla
-    model.train_function, model.test_function = ours.get(key, (None, None))
+    key = (steps_per_execution, model._jit_compile)
+    compiled, train_function, test_function = ours.get(key, (None, None, None))
+    if compiled is not None and all(a is b for a, b in zip(compiled, _compile_state(model))):
+        model.train_function, model.test_function = train_function, test_function
+    else:  # first call, or the model was compiled again since: trace anew
+        model.train_function = model.test_function = None
     model.predict_function = None
     try:
         yield
     finally:
-        ours[(model.steps_per_execution, model._jit_compile)] = (model.train_function, model.test_function)
+        ours[key] = (_compile_state(model), model.train_function, model.test_function)
         for name, value in saved.items():
             setattr(model, name, value)
+
+
+def _compile_state(model) -> tuple:
+    """The objects a compiled step closes over; a new ``model.compile`` replaces them."""
+    return (model.optimizer, getattr(model, "_compile_loss", None), getattr(model, "_compile_metrics", None))
 
 
 def _auto_steps_per_execution(steps: int | None, distributed: bool, limit: int = 32) -> int:
@@ -357,7 +374,8 @@ def fit(
         all epochs. A call with other data, batch size, shuffle, steps or seed stops with a
         message saying what differs. A finished run is not repeated: fit loads its weights and
         returns its history (raise ``epochs`` to train further; delete the directory to start
-        over).
+        over). Random draws of ``augment`` (which runs in the input pipeline) start afresh
+        after a resume; random augmentation layers placed inside the model are replayed exactly.
     augment : callable, keras.layers.Layer or list of them, optional
         A function images -> images or a Keras preprocessing layer such as
         ``keras.layers.RandomFlip("horizontal")``. It runs on whole batches in the tf.data
@@ -460,8 +478,9 @@ def fit(
     val_ds = _pipeline.validation(data, cache=cache)
     spe = (_auto_steps_per_execution(steps, plan.distributed) if steps_per_execution == "auto"
            else _fit_checks.whole("steps_per_execution", steps_per_execution, 1))
-    callbacks_all = _callbacks(keras, run, verbose, epochs, callbacks, early_stopping, restore_best,
-                               monitor if monitor != "auto" else ("val_loss" if data.val is not None else "loss"))
+    all_callbacks, keras_verbose = _callbacks(
+        keras, run, verbose, epochs, callbacks, early_stopping, restore_best,
+        monitor if monitor != "auto" else ("val_loss" if data.val is not None else "loss"))
     if verbose != 0:
         print(f"coursekit.train: {plan.device}; {plan.precision}; XLA {'on' if plan.xla else 'off'}; "
               f"{plan.n_replicas} replica{'s' if plan.n_replicas != 1 else ''}", flush=True)
@@ -469,8 +488,8 @@ def fit(
         with _step_settings(trainable, spe, plan.xla):
             history = trainable.fit(
                 train_ds, epochs=epochs, initial_epoch=start, steps_per_epoch=steps,
-                validation_data=val_ds, validation_freq=validation_freq, callbacks=callbacks_all[0],
-                verbose=callbacks_all[1], shuffle=False)  # the stream is already shuffled, per epoch, seeded
+                validation_data=val_ds, validation_freq=validation_freq, callbacks=all_callbacks,
+                verbose=keras_verbose, shuffle=False)  # the stream is already shuffled, per epoch, seeded
     finally:
         if source is not None:  # trained a copy: the caller's model gets its weights
             user_model.set_weights(source.get_weights())

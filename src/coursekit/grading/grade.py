@@ -173,8 +173,23 @@ def _read_outputs(job: pathlib.Path):
         results = json.loads(out_json.read_text())["results"]
         with np.load(out_npz, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
+        for result in results:
+            if isinstance(result, dict) and result.get("kind") == "model":
+                arrays[result["key"]] = _load_model(job / f"{result['key']}.keras")
         return results, arrays
     except Exception:  # noqa: BLE001 - whatever the student's process left is untrusted
+        return None
+
+
+def _load_model(path: pathlib.Path):
+    """A Keras model the student's code saved; safe_mode refuses code (lambdas) inside it."""
+    if not (path.is_file() and re.fullmatch(r"r\d+\.keras", path.name)) or path.stat().st_size > _MAX_OUTPUT:
+        return None
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception:  # noqa: BLE001 - an unloadable or unsafe file is a wrong answer, not a crash
         return None
 
 
@@ -205,6 +220,14 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
         return f"{probe.reason}: {'returned None' if kind == 'none' else 'not a numeric result'}"
     if got.get("changed_input"):
         return f"{probe.reason}: your function changed its input array"
+    if probe.judge is not None:
+        value = arrays.get(got.get("key")) if kind in ("array", "model") else got.get("value")
+        if value is None:
+            return f"{probe.reason}: {'a Keras model that loads safely' if kind == 'model' else 'a result'} is expected"
+        verdict = probe.judge(value)
+        return None if verdict is None else f"{probe.reason}: {verdict}"
+    if kind == "model":
+        return f"{probe.reason}: a model was returned where a value is expected"
     if probe.integer:
         if kind != "int" or got.get("value") != int(probe.expect):
             return f"{probe.reason}: {'an int is expected' if kind != 'int' else 'wrong value'}"

@@ -59,8 +59,6 @@ def release_cells(release_nb: dict) -> dict[str, dict]:
 def read(data: bytes, release_nb: dict, targets: dict[str, set[str]]) -> Intake:
     """Normalize a submission. ``targets`` maps each answer's grade_id to the names its cell must
     define (e.g. {"conv2d_full": {"conv2d"}}), used to find cells whose metadata was lost."""
-    import nbformat
-
     text = data.decode("utf-8", errors="replace").strip() if data else ""
     if not text:
         return Intake({}, [], refused="the file is empty")
@@ -68,23 +66,35 @@ def read(data: bytes, release_nb: dict, targets: dict[str, set[str]]) -> Intake:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         return Intake({}, [], refused=f"the file is not valid notebook JSON ({error.msg} at line {error.lineno})")
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
+    cells = _cells(raw)
+    if cells is None:
         return Intake({}, [], refused="the file is JSON but not a Jupyter notebook (no cells)")
-    try:
-        nb = nbformat.reads(json.dumps(raw), as_version=4)
-    except Exception as error:  # noqa: BLE001 - any format problem is a recorded refusal
-        return Intake({}, [], refused=f"the notebook cannot be read as nbformat 4 ({type(error).__name__})")
     notes = []
-    if (raw.get("nbformat"), raw.get("nbformat_minor", 0)) < (4, 5):
-        notes.append(f"notebook format {raw.get('nbformat')}.{raw.get('nbformat_minor', 0)} upgraded to 4.5")
-    return _match(nb, release_nb, targets, notes)
+    version = (raw.get("nbformat"), raw.get("nbformat_minor", 0))
+    if all(isinstance(v, int) for v in version) and version < (4, 5):
+        notes.append(f"notebook format {version[0]}.{version[1]} upgraded to 4.5")
+    return _match(cells, release_nb, targets, notes)
 
 
-def _match(nb, release_nb, targets, notes) -> Intake:
+def _cells(raw) -> list[dict] | None:
+    """The cells of a v4 notebook, or of a v3 one (worksheets, `input`), as v4-like dicts."""
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get("cells"), list):
+        cells = raw["cells"]
+    elif isinstance(raw.get("worksheets"), list) and raw["worksheets"] and isinstance(raw["worksheets"][0], dict):
+        cells = [dict(c, source=c.get("input", c.get("source", ""))) for c in raw["worksheets"][0].get("cells", [])
+                 if isinstance(c, dict)]
+    else:
+        return None
+    return [c for c in cells if isinstance(c, dict)]
+
+
+def _match(cells, release_nb, targets, notes) -> Intake:
     release = release_cells(release_nb)
     answers_ids = {gid for gid, c in release.items() if _meta(c).get("solution")}
     flags, answers, extra, by_id, unmatched = [], {}, [], {}, []
-    for index, cell in enumerate(nb.cells):
+    for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
         meta, source = _meta(cell), _source(cell)

@@ -81,6 +81,9 @@ def _encode(value, key, arrays):
         number = float(value)
         return {"kind": "float", "type": type(value).__name__,
                 "value": number if math.isfinite(number) else repr(number)}
+    if type(value).__module__.split(".")[0] == "keras" and hasattr(value, "save"):
+        value.save(f"{JOB}/{key}.keras")  # read back by the grader with safe_mode=True
+        return {"kind": "model", "key": key}
     try:
         array = np.array(value, subok=False)
     except BaseException as error:  # noqa: BLE001

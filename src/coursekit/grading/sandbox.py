@@ -83,7 +83,7 @@ def _bwrap_command(job: str, hide, command) -> list[str]:
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
             "--setenv", "HOME", "/tmp"]
-    for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/alternatives", "/etc/ld.so.cache"):
+    for path in ("/usr", "/lib", "/lib64", "/bin", "/etc/alternatives", "/etc/ld.so.cache", "/etc/fonts"):
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
     for root in _python_roots():
@@ -112,7 +112,8 @@ def run(job: pathlib.Path, *, timeout: float, memory_mb: int, hide=(), sandbox: 
     shutil.copy(runner, job / "runner.py")
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+           "NBGRADER_EXECUTION": "autograde"}  # labs skip long training when this is set
     if sandbox:
         os.chmod(job, 0o777)  # the box's unprivileged user writes its results here
         command = _bwrap_command(str(job), hide, [sys.executable, "-I", "/job/runner.py", "/job"])

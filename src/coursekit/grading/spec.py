@@ -36,6 +36,8 @@ class Probe:
     integer: bool = False              # an int is required (not a float, not an array)
     raises: str | None = None          # the exception type's name the call must raise
     name: str | None = None            # for value steps: the variable to read
+    judge: Callable[[Any], str | None] | None = None  # custom check of the returned value (a
+    #   NumPy value, or a Keras model loaded with safe_mode=True): None when right, else what is wrong
 
 
 @dataclasses.dataclass

@@ -116,14 +116,20 @@ def suspicious(source: str) -> list[str]:
     return sorted(set(found))
 
 
+def _imports_library(node) -> bool:
+    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    return any(name.split(".")[0] in LIBRARIES for name in names)
+
+
 def definitions(source: str) -> str:
     """Only the imports and undecorated function and class definitions of a cell: helpers
-    that another step may use, without running the cell's other statements."""
+    that another step may use, without running the cell's other statements. Imports of the
+    big libraries are left out: steps that may use them get ``tf`` and ``keras`` on first use."""
     tree = parse(source)
     if tree is None:
         return ""
     kept = [node for node in tree.body
-            if isinstance(node, (ast.Import, ast.ImportFrom))
+            if (isinstance(node, (ast.Import, ast.ImportFrom)) and not _imports_library(node))
             or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.decorator_list)]
     return ast.unparse(ast.Module(body=kept, type_ignores=[]))
 

@@ -1,9 +1,12 @@
-"""Serve MathJax 3 from the built book itself, so that no page asks another host for it.
+"""The book works offline: no page asks another host for anything.
 
-MathJax's files come from the PyPI package `django-static-mathjax` (MathJax 3's `es5`
-build as released on npm; nothing of Django is used or installed), listed in the `book`
-extra of pyproject.toml. When the HTML is written they are copied into
-`_build/html/_static/mathjax/`, and `mathjax_path` points there.
+- MathJax 3 is served from the built book itself. Its files come from the PyPI package
+  `django-static-mathjax` (MathJax 3's `es5` build as released on npm; nothing of Django
+  is used or installed), listed in the `book` extra of pyproject.toml. When the HTML is
+  written they are copied into `_build/html/_static/mathjax/`, and `mathjax_path` points there.
+- Thebe (live code on a remote Binder kernel, its JavaScript from unpkg.com) is not used by
+  this book, but jupyter-book always loads sphinx-thebe, whose page script names a remote URL
+  and, declared twice, raises a script error. Its scripts are left out of every page.
 """
 
 from __future__ import annotations
@@ -41,7 +44,16 @@ def _copy_files(app, exception) -> None:
         shutil.copytree(mathjax_files(), target, dirs_exist_ok=True)
 
 
+def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
+    def is_thebe(script) -> bool:
+        body = getattr(script, "attributes", {}).get("body", "")
+        return "thebe" in str(script) or "THEBE_JS_URL" in body
+    if "script_files" in context:
+        context["script_files"] = [s for s in context["script_files"] if not is_thebe(s)]
+
+
 def setup(app):
     app.connect("config-inited", _point_to_local_copy)
+    app.connect("html-page-context", _drop_thebe, priority=900)  # after the scripts are added
     app.connect("build-finished", _copy_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
