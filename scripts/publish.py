@@ -27,6 +27,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))   # course_files: what the course tests call secret
 MARKER = ".published-by-course"
 INSTRUCTOR_ONLY = re.compile(r"^(solutions/|GRADING\.md$|scripts/(make_corpus|make_class|classroom|pgtemp|publish)\.py$"
                              r"|benchmarks/grading\.py$)")
@@ -67,12 +68,12 @@ def published_files() -> tuple[list[str], list[str]]:
 
 def secret_lines() -> list[str]:
     """Distinctive lines of every lab's solutions and hidden checks (as the course tests define
-    them), less those that are public by design: the released labs and coursekit itself."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    them), less those that are public by design: the released labs, the book's chapters (the HTML
+    book is public; tests/test_book.py checks it for these lines) and coursekit itself."""
     import course_files
 
     public = course_files.normalize("\n".join(
-        p.read_text() for folder in ("labs", "src/coursekit") for p in (ROOT / folder).rglob("*")
+        p.read_text() for folder in ("labs", "chapters", "src/coursekit") for p in (ROOT / folder).rglob("*")
         if p.is_file() and p.suffix in (".py", ".ipynb")))
     return sorted({line for lab in course_files.LABS for line in course_files.secret_lines(lab)
                    if line not in public})
