@@ -249,7 +249,7 @@ def test_student_pattern_overrides():
 
 
 def test_published_repository_holds_no_solutions(tmp_path):
-    url = "https://github.com/example-school/cnn-students"
+    url = "https://github.com/state-university/cnn-course-students"
     out = publish.publish(tmp_path / "students", url)
     files = subprocess.run(["git", "ls-files"], cwd=out, check=True, capture_output=True, text=True).stdout.split()
     assert not [f for f in files if f.startswith("solutions/") or f.endswith("grader.py")]
