@@ -7,7 +7,7 @@ LABS   := $(notdir $(wildcard solutions/*))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: book test labs setup-cells grade bench lint clean help
+.PHONY: book test labs setup-cells grade bench lint clean help publish class-demo
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
@@ -17,6 +17,8 @@ help:
 	@echo "make grade  autograde a demo submission of each lab and print the score"
 	@echo "make bench  time coursekit against its peers (benchmarks/)"
 	@echo "make lint   check the Python sources with ruff"
+	@echo "make publish  write the students' repository (no solutions/, fresh history) into PUBLISH_DIR"
+	@echo "make class-demo  200 generated submissions through the class workflow on PostgreSQL"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +51,20 @@ grade: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/interpret.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/grading.py
+
+# The students' repository: PUBLISH_URL is where it will be pushed (launch buttons point there).
+PUBLISH_DIR ?= _build/student-repo
+publish: $(STAMP)
+	$(BIN)/python scripts/publish.py $(PUBLISH_DIR) $(if $(PUBLISH_URL),--repo-url $(PUBLISH_URL))
+
+# The README's instructor commands on 200 generated submissions (MIX=realistic: a class that did its work).
+MIX ?= cheap
+class-demo: $(STAMP)
+	CLASS_SIZE=200 CLASS_MIX=$(MIX) $(BIN)/python -m pytest -p no:cacheprovider tests/test_class_workflow.py -k readme -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks
 
 clean:
-	rm -rf _build submitted autograded feedback gradebook.db
+	rm -rf _build submitted autograded feedback gradebook.db class

@@ -10,7 +10,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import course  # noqa: E402  (scripts/course.py)
 
-LABS = course.all_labs()
+# A published student copy (scripts/publish.py) has labs/ but no solutions/.
+HAS_SOLUTIONS = (ROOT / "solutions").is_dir()
+LABS = course.all_labs() if HAS_SOLUTIONS else sorted(p.name for p in (ROOT / "labs").iterdir() if p.is_dir())
 NOTEBOOKS = sorted(
     p for folder in ("chapters", "solutions", "labs") for p in (ROOT / folder).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts
@@ -26,6 +28,10 @@ def secret_lines(lab: str) -> list[str]:
 
     Short lines such as `return out` are left out: they prove nothing when found.
     """
+    if not HAS_SOLUTIONS:
+        import pytest
+
+        pytest.skip("a published copy has no solutions/ to look for")
     nb = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
     bodies = [body for cell in nb["cells"] for _kind, body in _REGIONS.findall("".join(cell["source"]))]
     grader = ROOT / "solutions" / lab / "grader.py"

@@ -1,0 +1,72 @@
+"""Grading throughput: submissions per minute with 1, 2 and N workers, in one run.
+
+    python benchmarks/grading.py [--count 12] [--mix realistic] [--lab LAB] [--workers 1,2,N]
+
+One generated class (scripts/make_class.py) is graded from scratch by
+scripts/classroom.py's autograde once per worker count, each time into a fresh
+class folder and gradebook (a temporary PostgreSQL server when one is installed,
+else SQLite), so every run does the same work. The speed-up is against the
+1-worker run of the same invocation. N defaults to the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import classroom  # noqa: E402
+import make_class  # noqa: E402
+import pgtemp  # noqa: E402
+
+
+def run(lab: str, lms: pathlib.Path, workers: int, db: str | None, folder: pathlib.Path) -> float:
+    klass = classroom.Class(folder, db)
+    classroom.release(klass, lab, str(lms / "roster.csv"))
+    classroom.collect(klass, lab, lms / "submissions.zip")
+    klass.seed(lab, 12345)                       # the same probes for every run
+    start = time.perf_counter()
+    results = classroom.autograde(klass, lab, workers=workers, quiet=True)
+    elapsed = time.perf_counter() - start
+    assert len(results) == len(klass.students_with(lab)), "a submission was not graded"
+    return elapsed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", default=classroom.course.all_labs()[0])
+    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--mix", default="realistic", choices=sorted(make_class.MIXES))
+    parser.add_argument("--workers", default=f"1,2,{os.cpu_count()}")
+    args = parser.parse_args(argv)
+    counts = sorted({int(w) for w in args.workers.split(",")})
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp, contextlib.ExitStack() as stack:
+        tmp = pathlib.Path(tmp)
+        made = make_class.write(args.lab, args.count, tmp / "lms", args.mix)
+        server = stack.enter_context(pgtemp.temporary_postgres()) if pgtemp.binaries() else None
+        kinds = {k: sum(v["kind"] == k for v in made.values()) for k in make_class.MIXES[args.mix]}
+        print(f"{args.count} submissions of {args.lab} ({args.mix}: {kinds}); cores={os.cpu_count()}; "
+              f"gradebook={'postgresql' if server else 'sqlite'}", flush=True)
+        # The expected values are computed once per seed and cached in this process: compute
+        # them before the first timed run, so that every run does the same work.
+        from coursekit.grading import grade as engine
+        engine.probes_for(classroom.course.SOLUTIONS / args.lab, 12345)
+        base = None
+        for workers in counts:
+            db = pgtemp.create_database(server, f"bench{workers}") if server else None
+            seconds = run(args.lab, tmp / "lms", workers, db, tmp / f"class{workers}")
+            rate = 60 * args.count / seconds
+            base = base or rate
+            print(f"grading workers={workers} seconds={seconds:.1f} per_minute={rate:.1f} "
+                  f"speedup={rate / base:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

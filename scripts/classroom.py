@@ -1,0 +1,491 @@
+"""Running a class: release, collect, autograde in parallel, feedback, export.
+
+    python scripts/classroom.py release LAB [--roster roster.csv]     gradebook entries + release
+    python scripts/classroom.py collect LAB SOURCE [--pattern REGEX]  a folder or an LMS zip
+    python scripts/classroom.py autograde LAB [--workers N] [--seed N] [--force]
+    python scripts/classroom.py feedback LAB
+    python scripts/classroom.py export [LAB ...]                      CSV per lab and for the course
+
+Everything lives in one class folder (``--class-dir``, default ``$CLASS_DIR`` or
+``class/``), laid out as nbgrader lays out a course (``submitted/<student>/<lab>/``,
+``autograded/``, ``feedback/``). The gradebook is nbgrader's, at the SQLAlchemy URL
+``--db`` (default ``$GRADEBOOK``, else ``sqlite:///<class-dir>/gradebook.db``): a
+PostgreSQL URL such as ``postgresql://grader@db.host/cnn`` lets several graders,
+processes or machines, write to it at once.
+
+Grading is scripts/course.py's (coursekit.grading: each submission in its own
+sandbox, judged by a trusted process). This module adds the class around it: one
+seed per lab for the whole class, each worker recording its student as soon as that
+student is graded (a crash loses nothing already graded), and a re-run that grades
+only submissions whose bytes changed since their recorded result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import pathlib
+import re
+import shutil
+import sys
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import course  # noqa: E402  (the grading chores this module builds on)
+
+ROOT = course.ROOT
+_CANVAS = re.compile(r"^(?P<student>[^_/]+)_(?:late_)?\d+_\d+_")   # login_[late_]userid_subid_name
+
+
+# --- the class folder and its gradebook ------------------------------------------------
+
+class Class:
+    def __init__(self, folder=None, db=None):
+        self.dir = pathlib.Path(folder or os.environ.get("CLASS_DIR") or "class").resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = _driver(db or os.environ.get("GRADEBOOK") or f"sqlite:///{self.dir / 'gradebook.db'}")
+
+    def submitted(self, lab, student=None):
+        return self.dir / "submitted" / (student or "") / (lab if student else "")
+
+    def notebook(self, lab, student):
+        return self.dir / "submitted" / student / lab / f"{lab}.ipynb"
+
+    def result_path(self, lab, student):
+        return self.dir / "autograded" / student / lab / "result.json"
+
+    def students_with(self, lab):
+        root = self.dir / "submitted"
+        return sorted(p.name for p in root.iterdir() if (p / lab / f"{lab}.ipynb").exists()) if root.exists() else []
+
+    def seed(self, lab, override=None):
+        """One seed per lab for the whole class, kept, so that a re-run uses the same probes."""
+        path = self.dir / "seeds.json"
+        seeds = json.loads(path.read_text()) if path.exists() else {}
+        if override is not None or lab not in seeds:
+            from coursekit.grading import new_seed
+            seeds[lab] = new_seed() if override is None else override
+            _write_atomic(path, json.dumps(seeds, indent=1))
+        return seeds[lab]
+
+
+def _driver(url: str) -> str:
+    """postgresql:// means psycopg 3 (the `grading` extra), whatever SQLAlchemy's default driver."""
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, fit to be written down."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1@", url)
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _gradebook(url):
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", category=SAWarning)  # autoflush notices from inside nbgrader
+    return Gradebook(url, course_id=_course_id())
+
+
+def _course_id():
+    text = (ROOT / "nbgrader_config.py").read_text()
+    found = re.search(r"course_id\s*=\s*['\"]([^'\"]+)", text)
+    return found.group(1) if found else "default_course"
+
+
+@contextlib.contextmanager
+def _student_lock(gradebook, url: str, key: str):
+    """One writer at a time per (lab, student): two graders of the same student never mix
+    their step scores. PostgreSQL: an advisory lock; SQLite: a file lock beside the file."""
+    if gradebook.engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with gradebook.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+                conn.commit()
+    elif url.startswith("sqlite:///"):
+        import fcntl
+
+        with open(url[len("sqlite:///"):] + ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+    else:
+        yield
+
+
+def record(url: str, lab: str, student: str, result: dict, attempts: int = 20) -> None:
+    """Write one graded submission into the gradebook, whole or not at all: the score of each
+    test cell and, as the answer cell's comment, the reason. Retried on lock or race errors."""
+    from sqlalchemy.exc import DBAPIError
+
+    from nbgrader.api import InvalidEntry, MissingEntry
+
+    steps = result.get("steps") or {}
+    why = result.get("refused") or "; ".join(result.get("flags", [])) or "not graded"
+    gradebook = _writer(url)
+    for attempt in range(attempts):
+        try:
+            with _student_lock(gradebook, url, f"{lab}/{student}"):
+                _write_result(gradebook, lab, student, steps, why, result.get("timestamp"))
+            return
+        except (DBAPIError, InvalidEntry, MissingEntry):
+            gradebook.db.rollback()
+            if attempt == attempts - 1:
+                raise
+        time.sleep(0.05 * (attempt + 1))
+
+
+_WRITERS: dict = {}
+
+
+def _writer(url: str):
+    """This process's gradebook connection for `url`, opened once (opening one inspects the schema)."""
+    if url not in _WRITERS:
+        _WRITERS[url] = _gradebook(url)
+    return _WRITERS[url]
+
+
+def _write_result(gradebook, lab, student, steps, why, timestamp):
+    gradebook.update_or_create_student(student)
+    kwargs = {"timestamp": timestamp} if timestamp else {}
+    submission = gradebook.update_or_create_submission(lab, student, **kwargs)
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            gid = grade.name[len("test_"):] if grade.name.startswith("test_") else grade.name
+            verdict = steps.get(gid)
+            grade.auto_score = verdict["score"] if verdict else 0.0
+            grade.manual_score = None
+        for comment in notebook.comments:
+            verdict = steps.get(comment.name)
+            comment.auto_comment = verdict["reason"] if verdict else why if not steps else None
+    gradebook.db.commit()
+
+
+# --- release -----------------------------------------------------------------------------
+
+def release(klass: Class, lab: str, roster: str | None = None) -> pathlib.Path:
+    """Record the lab (its graded cells and points) and the roster in the gradebook, and put
+    the student version under <class>/release/<lab>/ for the exchange or the LMS."""
+    with course.scratch_course(lab) as scratch:
+        course._nbgrader(["generate_assignment", lab, "--force", f"--db={klass.db}"], scratch)
+        if roster:
+            course._nbgrader(["db", "student", "import", str(pathlib.Path(roster).resolve()),
+                              f"--db={klass.db}"], scratch)
+        target = klass.dir / "release" / lab
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(scratch / "labs" / lab, target)
+    drift = (target / f"{lab}.ipynb").read_bytes() != (course.RELEASE / lab / f"{lab}.ipynb").read_bytes()
+    if drift:
+        print(f"WARNING: labs/{lab} differs from what solutions/ generates: run `make labs` and commit")
+    return target
+
+
+# --- collect -----------------------------------------------------------------------------
+
+def _roster_ids(klass: Class) -> list[str]:
+    with _gradebook(klass.db) as gradebook:
+        return [s.id for s in gradebook.students]
+
+
+def student_of(name: str, roster: list[str], pattern: re.Pattern | None = None) -> str | None:
+    """The student a file belongs to: the --pattern's `student` group; else the longest roster id
+    that starts a folder or the file name (LMS names: `jdoe_123_456_lab1.ipynb`, `jdoe/lab1.ipynb`);
+    else Canvas's login prefix; else the first folder; else the file's stem."""
+    if pattern is not None:
+        found = pattern.search(name)
+        return found.group("student") if found else None
+    parts = pathlib.PurePosixPath(name).parts
+    for part in parts:
+        hits = [s for s in roster if part == s or re.match(re.escape(s) + r"[_\-. ]", part)]
+        if hits:
+            return max(hits, key=len)
+    found = _CANVAS.match(parts[-1])
+    if found:
+        return found.group("student")
+    return parts[0] if len(parts) > 1 else pathlib.PurePosixPath(name).stem
+
+
+def _entries(source: pathlib.Path):
+    """(name, bytes, time) for each notebook in a folder or a zip; other files are reported."""
+    skipped = []
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                if not info.filename.endswith(".ipynb") or "__MACOSX" in info.filename:
+                    skipped.append(info.filename)
+                    continue
+                yield info.filename, archive.read(info), datetime.datetime(*info.date_time)
+    elif source.is_dir():
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                if path.suffix != ".ipynb" or ".ipynb_checkpoints" in path.parts:
+                    skipped.append(str(path.relative_to(source)))
+                    continue
+                stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime)
+                yield str(path.relative_to(source).as_posix()), path.read_bytes(), stamp
+    else:
+        raise SystemExit(f"{source}: neither a folder nor a zip file")
+    for name in skipped:
+        print(f"  skipped (not a notebook): {name}")
+
+
+def collect(klass: Class, lab: str, source, pattern: str | None = None) -> dict[str, str]:
+    """Copy each student's notebook to submitted/<student>/<lab>/<lab>.ipynb. Returns
+    {student: new | changed | unchanged}. The latest file wins when a student has several."""
+    roster = _roster_ids(klass)
+    regex = re.compile(pattern) if pattern else None
+    latest: dict[str, tuple] = {}
+    for name, data, stamp in _entries(pathlib.Path(source)):
+        student = student_of(name, roster, regex)
+        if not student:
+            print(f"  no student in the name, left out: {name}")
+            continue
+        if student in latest:
+            print(f"  {student} handed in several files; keeping the latest")
+        if student not in latest or stamp >= latest[student][1]:
+            latest[student] = (data, stamp, name)
+    status = {}
+    for student, (data, stamp, name) in sorted(latest.items()):
+        target = klass.notebook(lab, student)
+        old = target.read_bytes() if target.exists() else None
+        status[student] = "new" if old is None else "unchanged" if old == data else "changed"
+        if old != data:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            (target.parent / "timestamp.txt").write_text(stamp.isoformat(sep=" "))
+    unknown = sorted(set(status) - set(roster)) if roster else []
+    if unknown:
+        print(f"  not on the roster (collected anyway; add them or fix --pattern): {', '.join(unknown)}")
+    missing = sorted(set(roster) - set(klass.students_with(lab)))
+    if missing:
+        print(f"  no submission yet from {len(missing)}: {', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}")
+    return status
+
+
+# --- autograde ---------------------------------------------------------------------------
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def to_grade(klass: Class, lab: str, seed: int, force: bool = False) -> dict[str, bytes]:
+    """Submissions with no recorded result for these bytes, this seed and this gradebook."""
+    todo = {}
+    for student in klass.students_with(lab):
+        data = klass.notebook(lab, student).read_bytes()
+        done = klass.result_path(lab, student)
+        if not force and done.exists():
+            old = json.loads(done.read_text())
+            if (old.get("sha256"), old.get("seed"), old.get("gradebook")) == (_digest(data), seed, _safe(klass.db)):
+                continue
+        todo[student] = data
+    return todo
+
+
+def _grade_and_record(url, lab, student, data, seed, probes, timestamp):
+    """In a worker: grade one submission and record it at once (each worker writes the gradebook)."""
+    result = course._grade_one(lab, data, seed, probes)
+    result.update(sha256=_digest(data), student=student, timestamp=timestamp, gradebook=_safe(url))
+    record(url, lab, student, result)
+    return result
+
+
+def autograde(klass: Class, lab: str, workers: int | None = None, seed: int | None = None,
+              force: bool = False, quiet: bool = False) -> dict[str, dict]:
+    """Grade every changed submission of `lab` in parallel; return {student: result} for those."""
+    from coursekit.grading import grade as engine
+
+    seed = klass.seed(lab, seed)
+    todo = to_grade(klass, lab, seed, force)
+    kept = len(klass.students_with(lab)) - len(todo)
+    if not todo:
+        print(f"{lab}: nothing changed since the last run ({kept} results kept)")
+        return {}
+    probes = engine.probes_for(course.SOLUTIONS / lab, seed)   # once, shared with every worker
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    stamps = {s: _timestamp(klass, lab, s) for s in todo}
+    start, results = time.perf_counter(), {}
+
+    def done(student, result):
+        result["wall_seconds"] = round(time.perf_counter() - start, 2)
+        _write_atomic(klass.result_path(lab, student), json.dumps(result, indent=1))
+        results[student] = result
+        if not quiet:
+            print(f"  {student:<24} {result['score']:g} / {result['max_score']:g}"
+                  f"{'  FLAGGED' if result['flags'] else ''}{'  ' + result['refused'] if result['refused'] else ''}")
+
+    args = lambda s: (klass.db, lab, s, todo[s], seed, probes, stamps[s])  # noqa: E731
+    if workers == 1:
+        for student in todo:
+            done(student, _grade_and_record(*args(student)))
+    else:
+        # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_grade_and_record, *args(s)): s for s in todo}
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    result = future.result()
+                except Exception:  # noqa: BLE001 - a dead worker: grade that one again here
+                    result = _grade_and_record(*args(student))
+                done(student, result)
+    elapsed = time.perf_counter() - start
+    print(f"{lab}: graded {len(todo)} in {elapsed:.1f} s with {workers} workers "
+          f"({60 * len(todo) / elapsed:.1f} per minute); {kept} unchanged results kept; seed {seed}")
+    return results
+
+
+def _timestamp(klass, lab, student):
+    path = klass.notebook(lab, student).parent / "timestamp.txt"
+    return path.read_text().strip() if path.exists() else None
+
+
+# --- feedback and export -----------------------------------------------------------------
+
+def feedback(klass: Class, lab: str) -> list[pathlib.Path]:
+    """One HTML page per graded student: score, reason per step, the visible tests. Built from
+    the release and the recorded verdicts only: hidden checks and probes never reach it."""
+    from coursekit.grading import feedback as render
+
+    release_nb = json.loads((course.RELEASE / lab / f"{lab}.ipynb").read_text())
+    pages = []
+    for student in klass.students_with(lab):
+        result_path = klass.result_path(lab, student)
+        if not result_path.exists():
+            print(f"  {student}: not graded yet (run autograde)")
+            continue
+        page = klass.dir / "feedback" / student / lab / f"{lab}.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(render.render(json.loads(result_path.read_text()), release_nb))
+        pages.append(page)
+    return pages
+
+
+def lab_rows(klass: Class, lab: str) -> tuple[list[str], list[list]]:
+    """The gradebook's view of one lab: a row per student on the roster or with a submission."""
+    with _gradebook(klass.db) as gradebook:
+        assignment = gradebook.find_assignment(lab)
+        cells = [c.name for nb in assignment.notebooks for c in nb.grade_cells]
+        header = ["student", "status", "score", "max_score"] + cells + ["reasons"]
+        rows = []
+        for student in sorted(gradebook.students, key=lambda s: s.id):
+            try:
+                sub = gradebook.find_submission(lab, student.id)
+            except Exception:  # noqa: BLE001 - nbgrader's MissingEntry: on the roster, nothing handed in
+                rows.append([student.id, "no submission", 0, assignment.max_score] + [0] * len(cells) + [""])
+                continue
+            grades = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            reasons = [f"{c.name}: {c.comment}" for nb in sub.notebooks for c in nb.comments if c.comment]
+            rows.append([student.id, "graded", sub.score, sub.max_score]
+                        + [grades.get(c, 0) for c in cells] + ["; ".join(reasons)])
+        return header, rows
+
+
+def export(klass: Class, labs: list[str], out: pathlib.Path | None = None) -> list[pathlib.Path]:
+    """<out>/<lab>.csv for each lab and <out>/grades.csv for the course (a row per student)."""
+    out = pathlib.Path(out or klass.dir / "exports")
+    out.mkdir(parents=True, exist_ok=True)
+    written, totals, maxima = [], {}, {}
+    for lab in labs:
+        header, rows = lab_rows(klass, lab)
+        written.append(_write_csv(out / f"{lab}.csv", header, rows))
+        maxima[lab] = rows[0][3] if rows else 0
+        for row in rows:
+            totals.setdefault(row[0], {})[lab] = row[2]
+    course_rows = [[s] + [marks.get(lab, 0) for lab in labs] + [sum(marks.values())]
+                   for s, marks in sorted(totals.items())]
+    course_rows.append(["(max)"] + [maxima[lab] for lab in labs] + [sum(maxima.values())])
+    written.append(_write_csv(out / "grades.csv", ["student", *labs, "total"], course_rows))
+    return written
+
+
+def _write_csv(path, header, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows([[f"{v:g}" if isinstance(v, float) else v for v in row] for row in rows])
+    _write_atomic(path, buffer.getvalue())
+    return path
+
+
+def _released_labs(klass: Class) -> list[str]:
+    with _gradebook(klass.db) as gradebook:
+        return sorted(a.name for a in gradebook.assignments)
+
+
+# --- command line ------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--class-dir", help="the class folder (default $CLASS_DIR, else ./class)")
+    parser.add_argument("--db", help="gradebook SQLAlchemy URL (default $GRADEBOOK, else SQLite in the class folder)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("release", help="record the lab and the roster in the gradebook; write the release")
+    rel.add_argument("labs", nargs="+")
+    rel.add_argument("--roster", help="CSV with an `id` column (and first_name, last_name, email)")
+    col = sub.add_parser("collect", help="take submissions from a folder or an LMS zip")
+    col.add_argument("lab")
+    col.add_argument("source")
+    col.add_argument("--pattern", help="regex with a (?P<student>...) group, matched on each file's path")
+    aut = sub.add_parser("autograde", help="grade every new or changed submission, in parallel")
+    aut.add_argument("lab")
+    aut.add_argument("--workers", type=int, help="parallel graders (default: one per core)")
+    aut.add_argument("--seed", type=int, help="a new seed for the class's probes (re-grades everyone)")
+    aut.add_argument("--force", action="store_true", help="grade everyone again")
+    fbk = sub.add_parser("feedback", help="write feedback pages under <class>/feedback/")
+    fbk.add_argument("lab")
+    exp = sub.add_parser("export", help="write <class>/exports/<lab>.csv and grades.csv")
+    exp.add_argument("labs", nargs="*", help="default: every lab in the gradebook")
+    exp.add_argument("--out")
+    args = parser.parse_args(argv)
+    klass = Class(args.class_dir, args.db)
+    if args.command == "release":
+        for lab in args.labs:
+            print(f"released {lab} into {release(klass, lab, args.roster)}")
+    elif args.command == "collect":
+        status = collect(klass, args.lab, args.source, args.pattern)
+        counts = {k: sum(v == k for v in status.values()) for k in ("new", "changed", "unchanged")}
+        print(f"collected {len(status)} submissions of {args.lab}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    elif args.command == "autograde":
+        results = autograde(klass, args.lab, args.workers, args.seed, args.force)
+        flagged = [s for s, r in results.items() if r["flags"]]
+        if flagged:
+            print(f"FLAGGED for the instructor ({len(flagged)}): {', '.join(flagged)}; "
+                  f"see {klass.dir / 'autograded'}/<student>/{args.lab}/result.json")
+    elif args.command == "feedback":
+        pages = feedback(klass, args.lab)
+        print(f"wrote {len(pages)} feedback pages under {klass.dir / 'feedback'}")
+    elif args.command == "export":
+        for path in export(klass, args.labs or _released_labs(klass), args.out and pathlib.Path(args.out)):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
