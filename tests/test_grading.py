@@ -35,7 +35,8 @@ SEED = 20261201
 # representative few (set COURSE_FULL_CORPUS=1 to run every case on every lab): CI's time
 # grows by a few submissions per lab, not by forty.
 REPRESENTATIVE = {"honest", "untouched_release", "invalid_json", "metadata_stripped",
-                  "kill_in_hidden_test", "mistake_reused_costs_once", "patch_assert_allclose"}
+                  "kill_in_hidden_test", "mistake_reused_costs_once", "patch_isclose",
+                  "loop_ignoring_interrupts"}
 
 
 def _full_corpus(lab):
