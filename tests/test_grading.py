@@ -36,7 +36,7 @@ SEED = 20261201
 # grows by a few submissions per lab, not by forty.
 REPRESENTATIVE = {"honest", "untouched_release", "invalid_json", "metadata_stripped",
                   "kill_in_hidden_test", "mistake_reused_costs_once", "patch_isclose",
-                  "loop_ignoring_interrupts"}
+                  "loop_ignoring_interrupts", "empty_file"}
 
 
 def _full_corpus(lab):
