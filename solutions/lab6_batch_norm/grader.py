@@ -1,0 +1,234 @@
+"""Hidden checks of lab 6, on the instructor's side only (never copied to labs/).
+
+Each step draws its probes from a generator seeded at grading time. Expected values come
+from TensorFlow and Keras (``checks.batchnorm_reference``: ``tf.nn.moments`` and
+``tf.nn.batch_normalization`` in float64; ``tf.GradientTape`` through them;
+``keras.layers.BatchNormalization``), from a float64 numeric gradient, or, for the training
+run, from the lab's own reference solution run here, in the trusted grader, on the same digits
+and seed as the student's code. The student's results come back through the small *given*
+functions of the answer cells (``forward_values``, ``backward_values``, ...), which flatten a
+tuple of arrays into one. A reason says what property failed, never the inputs.
+TensorFlow is imported inside the probe functions only.
+"""
+
+import contextlib
+import io
+import json
+import pathlib
+
+import numpy as np
+
+from coursekit.grading import Probe, Step
+
+HERE = pathlib.Path(__file__).resolve().parent
+LEARNING_RATE = 3.0       # high: without BN the network diverges, with BN it trains
+BAND = 0.1                # the final loss with BN must be within this of the reference's
+DIVERGED = 2.0            # a final loss above this (or not finite) counts as diverged
+
+
+def _normal(rng, *shape, loc=0.0, scale=1.0, dtype=np.float64):
+    return rng.normal(loc, scale, size=tuple(int(d) for d in shape)).astype(dtype)
+
+
+def _tolerance(dtype):
+    return {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-9}
+
+
+def _shape(rng, conv):
+    n = int(rng.integers(2, 9))
+    c = int(rng.integers(1, 6))
+    return (n, int(rng.integers(1, 5)), int(rng.integers(1, 5)), c) if conv else (n, c)
+
+
+def _params(rng, c, dtype=np.float64):
+    return rng.uniform(0.5, 2.0, c).astype(dtype), _normal(rng, c, dtype=dtype)
+
+
+def _flat(*arrays):
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+def _forward_case(rng, reason, conv=False, mode="train", dtype=np.float64, defaults=False, n=None):
+    from coursekit.checks import batchnorm_reference
+
+    shape = _shape(rng, conv)
+    if n is not None:
+        shape = (n, *shape[1:])
+    x = _normal(rng, *shape, loc=rng.normal(0, 3), scale=rng.uniform(0.2, 4), dtype=dtype)
+    gamma, beta = _params(rng, shape[-1], dtype)
+    kwargs = {} if defaults else {
+        "eps": float(rng.choice([1e-3, 1e-2, 0.1, 0.5])), "mode": mode,
+        "running_mean": _normal(rng, shape[-1], dtype=dtype),
+        "running_var": rng.uniform(0.5, 2, shape[-1]).astype(dtype),
+        "momentum": float(rng.choice([0.9, 0.99, 0.5, 0.8]))}
+    expect = _flat(*batchnorm_reference(x, gamma, beta, **kwargs))
+    return Probe(reason, (x, gamma, beta), kwargs, expect=expect, **_tolerance(dtype))
+
+
+def _mean_and_std_judge(shape, gamma, beta):
+    size = int(np.prod(shape))
+
+    def judge(value):
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != (size + 2 * shape[-1],):
+            return "wrong shape"
+        out = value[:size].reshape(shape)
+        axes = tuple(range(len(shape) - 1))
+        if not np.allclose(out.mean(axis=axes), beta, atol=1e-6):
+            return "the mean of a channel is not beta"
+        if not np.allclose(out.std(axis=axes), gamma, rtol=1e-4):
+            return "the standard deviation of a channel is not gamma"
+        return None
+    return judge
+
+
+def forward(rng):
+    probes = [_forward_case(rng, "wrong values on random (N, D) inputs in training mode") for _ in range(3)]
+    probes += [_forward_case(rng, "(N, H, W, C): statistics per channel, over N, H and W", conv=True)
+               for _ in range(2)]
+    probes += [_forward_case(rng, "inference mode uses the running statistics and leaves them alone",
+                             mode="inference"),
+               _forward_case(rng, "inference mode, (N, H, W, C)", conv=True, mode="inference"),
+               _forward_case(rng, "the defaults: running statistics start at 0 and 1, eps 1e-3, momentum 0.99",
+                             defaults=True),
+               _forward_case(rng, "a batch of one in training mode", n=1),
+               _forward_case(rng, "float32 stays float32", conv=True, dtype=np.float32)]
+    shape = _shape(rng, conv=True)
+    x = _normal(rng, *shape, loc=5, scale=10)
+    gamma, beta = _params(rng, shape[-1])
+    probes.append(Probe("in training mode each channel's output has mean beta and standard deviation gamma",
+                        (x, gamma, beta), {"eps": 1e-3}, judge=_mean_and_std_judge(shape, gamma, beta)))
+    return probes
+
+
+def _backward_inputs(rng):
+    for conv, reason in [(False, "wrong gradients on random (N, D) inputs"), (False, "wrong gradients on random "
+                         "(N, D) inputs"), (True, "(N, H, W, C): gradients summed over N, H and W")]:
+        shape = _shape(rng, conv)
+        shape = (max(shape[0], 2), *shape[1:])
+        gamma, beta = _params(rng, shape[-1])
+        yield (_normal(rng, *shape), _normal(rng, *shape, loc=rng.normal(), scale=rng.uniform(0.5, 2)), gamma, beta,
+               float(rng.choice([1e-3, 1e-2, 0.1])), reason)
+
+
+def backward(rng):
+    from coursekit.checks import GRADIENT_ATOL, GRADIENT_RTOL, batchnorm_backward_reference, numeric_bn_gradients
+
+    probes = [Probe(reason, (dout, x, gamma, beta, eps),
+                    expect=_flat(*batchnorm_backward_reference(dout, x, gamma, beta, eps)))
+              for dout, x, gamma, beta, eps, reason in _backward_inputs(rng)]
+    # CS231n's check: a numeric gradient in float64.
+    for conv in (False, True):
+        shape = (4, 5) if not conv else (2, 3, 2, 3)
+        x, dout = _normal(rng, *shape), _normal(rng, *shape)
+        gamma, beta = _params(rng, shape[-1])
+        probes.append(Probe("relative error against a float64 numeric gradient above 1e-8",
+                            (dout, x, gamma, beta, 1e-3),
+                            expect=_flat(*numeric_bn_gradients(dout, x, gamma, beta, 1e-3)),
+                            rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL))
+    return probes
+
+
+def _layer_judge(k, shape, want):
+    """Which part of the layer's flattened results is wrong, in words."""
+    c = shape[-1]
+    parts = [("in training mode (the batch's statistics)", k * int(np.prod(shape))),
+             ("in inference mode (the moving statistics)", int(np.prod(shape))),
+             ("the moving mean after the training steps", c), ("the moving variance after the training steps", c)]
+
+    def judge(value):
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != want.shape:
+            return "wrong number of results: are the four weights one per channel?"
+        if not np.array_equal(value[-4:], want[-4:]):
+            return "gamma and beta must be trainable, moving_mean and moving_variance not, each (channels,)"
+        start = 0
+        for what, size in parts:
+            if not np.allclose(value[start:start + size], want[start:start + size], rtol=1e-4, atol=1e-4):
+                return f"differs from keras.layers.BatchNormalization {what}"
+            start += size
+        return None
+    return judge
+
+
+def layer(rng):
+    from coursekit.checks import keras_batchnorm_run
+
+    probes = []
+    for conv, reason in [(False, "(N, D) inputs, several training steps then inference"),
+                         (True, "(N, H, W, C) inputs, several training steps then inference")]:
+        k = int(rng.integers(2, 6))
+        shape = _shape(rng, conv)
+        shape = (max(shape[0], 2), *shape[1:])
+        batches = _normal(rng, k, *shape, loc=rng.normal(0, 3), scale=rng.uniform(0.5, 4), dtype=np.float32)
+        x_test = _normal(rng, *shape, loc=1, scale=2, dtype=np.float32)
+        gamma, beta = (p.astype(np.float32) for p in _params(rng, shape[-1]))
+        momentum, epsilon = float(rng.choice([0.5, 0.9, 0.99])), float(rng.choice([1e-3, 0.1]))
+        run = keras_batchnorm_run(batches, x_test, gamma, beta, momentum, epsilon)
+        c = shape[-1]
+        want = _flat(run["train"], run["inference"], run["moving_mean"], run["moving_variance"],
+                     np.float32([2, 2, 2 * c, 2 * c]))
+        probes.append(Probe(reason, (batches, x_test, gamma, beta, momentum, epsilon),
+                            judge=_layer_judge(k, shape, want)))
+    return probes
+
+
+@contextlib.contextmanager
+def _quiet():
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _reference(*grade_ids):
+    """The lab's reference solution of these steps, defined here (trusted code)."""
+    import keras
+
+    from coursekit.grading.grade import reference_sources
+
+    sources = reference_sources(json.loads((HERE / "lab6_batch_norm.ipynb").read_text()))
+    namespace = {"np": np, "keras": keras, "__name__": "lab6_reference"}
+    with _quiet():
+        for grade_id in grade_ids:
+            exec(compile(sources[grade_id], f"<reference {grade_id}>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def _experiment_judge(expect):
+    def judge(value):
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != (2,):
+            return "return np.array([loss_without_bn, loss_with_bn])"
+        if np.isfinite(value[0]) and value[0] <= DIVERGED:
+            return "without batch normalization the run should diverge at this learning rate"
+        if not (np.isfinite(value[1]) and abs(value[1] - expect[1]) <= BAND):
+            return f"with batch normalization the final loss is not that of the recipe (within {BAND})"
+        return None
+    return judge
+
+
+def experiment(rng):
+    """Digits and a seed chosen now; the reference's losses; without BN diverged, with BN within BAND."""
+    from coursekit.data import load as load_dataset
+
+    reference = _reference("bn_experiment")
+    with _quiet():
+        (x_train, y_train), _ = load_dataset("mnist", quiet=True)
+    chosen = rng.choice(len(x_train), 2000, replace=False)
+    args = (x_train[chosen], y_train[chosen])
+    for _ in range(3):  # a seed whose reference shows the effect clearly
+        kwargs = {"learning_rate": LEARNING_RATE, "epochs": 2, "seed": int(rng.integers(10_000))}
+        expect = np.asarray(reference["bn_experiment"](*args, **kwargs), dtype=np.float64)
+        if not (np.isfinite(expect[0]) and expect[0] <= DIVERGED) and expect[1] < 1.0:
+            break
+    return [Probe(f"the high-learning-rate run (learning rate {LEARNING_RATE:g}, with and without BN)",
+                  args, kwargs, judge=_experiment_judge(expect))]
+
+
+STEPS = [
+    Step("batchnorm_forward", forward, call="forward_values", numpy_only=True),
+    Step("batchnorm_backward", backward, call="backward_values", needs=("batchnorm_forward",), numpy_only=True),
+    Step("batchnorm_backward_alt", backward, call="backward_alt_values", needs=("batchnorm_forward",),
+         numpy_only=True),
+    Step("batchnorm_layer", layer, call="layer_values", timeout=60, memory_mb=4096),
+    Step("bn_experiment", experiment, call="bn_experiment", timeout=120, memory_mb=4096),
+]

@@ -1,0 +1,372 @@
+"""Self-checks for lab 6 (batch normalization), and the references they compare with.
+
+The references are TensorFlow's and Keras': ``tf.nn.moments`` and
+``tf.nn.batch_normalization`` in float64 for the forward pass, ``tf.GradientTape``
+through them for the backward pass, and ``keras.layers.BatchNormalization`` for the
+layer. A wrong answer is matched against what the usual mistakes give, and the report
+names the mistake: the unbiased variance (Keras divides by m, not m - 1), statistics
+over the wrong axes in the convolutional case (per channel means over N, H and W),
+epsilon outside the square root, and the momentum convention reversed (Keras 3:
+``moving = moving * momentum + batch * (1 - momentum)``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._core import Check, _error_lines, _finish, _fmt_shape, case, compare
+from .pooling import numeric_gradient
+
+__all__ = [
+    "GRADIENT_RTOL", "GRADIENT_ATOL", "numeric_bn_gradients", "batchnorm_reference", "batchnorm_backward_reference", "bn_cache", "keras_batchnorm_run",
+    "batchnorm_suspects", "check_batchnorm_forward", "check_batchnorm_backward",
+    "check_batchnorm_layer", "check_bn_experiment",
+]
+
+#: the numeric-gradient criterion of the labs (CS231n): |analytic - numeric| <= ATOL + RTOL * |numeric|
+GRADIENT_RTOL, GRADIENT_ATOL = 1e-8, 1e-9
+
+
+def _axes(x) -> tuple[int, ...]:
+    """Every axis but the last (the channels): N for (N, D), N, H and W for (N, H, W, C)."""
+    return tuple(range(np.ndim(x) - 1))
+
+
+def _float_dtype(x: np.ndarray):
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _running(x, running_mean, running_var):
+    channels = np.shape(x)[-1]
+    mean = np.zeros(channels) if running_mean is None else np.asarray(running_mean, dtype=np.float64)
+    var = np.ones(channels) if running_var is None else np.asarray(running_var, dtype=np.float64)
+    return mean, var
+
+
+def batchnorm_reference(x, gamma, beta, eps=1e-3, mode="train", running_mean=None, running_var=None,
+                        momentum=0.99):
+    """``(out, running_mean, running_var)`` as Keras computes them, by TensorFlow in float64.
+
+    In ``mode="train"`` the statistics are the batch's, per channel (the last axis) over
+    every other axis, with the biased variance; the running statistics move by Keras 3's
+    rule ``running * momentum + batch * (1 - momentum)``. In ``mode="inference"`` the
+    running statistics normalize and stay as they are. Results have x's float dtype.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    if mode not in ("train", "inference"):
+        raise ValueError(f"mode must be 'train' or 'inference', not {mode!r}")
+    x64 = tf.constant(x, dtype=tf.float64)
+    run_mean, run_var = _running(x, running_mean, running_var)
+    if mode == "train":
+        mean, var = (t.numpy() for t in tf.nn.moments(x64, axes=list(_axes(x))))
+        run_mean = run_mean * momentum + mean * (1 - momentum)
+        run_var = run_var * momentum + var * (1 - momentum)
+    else:
+        mean, var = run_mean, run_var
+    out = tf.nn.batch_normalization(x64, mean, var, np.asarray(beta, np.float64),
+                                    np.asarray(gamma, np.float64), eps).numpy()
+    dtype = _float_dtype(x)
+    return out.astype(dtype), run_mean.astype(dtype), run_var.astype(dtype)
+
+
+def batchnorm_backward_reference(dout, x, gamma, beta, eps=1e-3):
+    """``(dx, dgamma, dbeta)`` of L = sum(dout * out) in training mode, by ``tf.GradientTape``."""
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    variables = [tf.constant(np.asarray(v, dtype=np.float64)) for v in (x, gamma, beta)]
+    with tf.GradientTape() as tape:
+        tape.watch(variables)
+        x64, gamma64, beta64 = variables
+        mean, var = tf.nn.moments(x64, axes=list(_axes(x)))
+        out = tf.nn.batch_normalization(x64, mean, var, beta64, gamma64, eps)
+        loss = tf.reduce_sum(tf.constant(np.asarray(dout, np.float64)) * out)
+    dtype = _float_dtype(x)
+    return tuple(g.numpy().astype(dtype) for g in tape.gradient(loss, variables))
+
+
+def bn_cache(x, gamma, eps=1e-3):
+    """The cache that lab 6's forward pass returns in training mode: (x, x_hat, mean, var, gamma, eps)."""
+    x = np.asarray(x)
+    mean, var = x.mean(axis=_axes(x)), x.var(axis=_axes(x))
+    return x, (x - mean) / np.sqrt(var + eps), mean, var, np.asarray(gamma), eps
+
+
+def _numpy_forward(x, gamma, beta, eps):
+    """Training-mode output in plain float64 NumPy: the function the numeric gradient differentiates."""
+    mean, var = x.mean(axis=_axes(x)), x.var(axis=_axes(x))
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def numeric_bn_gradients(dout, x, gamma, beta, eps=1e-3):
+    """(dx, dgamma, dbeta) by central differences in float64 (CS231n's check)."""
+    x, gamma, beta, dout = (np.asarray(v, dtype=np.float64) for v in (x, gamma, beta, dout))
+    return (numeric_gradient(lambda v: float(np.sum(dout * _numpy_forward(v, gamma, beta, eps))), x),
+            numeric_gradient(lambda v: float(np.sum(dout * _numpy_forward(x, v, beta, eps))), gamma),
+            numeric_gradient(lambda v: float(np.sum(dout * _numpy_forward(x, gamma, v, eps))), beta))
+
+
+def keras_batchnorm_run(batches, x_test, gamma, beta, momentum=0.99, epsilon=1e-3, layer=None):
+    """Outputs of a batch-normalization layer: each batch in training mode, one after the other,
+    then ``x_test`` in inference mode; and its moving mean and variance at the end.
+
+    ``layer`` defaults to a new ``keras.layers.BatchNormalization(momentum, epsilon)``; any layer
+    with the attributes gamma, beta, moving_mean and moving_variance works. Returns a dict.
+    """
+    import keras
+
+    layer = layer if layer is not None else keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon)
+    if not layer.built:
+        layer.build((None, *np.shape(x_test)[1:]))
+    layer.gamma.assign(np.asarray(gamma, np.float32))
+    layer.beta.assign(np.asarray(beta, np.float32))
+    train = [keras.ops.convert_to_numpy(layer(np.asarray(b, np.float32), training=True)) for b in batches]
+    test = keras.ops.convert_to_numpy(layer(np.asarray(x_test, np.float32), training=False))
+    return {"train": np.stack(train), "inference": test,
+            "moving_mean": keras.ops.convert_to_numpy(layer.moving_mean),
+            "moving_variance": keras.ops.convert_to_numpy(layer.moving_variance)}
+
+
+# --------------------------------------------------------------------------
+# The usual mistakes, and what they give
+# --------------------------------------------------------------------------
+
+_UNBIASED = ("the variance divides by m - 1 (unbiased, np.var(..., ddof=1) or PyTorch's running variance); "
+             "Keras divides by m, the number of values per channel: np.var(x, axis=...) with ddof=0.")
+_AXES_BATCH_ONLY = ("statistics over the batch axis only: for (N, H, W, C) a channel's mean and variance "
+                    "are over N, H and W together, axis=(0, 1, 2), one number per channel.")
+_AXES_ALL = ("statistics over every axis, channels included: keep one mean and one variance per channel "
+             "(leave the last axis out of the reduction).")
+_EPS_OUTSIDE = "epsilon is outside the square root: divide by np.sqrt(var + eps), not np.sqrt(var) + eps."
+_MOMENTUM = ("the momentum convention is reversed: Keras 3 keeps most of the old value, "
+             "running = running * momentum + batch * (1 - momentum) (PyTorch's momentum=0.1 means the opposite).")
+_NOT_UPDATED = "the running statistics did not move: in training mode they take a step towards the batch's."
+_UPDATED_IN_INFERENCE = "in inference mode the running statistics must stay as they are."
+_BATCH_IN_INFERENCE = ("inference mode normalizes with the running statistics (running_mean, running_var), "
+                       "not with the batch's own.")
+
+
+def _normalized(x, mean, var, gamma, beta, eps, outside=False):
+    scale = (np.sqrt(var) + eps) if outside else np.sqrt(var + eps)
+    return gamma * (x - mean) / scale + beta
+
+
+def batchnorm_suspects(x, gamma, beta, eps=1e-3, mode="train", running_mean=None, running_var=None,
+                       momentum=0.99) -> dict[str, dict[str, np.ndarray]]:
+    """What each usual mistake gives, for one call: ``{"out" | "running_mean" | "running_var": {hint: wrong}}``."""
+    x = np.asarray(x, dtype=np.float64)
+    gamma, beta = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
+    run_mean, run_var = _running(x, running_mean, running_var)
+    axes = _axes(x)
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    m = x.size // x.shape[-1]
+    found = {"out": {}, "running_mean": {}, "running_var": {}}
+    if mode == "inference":
+        found["out"][_BATCH_IN_INFERENCE] = _normalized(x, mean, var, gamma, beta, eps)
+        found["out"][_EPS_OUTSIDE] = _normalized(x, run_mean, run_var, gamma, beta, eps, outside=True)
+        found["running_mean"][_UPDATED_IN_INFERENCE] = run_mean * momentum + mean * (1 - momentum)
+        found["running_var"][_UPDATED_IN_INFERENCE] = run_var * momentum + var * (1 - momentum)
+        return found
+    unbiased = var * m / (m - 1) if m > 1 else var
+    found["out"][_UNBIASED] = _normalized(x, mean, unbiased, gamma, beta, eps)
+    found["out"][_EPS_OUTSIDE] = _normalized(x, mean, var, gamma, beta, eps, outside=True)
+    if x.ndim > 2:
+        found["out"][_AXES_BATCH_ONLY] = _normalized(x, x.mean(axis=0), x.var(axis=0), gamma, beta, eps)
+    found["out"][_AXES_ALL] = _normalized(x, x.mean(), x.var(), gamma, beta, eps)
+    found["running_mean"][_MOMENTUM] = run_mean * (1 - momentum) + mean * momentum
+    found["running_mean"][_NOT_UPDATED] = run_mean
+    found["running_var"][_MOMENTUM] = run_var * (1 - momentum) + var * momentum
+    found["running_var"][_UNBIASED] = run_var * momentum + unbiased * (1 - momentum)
+    found["running_var"][_NOT_UPDATED] = run_var
+    return found
+
+
+# --------------------------------------------------------------------------
+# The self-checks
+# --------------------------------------------------------------------------
+
+
+def _forward_cases(rng: np.random.Generator) -> list[dict]:
+    def arr(*shape, loc=0.0, scale=1.0, dtype=np.float64):
+        return rng.normal(loc, scale, size=shape).astype(dtype)
+
+    def params(c, dtype=np.float64):
+        return rng.uniform(0.5, 2.0, c).astype(dtype), arr(c, dtype=dtype)
+
+    stats = (arr(3), rng.uniform(0.5, 2, 3))
+    return [
+        case(arr(8, 3, loc=2, scale=3), *params(3), label="(N, D), the defaults"),
+        case(arr(6, 4, loc=-1, scale=0.2), *params(4), eps=0.05, running_mean=arr(4),
+             running_var=rng.uniform(0.5, 2, 4), momentum=0.9, label="(N, D), eps 0.05, momentum 0.9"),
+        case(arr(2, 4, 3, 3, loc=1, scale=2), *params(3), eps=1e-3, running_mean=stats[0],
+             running_var=stats[1], momentum=0.8, label="(N, H, W, C): statistics per channel"),
+        case(arr(5, 3, 2, 3, scale=3), *params(3), eps=1e-3, mode="inference", running_mean=stats[0],
+             running_var=stats[1], label="inference mode"),
+        case(arr(4, 5, dtype=np.float32), *params(5, np.float32), running_mean=np.zeros(5, np.float32),
+             running_var=np.ones(5, np.float32), label="float32 stays float32"),
+    ]
+
+
+def _unpack(result, n: int, what: str) -> tuple[tuple | None, str | None]:
+    if not isinstance(result, tuple) or len(result) != n:
+        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else f"a {type(result).__name__}"
+        return None, f"returned {got}; expected a tuple of {n}: {what}."
+    return result, None
+
+
+def check_batchnorm_forward(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 6: ``fn(x, gamma, beta, eps, mode, running_mean, running_var, momentum)`` returns
+    ``(out, cache, running_mean, running_var)``; out and the running statistics must equal
+    :func:`batchnorm_reference`'s, and a wrong result is matched against the usual mistakes."""
+    name = "batchnorm_forward"
+    cases = _forward_cases(np.random.default_rng(seed))
+    for number, the_case in enumerate(cases, 1):
+        args, kwargs = the_case["args"], the_case["kwargs"]
+        where = f"case {number} of {len(cases)}: {the_case['label']}"
+        try:
+            result = fn(*(np.copy(a) for a in args), **{k: np.copy(v) if isinstance(v, np.ndarray) else v
+                                                       for k, v in kwargs.items()})
+        except NotImplementedError:
+            return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
+                                               "`raise NotImplementedError()` with your code."]), verbose, strict)
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return _finish(Check(name, False, [where, *_error_lines(error, fn)]), verbose, strict)
+        parts, problem = _unpack(result, 4, "out, cache, running_mean, running_var")
+        if problem:
+            return _finish(Check(name, False, [where, problem]), verbose, strict)
+        expected = dict(zip(("out", "running_mean", "running_var"), batchnorm_reference(*args, **kwargs)))
+        suspects = batchnorm_suspects(*args, **kwargs)
+        tolerance = {"rtol": 1e-5, "atol": 1e-5} if args[0].dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-9}
+        for what, got in zip(("out", "running_mean", "running_var"), (parts[0], parts[2], parts[3])):
+            verdict = compare(f"{name} ({what})", got, expected[what], check_dtype=True,
+                              suspects=suspects[what], context=where, verbose=False, **tolerance)
+            if not verdict:
+                return _finish(verdict, verbose, strict)
+    return _finish(Check(name, True, [f"{len(cases)} cases: (N, D), (N, H, W, C), both modes, float32"]),
+                   verbose, strict)
+
+
+def _backward_cases(rng: np.random.Generator) -> list[dict]:
+    cases = []
+    for shape, eps, label in [((6, 4), 1e-3, "(N, D)"), ((2, 3, 3, 2), 1e-3, "(N, H, W, C)"),
+                              ((5, 3), 0.1, "(N, D), eps 0.1")]:
+        x = rng.normal(1, 2, size=shape)
+        gamma, beta = rng.uniform(0.5, 1.5, shape[-1]), rng.normal(size=shape[-1])
+        cases.append(case(rng.normal(size=shape), x, gamma, beta, eps, label=label))
+    return cases
+
+
+def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 6: ``fn(dout, cache)`` with the cache of the forward pass,
+    ``(x, x_hat, mean, var, gamma, eps)``, returns ``(dx, dgamma, dbeta)``: compared with
+    ``tf.GradientTape``, then with a numeric gradient in float64
+    (|analytic - numeric| <= 1e-9 + 1e-8 |numeric|)."""
+    name = getattr(fn, "__name__", "batchnorm_backward")
+    for number, the_case in enumerate(_backward_cases(np.random.default_rng(seed)), 1):
+        dout, x, gamma, beta, eps = the_case["args"]
+        where = f"case {number}: {the_case['label']}"
+        try:
+            result = fn(dout.copy(), bn_cache(x, gamma, eps))
+        except NotImplementedError:
+            return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
+                                               "`raise NotImplementedError()` with your code."]), verbose, strict)
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return _finish(Check(name, False, [where, *_error_lines(error, fn)]), verbose, strict)
+        parts, problem = _unpack(result, 3, "dx, dgamma, dbeta")
+        if problem:
+            return _finish(Check(name, False, [where, problem]), verbose, strict)
+        tape = batchnorm_backward_reference(dout, x, gamma, beta, eps)
+        numeric = numeric_bn_gradients(dout, x, gamma, beta, eps)
+        hints = {"dx": "x reaches the output three ways: directly, through the mean and through the variance; "
+                       "closed form: dx = gamma / (m * std) * (m * dout - sum(dout) - x_hat * sum(dout * x_hat)).",
+                 "dgamma": "dgamma = sum of dout * x_hat over every axis but the channels.",
+                 "dbeta": "dbeta = sum of dout over every axis but the channels."}
+        for what, got, want, num in zip(("dx", "dgamma", "dbeta"), parts, tape, numeric):
+            verdict = compare(f"{name} ({what})", got, want, rtol=1e-7, atol=1e-9, hint=hints[what],
+                              context=f"{where}, against tf.GradientTape", verbose=False)
+            if not verdict:
+                return _finish(verdict, verbose, strict)
+            got = np.asarray(got, dtype=np.float64)
+            if not np.allclose(got, num, rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL):
+                worst = float(np.max(np.abs(got - num) / (GRADIENT_ATOL + GRADIENT_RTOL * np.abs(num))))
+                return _finish(Check(name, False, [
+                    f"{where}: {what} is {worst:.1f} times the tolerance away from a float64 numeric "
+                    f"gradient (|error| <= {GRADIENT_ATOL:g} + {GRADIENT_RTOL:g} |numeric|).",
+                    "Compute in float64 and avoid shortcuts that lose precision."]), verbose, strict)
+    return _finish(Check(name, True, ["tf.GradientTape and a float64 numeric gradient, (N, D) and "
+                                      "(N, H, W, C)"]), verbose, strict)
+
+
+def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 6: ``layer_class(momentum=..., epsilon=...)`` must hold gamma and beta
+    (trainable) and moving_mean and moving_variance (not trainable), one per channel, and give
+    what ``keras.layers.BatchNormalization`` gives in both modes, moving statistics included."""
+    name = "BatchNorm"
+    rng = np.random.default_rng(seed)
+    fail = lambda *lines: _finish(Check(name, False, lines), verbose, strict)  # noqa: E731
+    for shape, momentum, epsilon in [((8, 3), 0.9, 1e-3), ((4, 5, 5, 2), 0.5, 0.1)]:
+        batches = rng.normal(2, 3, size=(3, *shape)).astype(np.float32)
+        x_test = rng.normal(2, 3, size=shape).astype(np.float32)
+        gamma, beta = rng.uniform(0.5, 2, shape[-1]), rng.normal(size=shape[-1])
+        where = f"inputs {_fmt_shape(shape)}, momentum {momentum}, epsilon {epsilon}"
+        try:
+            layer = layer_class(momentum=momentum, epsilon=epsilon)
+            layer.build((None, *shape[1:]))
+            missing = [a for a in ("gamma", "beta", "moving_mean", "moving_variance") if not hasattr(layer, a)]
+            if missing:
+                return fail(f"the layer has no attribute {', '.join(missing)}: create the four weights "
+                            "in build() with self.add_weight and keep them as attributes of those names.")
+            counts = (len(layer.trainable_weights), len(layer.non_trainable_weights))
+            if counts != (2, 2) or {tuple(w.shape) for w in layer.weights} != {(shape[-1],)}:
+                return fail(f"{counts[0]} trainable and {counts[1]} non-trainable weights of shapes "
+                            f"{[tuple(w.shape) for w in layer.weights]}; expected gamma and beta trainable, "
+                            "moving_mean and moving_variance with trainable=False, each of shape (channels,).")
+            got = keras_batchnorm_run(batches, x_test, gamma, beta, layer=layer)
+        except NotImplementedError:
+            return fail("BatchNorm is not implemented yet: replace `raise NotImplementedError()` with your code.")
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return fail(where, *_error_lines(error, getattr(layer_class, "call", layer_class)))
+        want = keras_batchnorm_run(batches, x_test, gamma, beta, momentum, epsilon)
+        for what in ("train", "moving_mean", "moving_variance", "inference"):
+            verdict = compare(f"{name} ({what.replace('_', ' ')})", got[what], want[what], rtol=1e-4, atol=1e-4,
+                              context=f"{where}, three training steps then inference",
+                              hint=("training=True: the batch's statistics, and a step of the moving ones; "
+                                    "training=False: the moving statistics." if what in ("train", "inference")
+                                    else _MOMENTUM), verbose=False)
+            if not verdict:
+                return _finish(verdict, verbose, strict)
+    return _finish(Check(name, True, ["equals keras.layers.BatchNormalization in both modes, moving "
+                                      "statistics included"]), verbose, strict)
+
+
+def check_bn_experiment(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 6: ``fn(x_train, y_train, learning_rate, epochs, seed)`` on a few hundred
+    digits returns two final training losses (without, then with batch normalization), the same
+    ones when run again, and a finite loss with batch normalization."""
+    name = "bn_experiment"
+    (x_train, y_train), _ = data
+    try:
+        runs = [np.asarray(fn(x_train[:512], y_train[:512], learning_rate=0.1, epochs=1, seed=1),
+                           dtype=np.float64) for _ in range(2)]
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    first = runs[0]
+    if first.shape != (2,):
+        return _finish(Check(name, False, [f"returned shape {_fmt_shape(first.shape)}; expected (2,): the final "
+                                           "training loss without batch normalization, then with it."]),
+                       verbose, strict)
+    if not (np.isfinite(first[1]) and 0 < first[1] < 2.3):
+        return _finish(Check(name, False, [
+            f"with batch normalization the loss after one epoch at learning rate 0.1 is {first[1]:.3g}; it "
+            "should fall below 2.3 (chance). Are the images scaled to [0, 1], flattened, and the loss from "
+            "logits?"]), verbose, strict)
+    if not np.array_equal(runs[0], runs[1], equal_nan=True):
+        return _finish(Check(name, False, [
+            f"two runs with the same seed gave {runs[0].round(4).tolist()} and {runs[1].round(4).tolist()}: "
+            "call keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
+    return _finish(Check(name, True, [f"a quick run gave losses {first[0]:.3f} without and {first[1]:.3f} "
+                                      "with batch normalization; seeded"]), verbose, strict)
