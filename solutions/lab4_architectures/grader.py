@@ -141,6 +141,6 @@ STEPS = [
         ("an identity ResNeXt block", (8, 8, 64), (32, 8), True),
         ("a ResNeXt block with a projection at stride 2", (8, 8, 32), (32, 4, 2), False),
     ]), call="block_model", needs=("vgg_block",), **MODEL_STEP),
-    Step("degradation", degradation, call="degradation", needs=("residual_block",), timeout=180,
+    Step("degradation", degradation, call="degradation", needs=("residual_block",), timeout=300,
          memory_mb=4096),
 ]
