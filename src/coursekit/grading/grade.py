@@ -184,7 +184,9 @@ def _read_outputs(job: pathlib.Path):
             arrays = {key: npz[key] for key in npz.files}
         for result in results:
             if isinstance(result, dict) and result.get("kind") == "model":
-                arrays[result["key"]] = _load_model(job / f"{result['key']}.keras")
+                key = str(result["key"])
+                whole, architecture = job / f"{key}.keras", job / f"{key}.json"
+                arrays[key] = _load_model(whole) if whole.exists() else _load_architecture(architecture)
         return results, arrays
     except Exception:  # noqa: BLE001 - whatever the student's process left is untrusted
         return None
@@ -199,6 +201,21 @@ def _load_model(path: pathlib.Path):
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception:  # noqa: BLE001 - an unloadable or unsafe file is a wrong answer, not a crash
+        return None
+
+
+def _load_architecture(path: pathlib.Path):
+    """A model too large to come back whole: rebuilt from its architecture, in safe mode, with
+    fresh weights (enough for structural checks: layers, shapes, parameter counts)."""
+    if not (path.is_file() and re.fullmatch(r"r\d+\.json", path.name)) or path.stat().st_size > _MAX_OUTPUT:
+        return None
+    import keras
+
+    try:
+        config = json.loads(path.read_text())
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        return model if isinstance(model, keras.Model) else None
+    except Exception:  # noqa: BLE001 - an unloadable or unsafe architecture is a wrong answer
         return None
 
 

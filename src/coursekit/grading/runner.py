@@ -17,6 +17,7 @@ import traceback
 import numpy as np
 
 JOB = sys.argv[1] if len(sys.argv) > 1 else "/job"
+_WEIGHTS_LIMIT = 48 << 20   # bytes of weights above which a model comes back as its architecture
 
 
 class _Anything:
@@ -82,6 +83,12 @@ def _encode(value, key, arrays):
         return {"kind": "float", "type": type(value).__name__,
                 "value": number if math.isfinite(number) else repr(number)}
     if type(value).__module__.split(".")[0] == "keras" and hasattr(value, "save"):
+        if value.count_params() * 4 > _WEIGHTS_LIMIT:
+            # Too large to send back whole (VGG's 553 MB): its architecture only, which the
+            # grader rebuilds in safe mode with fresh weights, for structural checks.
+            with open(f"{JOB}/{key}.json", "w") as f:
+                f.write(value.to_json())
+            return {"kind": "model", "key": key}
         value.save(f"{JOB}/{key}.keras")  # read back by the grader with safe_mode=True
         return {"kind": "model", "key": key}
     try:
