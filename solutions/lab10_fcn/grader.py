@@ -45,9 +45,9 @@ def twins(rng):
         seed, units, side = int(rng.integers(10_000)), variants[number], int(rng.choice([20, 24]))
         classifier = small_classifier(seed, units, side)
         images = rng.random((5, side, side, 1)).astype(np.float32)
-        canvases = [rng.random((side, side + 4 * int(rng.integers(2, 6)), 1)).astype(np.float32),
-                    rng.random((side + 4 * int(rng.integers(1, 4)), side + 4 * int(rng.integers(1, 4)), 1))
-                    .astype(np.float32)]
+        wide = (side, side + 4 * int(rng.integers(2, 6)))
+        larger = (side + 4 * int(rng.integers(1, 4)), side + 4 * int(rng.integers(1, 4)))
+        canvases = [rng.random((*shape, 1)).astype(np.float32) for shape in (wide, larger)]
 
         def judge(twin, classifier=classifier, images=images, canvases=canvases):
             return twin_problem(classifier, twin, images, canvases)
