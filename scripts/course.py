@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -33,8 +34,14 @@ SOLUTIONS = ROOT / "solutions"
 RELEASE = ROOT / "labs"
 
 
+def lab_order(name: str) -> tuple:
+    """Course order: lab2 before lab10 (a plain sort puts lab10 first)."""
+    number = re.match(r"lab(\d+)_", name)
+    return (int(number.group(1)) if number else 10**6, name)
+
+
 def all_labs() -> list[str]:
-    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
+    return sorted((p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists()), key=lab_order)
 
 
 def _nbgrader(args, cwd):

@@ -12,7 +12,7 @@ import course  # noqa: E402  (scripts/course.py)
 
 # A published student copy (scripts/publish.py) has labs/ but no solutions/.
 HAS_SOLUTIONS = (ROOT / "solutions").is_dir()
-LABS = course.all_labs() if HAS_SOLUTIONS else sorted(p.name for p in (ROOT / "labs").iterdir() if p.is_dir())
+LABS = course.all_labs() if HAS_SOLUTIONS else sorted((p.name for p in (ROOT / "labs").iterdir() if p.is_dir()), key=course.lab_order)
 NOTEBOOKS = sorted(
     p for folder in ("chapters", "solutions", "labs") for p in (ROOT / folder).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts

@@ -1,0 +1,157 @@
+"""Hidden checks of lab 10, on the instructor's side only (never copied to labs/).
+
+Each step draws its probes from a generator seeded at grading time. Expected values come
+from TensorFlow (``tf.nn.conv2d_transpose``), Keras (``keras.metrics.MeanIoU``), the bilinear
+formula written out here, and, for the two models, from judging the returned model in this
+trusted process: the twin against the classifier it was made from (rebuilt here from the same
+seed by the lab's given builder), the FCN by its output shapes and a short seeded training run.
+TensorFlow is imported inside the probe functions only.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from coursekit.grading import Probe, Step
+
+HERE = pathlib.Path(__file__).resolve().parent
+# After the short run the recipe reaches a pixel accuracy about 1 point above the all-background
+# baseline (95.5 %) and a mean IoU near 0.48; a network that predicts background everywhere has a
+# mean IoU near 0.24. The band: above the baseline, and a mean IoU of at least 0.33.
+MIN_MEAN_IOU = 0.33
+MAX_FCN_PARAMS = 200_000   # "small"
+
+
+def _given(name):
+    """A function given in the lab's dense_to_conv cell (the classifier builder), run here."""
+    import keras
+
+    nb = json.loads((HERE / "lab10_fcn.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "dense_to_conv")
+    namespace = {"np": np, "keras": keras, "__name__": "lab10_given"}
+    exec(compile("".join(cell["source"]), "<lab10 given>", "exec"), namespace)  # noqa: S102 - trusted source
+    return namespace[name]
+
+
+def twins(rng):
+    """Three seeded classifiers, the twin judged on their size and on larger canvases."""
+    small_classifier = _given("small_classifier")
+    from coursekit.checks import twin_problem
+
+    variants = [(32, 10), (10,), (24, 16, 5), (12, 7)]
+    probes = []
+    for number in rng.permutation(len(variants))[:3]:
+        seed, units, side = int(rng.integers(10_000)), variants[number], int(rng.choice([20, 24]))
+        classifier = small_classifier(seed, units, side)
+        images = rng.random((5, side, side, 1)).astype(np.float32)
+        wide = (side, side + 4 * int(rng.integers(2, 6)))
+        larger = (side + 4 * int(rng.integers(1, 4)), side + 4 * int(rng.integers(1, 4)))
+        canvases = [rng.random((*shape, 1)).astype(np.float32) for shape in (wide, larger)]
+
+        def judge(twin, classifier=classifier, images=images, canvases=canvases):
+            return twin_problem(classifier, twin, images, canvases)
+
+        probes.append(Probe(f"a classifier with {len(units)} dense layer(s)", (seed, units, side), judge=judge))
+    return probes
+
+
+def _bilinear(in_ch, out_ch, size):
+    """The formula of the lab, entry by entry."""
+    f = -(-size // 2)
+    centre = f - 1 if size % 2 else f - 0.5
+    kernel = np.zeros((size, size, out_ch, in_ch), np.float32)
+    for a in range(size):
+        for b in range(size):
+            value = (1 - abs(a - centre) / f) * (1 - abs(b - centre) / f)
+            for c in range(min(in_ch, out_ch)):
+                kernel[a, b, c, c] = value
+    return kernel
+
+
+def bilinear(rng):
+    cases = [((3, 3, 4), "upsampling by 2 (size 4)"), ((2, 2, 3), "an odd size"),
+             ((1, 1, 8), "upsampling by 4 (size 8)"), ((4, 2, 4), "more input than output channels"),
+             ((2, 5, 6), "more output than input channels"), ((1, 1, 1), "size 1")]
+    extra = int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(2, 9))
+    cases.append((extra, "wrong values on random sizes"))
+    return [Probe(reason, args, expect=_bilinear(*args), rtol=1e-6, atol=1e-7) for args, reason in cases]
+
+
+def transpose(rng):
+    from coursekit.checks import conv_transpose_reference
+
+    d2l = np.array([[0.0, 1.0], [2.0, 3.0]])
+    probes = [Probe("d2l's known answer", (d2l, d2l, 1), expect=conv_transpose_reference(d2l, d2l, 1), dtype=False)]
+    for _ in range(4):
+        h, w, kh, kw = (int(v) for v in rng.integers(1, 6, size=4))
+        stride = int(rng.integers(1, 4))
+        x, k = rng.normal(size=(h, w)), rng.normal(size=(kh, kw))
+        probes.append(Probe("wrong values on random inputs", (x, k, stride),
+                            expect=conv_transpose_reference(x, k, stride), rtol=1e-6, atol=1e-9, dtype=False))
+    x, small, large = rng.normal(size=(3, 4)), rng.normal(size=(2, 2)), rng.normal(size=(4, 3))
+    probes += [Probe("a stride larger than the kernel (gaps)", (x, small, 3),
+                     expect=conv_transpose_reference(x, small, 3), rtol=1e-6, atol=1e-9, dtype=False),
+               Probe("overlapping copies (kernel larger than the stride)", (x, large, 2),
+                     expect=conv_transpose_reference(x, large, 2), rtol=1e-6, atol=1e-9, dtype=False)]
+    x32 = rng.normal(size=(4, 3)).astype(np.float32)
+    k32 = rng.normal(size=(3, 3)).astype(np.float32)
+    probes.append(Probe("float32 inputs", (x32, k32, 2), expect=conv_transpose_reference(x32, k32, 2),
+                        rtol=1e-5, atol=1e-5, dtype=False))
+    return probes
+
+
+def iou(rng):
+    from coursekit.checks import mean_iou_reference
+
+    cases = [(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4, "a class absent from labels and predictions"),
+             (np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1]), 3, "a class that is only predicted"),
+             (np.array([2, 2, 1, 0]), np.array([1, 1, 1, 0]), 3, "a class that is only in the labels"),
+             (np.array([1, 1, 1]), np.array([1, 1, 1]), 6, "one class present, right everywhere")]
+    maps = rng.integers(0, 5, size=(2, 9, 7)), rng.integers(0, 5, size=(2, 9, 7))
+    cases.append((*maps, 8, "batches of label maps, several classes absent"))
+    truth = rng.integers(0, 40, size=(3, 16, 16)).astype(np.uint8)
+    guess = np.where(rng.random(truth.shape) < 0.7, truth, rng.integers(0, 40, size=truth.shape)).astype(np.uint8)
+    cases.append((truth, guess, 40, "uint8 label maps with 40 classes"))
+    return [Probe(reason, (t, p, n), expect=mean_iou_reference(t, p, n), rtol=1e-6, atol=1e-9, dtype=False)
+            for t, p, n, reason in cases]
+
+
+def fcn(rng):
+    """The model's structure on several sizes, then a short seeded training run in this process."""
+    from coursekit.checks import fcn_problem, train_and_score
+
+    n_structure = int(rng.integers(2, 12))
+    seed = int(rng.integers(10_000))
+
+    def structure(model):
+        problem = fcn_problem(model, n_structure)
+        if problem is None and model.count_params() > MAX_FCN_PARAMS:
+            problem = f"{model.count_params():,} parameters: keep it small (at most {MAX_FCN_PARAMS:,})"
+        return problem
+
+    def behaviour(model):
+        problem = fcn_problem(model, 4, sizes=((32, 32),))
+        if problem:
+            return problem
+        scores = train_and_score(model, 3, seed=seed, n_train=1000, epochs=3)
+        if scores["pixel_accuracy"] <= scores["background"] or scores["mean_iou"] < MIN_MEAN_IOU:
+            return (f"after a short seeded training run its pixel accuracy is {scores['pixel_accuracy']:.1%} "
+                    f"(background everywhere: {scores['background']:.1%}) and its mean IoU "
+                    f"{scores['mean_iou']:.2f}; the recipe reaches more than the baseline and at least "
+                    f"{MIN_MEAN_IOU}")
+        return None
+
+    return [Probe("the output for inputs of several sizes", (n_structure,), judge=structure),
+            Probe("training", (4,), judge=behaviour)]
+
+
+# bilinear_kernel comes first here: the adversarial corpus reuses the first step in one that
+# builds on it (build_fcn). The notebook keeps the chapter's order.
+STEPS = [
+    Step("bilinear_kernel", bilinear, call="bilinear_kernel", numpy_only=True),
+    Step("dense_to_conv", twins, call="twin_for_grading", timeout=90, memory_mb=4096),
+    Step("conv_transpose2d", transpose, call="conv_transpose2d", numpy_only=True),
+    Step("mean_iou", iou, call="mean_iou", numpy_only=True),
+    Step("build_fcn", fcn, call="build_fcn", needs=("bilinear_kernel",), timeout=90, memory_mb=4096),
+]

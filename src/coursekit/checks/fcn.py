@@ -1,0 +1,279 @@
+"""Self-checks of lab 10 (fully convolutional networks): references for the transposed
+convolution and the mean IoU, and the checks of a convolutionalized classifier and of a small
+segmentation network. The grader of lab 10 judges with the same functions, in its own process."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._core import Check, _error_lines, _finish, case, check_function
+
+__all__ = [
+    "conv_transpose_reference", "mean_iou_reference", "total_stride", "twin_problem",
+    "fcn_problem", "segmentation_canvases", "train_and_score",
+    "check_dense_to_conv", "check_bilinear_kernel", "check_conv_transpose2d", "check_mean_iou",
+    "check_build_fcn",
+]
+
+
+# --------------------------------------------------------------------------
+# References
+# --------------------------------------------------------------------------
+
+def conv_transpose_reference(x, k, stride: int = 1) -> np.ndarray:
+    """The transposed convolution of a map x (H, W) with a kernel k (kh, kw), no padding, by
+    ``tf.nn.conv2d_transpose`` in float64: shape ((H - 1) * stride + kh, (W - 1) * stride + kw)."""
+    import tensorflow as tf
+
+    x, k = np.asarray(x, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    shape = [1, (x.shape[0] - 1) * stride + k.shape[0], (x.shape[1] - 1) * stride + k.shape[1], 1]
+    out = tf.nn.conv2d_transpose(x[None, :, :, None], k[:, :, None, None], shape, strides=int(stride),
+                                 padding="VALID")
+    return out.numpy()[0, :, :, 0]
+
+
+def mean_iou_reference(y_true, y_pred, n_classes: int) -> float:
+    """``keras.metrics.MeanIoU``: the mean IoU over the classes present in the labels or the
+    predictions (a class absent from both, IoU 0/0, is left out)."""
+    import keras
+
+    metric = keras.metrics.MeanIoU(num_classes=int(n_classes))
+    metric.update_state(np.asarray(y_true).ravel(), np.asarray(y_pred).ravel())
+    return float(metric.result())
+
+
+# --------------------------------------------------------------------------
+# Judging a convolutionalized classifier and a segmentation network
+# --------------------------------------------------------------------------
+
+def total_stride(model) -> int:
+    """The product of the strides of the convolutions and pooling layers (one axis)."""
+    stride = 1
+    for layer in model.layers:
+        strides = getattr(layer, "strides", None)
+        if strides is not None:
+            stride *= int(np.atleast_1d(strides)[0])
+    return stride
+
+
+def _wide_crops(canvas: np.ndarray, side: int, stride: int) -> np.ndarray:
+    """Every side x side crop of canvas (H, W, C) at the stride, row-major: (rows * cols, side, side, C)."""
+    windows = np.lib.stride_tricks.sliding_window_view(canvas, (side, side), axis=(0, 1))[::stride, ::stride]
+    rows, cols = windows.shape[:2]
+    return np.moveaxis(windows, 2, -1).reshape(rows * cols, side, side, canvas.shape[-1]), (rows, cols)
+
+
+def twin_problem(classifier, twin, images: np.ndarray, canvases, *, atol: float = 1e-4) -> str | None:
+    """What is wrong with ``twin`` as the all-convolutional twin of ``classifier``, or None.
+
+    ``images`` (N, h, w, C) are inputs of the classifier's size: the twin must return (N, 1, 1,
+    classes) equal to the classifier. Each canvas (H, W, C) is larger: the twin's output at
+    (i, j) must equal the classifier on the crop at (i * s, j * s), s the total stride.
+    """
+    import keras
+
+    if not isinstance(twin, keras.Model):
+        return f"dense_to_conv returned a {type(twin).__name__}, not a Keras model"
+    kinds = {type(layer).__name__ for layer in twin.layers}
+    if kinds & {"Dense", "Flatten", "Reshape", "GlobalAveragePooling2D", "GlobalMaxPooling2D"}:
+        return ("the twin still has a Dense, Flatten, Reshape or global pooling layer: it must be "
+                "all-convolutional")
+    side = images.shape[1]
+    want = np.asarray(classifier(images, training=False))
+    try:
+        got = np.asarray(twin(images, training=False))
+    except Exception as error:  # noqa: BLE001 - any model error becomes a reason
+        return f"the twin fails on inputs of the classifier's size ({type(error).__name__})"
+    if got.shape != (len(images), 1, 1, want.shape[-1]):
+        return (f"on inputs of the classifier's size the twin returns {got.shape[1:]}, "
+                f"not (1, 1, {want.shape[-1]})")
+    if not np.allclose(got[:, 0, 0], want, atol=atol, rtol=1e-4):
+        return "on inputs of the classifier's size the twin's outputs differ from the classifier's"
+    stride = total_stride(classifier)
+    for canvas in canvases:
+        crops, grid = _wide_crops(canvas, side, stride)
+        try:
+            got = np.asarray(twin(canvas[None], training=False))[0]
+        except Exception as error:  # noqa: BLE001
+            return f"the twin fails on an input larger than the classifier's ({type(error).__name__})"
+        if got.shape[:2] != grid:
+            return (f"on a {canvas.shape[0]}x{canvas.shape[1]} input the twin's map is {got.shape[:2]}, "
+                    f"not {grid} (one output every {stride} pixels)")
+        want = np.asarray(classifier(crops, training=False)).reshape(*grid, -1)
+        if not np.allclose(got, want, atol=atol, rtol=1e-4):
+            return ("on a larger input the twin's map differs from the classifier applied to each "
+                    "crop at the total stride (check how the Dense weights are reshaped: row-major, "
+                    "channels last)")
+    return None
+
+
+def fcn_problem(model, n_classes: int, sizes=((32, 32), (48, 64), (64, 40))) -> str | None:
+    """What is wrong with ``model`` as a segmentation FCN, or None: one input channel, any size
+    whose sides are multiples of 4, output (H, W, n_classes) probabilities, a skip connection."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return f"build_fcn returned a {type(model).__name__}, not a Keras model"
+    rng = np.random.default_rng(0)
+    for h, w in sizes:
+        x = rng.random((2, h, w, 1)).astype(np.float32)
+        try:
+            y = np.asarray(model(x, training=False))
+        except Exception as error:  # noqa: BLE001
+            return f"the model fails on a {h}x{w} input ({type(error).__name__}): use keras.Input((None, None, 1))"
+        if y.shape != (2, h, w, n_classes):
+            return f"a {h}x{w} input gives an output of {y.shape[1:]}, not ({h}, {w}, {n_classes})"
+        if not np.allclose(y.sum(axis=-1), 1.0, atol=1e-3) or y.min() < 0:
+            return "the output is not a probability per class (end with a softmax over the classes)"
+    if not any(type(layer).__name__ in ("Add", "Concatenate") for layer in model.layers):
+        return "no skip connection: add (Add) or concatenate (Concatenate) maps from an earlier layer"
+    return None
+
+
+def segmentation_canvases(n: int, n_classes: int, seed: int, split: str = "train"):
+    """The lab's segmentation set: MNIST digits halved to 14 x 14, one or two per 32 x 32 canvas,
+    digits 0 .. n_classes-1 and the background (class n_classes); images scaled to [0, 1]."""
+    from coursekit import data
+
+    (x_train, y_train), (x_test, y_test) = data.load("mnist", quiet=True)
+    images, labels = (x_train, y_train) if split == "train" else (x_test, y_test)
+    x, y = data.digit_segmentation(n, size=32, digits_per_image=(1, 2), n_classes=n_classes, ink=64,
+                                   source=(images[:, ::2, ::2].copy(), labels), seed=seed)
+    return (x[..., None] / np.float32(255)).astype(np.float32), y
+
+
+def train_and_score(model, n_classes: int, *, seed: int = 0, n_train: int = 1000, epochs: int = 3) -> dict:
+    """Train ``model`` briefly (Adam 3e-3, digit pixels weighted 3) on the lab's canvases and
+    return its pixel accuracy, the all-background baseline and its mean IoU on test canvases."""
+    import keras
+
+    x, y = segmentation_canvases(n_train, n_classes, seed)
+    x_val, y_val = segmentation_canvases(300, n_classes, seed + 1, split="test")
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    weight = np.where(y == n_classes, 1.0, 3.0).astype(np.float32)
+    model.fit(x, y, sample_weight=weight, epochs=epochs, batch_size=32, verbose=0)
+    predicted = np.asarray(model.predict(x_val, verbose=0)).argmax(-1)
+    return {"pixel_accuracy": float(np.mean(predicted == y_val)),
+            "background": float(np.mean(y_val == n_classes)),
+            "mean_iou": mean_iou_reference(y_val, predicted, n_classes + 1)}
+
+
+# --------------------------------------------------------------------------
+# Self-checks
+# --------------------------------------------------------------------------
+
+def check_dense_to_conv(fn: Callable, make_classifier: Callable, *, verbose: bool = True,
+                        strict: bool = False) -> Check:
+    """Self-check for lab 10: ``fn(model)`` on classifiers from ``make_classifier(seed, units)``
+    must be all-convolutional and equal the classifier on its own size and, crop by crop at the
+    total stride, on larger canvases."""
+    rng = np.random.default_rng(0)
+    for seed, units in [(0, (32, 10)), (1, (10,)), (2, (24, 16, 5))]:
+        classifier = make_classifier(seed, units)
+        side, channels = classifier.inputs[0].shape[1], classifier.inputs[0].shape[-1]
+        images = rng.random((4, side, side, channels)).astype(np.float32)
+        canvases = [rng.random((side, side + 12, channels)).astype(np.float32),
+                    rng.random((side + 8, side + 4, channels)).astype(np.float32)]
+        try:
+            twin = fn(classifier)
+        except NotImplementedError:
+            return _finish(Check("dense_to_conv", False, ["dense_to_conv is not implemented yet."]), verbose, strict)
+        except Exception as error:  # noqa: BLE001
+            return _finish(Check("dense_to_conv", False, _error_lines(error, fn)), verbose, strict)
+        problem = twin_problem(classifier, twin, images, canvases)
+        if problem:
+            return _finish(Check("dense_to_conv", False, [
+                f"classifier with dense layers {units}: {problem}."]), verbose, strict)
+    return _finish(Check("dense_to_conv", True, ["3 classifiers, on their size and on larger canvases"]),
+                   verbose, strict)
+
+
+def check_bilinear_kernel(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 10: ``fn(in_ch, out_ch, size)`` has shape (size, size, out_ch, in_ch),
+    float32, no mixing of channels, and as a stride-2 ``Conv2DTranspose`` kernel of size 4 it
+    upsamples as ``tf.image.resize(..., "bilinear")`` away from the border."""
+    import tensorflow as tf
+
+    name = "bilinear_kernel"
+    try:
+        kernels = {args: np.asarray(fn(*args)) for args in [(3, 3, 4), (2, 2, 3), (2, 3, 4), (1, 1, 6)]}
+    except NotImplementedError:
+        return _finish(Check(name, False, ["bilinear_kernel is not implemented yet."]), verbose, strict)
+    except Exception as error:  # noqa: BLE001
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    for (i, o, k), kernel in kernels.items():
+        if kernel.shape != (k, k, o, i) or kernel.dtype != np.float32:
+            return _finish(Check(name, False, [
+                f"bilinear_kernel({i}, {o}, {k}) has shape {kernel.shape} and dtype {kernel.dtype}; "
+                f"expected ({k}, {k}, {o}, {i}) float32: Conv2DTranspose's (size, size, out, in)."]),
+                verbose, strict)
+        off = kernel.copy()
+        for c in range(min(i, o)):
+            off[:, :, c, c] = 0
+        if np.any(off != 0):
+            return _finish(Check(name, False, [
+                f"bilinear_kernel({i}, {o}, {k}): output channel c must take input channel c only "
+                "(zeros everywhere else)."]), verbose, strict)
+        if not np.allclose(kernel[:, :, 0, 0], kernel[::-1, ::-1, 0, 0]):
+            return _finish(Check(name, False, [f"bilinear_kernel({i}, {o}, {k}) is not symmetric about its centre."]),
+                           verbose, strict)
+    coarse = np.random.default_rng(0).random((1, 5, 6, 3)).astype(np.float32)
+    up = tf.nn.conv2d_transpose(coarse, kernels[(3, 3, 4)], [1, 10, 12, 3], strides=2, padding="SAME")
+    want = tf.image.resize(coarse, (10, 12), "bilinear")
+    if not np.allclose(np.asarray(up)[:, 1:-1, 1:-1], np.asarray(want)[:, 1:-1, 1:-1], atol=1e-5):
+        return _finish(Check(name, False, [
+            "as a stride-2 transposed convolution, bilinear_kernel(3, 3, 4) does not upsample as "
+            "tf.image.resize(..., 'bilinear') inside the image. For size 4: f = 2, centre 1.5, and "
+            "the ramp 1 - |a - centre| / f gives (0.25, 0.75, 0.75, 0.25)."]), verbose, strict)
+    return _finish(Check(name, True, ["shapes, channels, symmetry, and bilinear upsampling by 2"]), verbose, strict)
+
+
+def check_conv_transpose2d(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 10: ``fn(x, k, stride)`` against d2l's known answer and
+    ``tf.nn.conv2d_transpose`` on several shapes and strides."""
+    rng = np.random.default_rng(seed)
+    d2l = np.array([[0.0, 1.0], [2.0, 3.0]])
+    cases = [case(d2l, d2l, 1, label="d2l's example: X = K = [[0, 1], [2, 3]]")]
+    cases += [case(rng.normal(size=(h, w)), rng.normal(size=(kh, kw)), s, label=f"{h}x{w}, kernel {kh}x{kw}, stride {s}")
+              for h, w, kh, kw, s in [(3, 4, 2, 2, 1), (4, 3, 3, 3, 2), (2, 5, 3, 2, 3), (5, 5, 2, 4, 2), (1, 1, 3, 3, 2)]]
+    return check_function(
+        "conv_transpose2d", fn, cases, conv_transpose_reference, rtol=1e-6, atol=1e-9,
+        hint="each input value x[i, j] adds x[i, j] * k into out[i*stride : i*stride + kh, "
+             "j*stride : j*stride + kw]; the output has (H - 1) * stride + kh rows.",
+        verbose=verbose, strict=strict)
+
+
+def check_mean_iou(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 10: ``fn(y_true, y_pred, n_classes)`` against ``keras.metrics.MeanIoU``,
+    on a class absent from both, from the labels only, from the predictions only, and on maps."""
+    rng = np.random.default_rng(seed)
+    cases = [case(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4, label="class 3 in neither"),
+             case(np.array([0, 0, 1]), np.array([0, 2, 1]), 3, label="class 2 only predicted"),
+             case(np.array([2, 2, 1]), np.array([1, 1, 1]), 3, label="class 2 only in the labels"),
+             case(np.array([1, 1]), np.array([1, 1]), 5, label="one class, right everywhere"),
+             case(rng.integers(0, 4, size=(3, 8, 8)), rng.integers(0, 4, size=(3, 8, 8)), 6,
+                  label="label maps (3, 8, 8), classes 4 and 5 absent")]
+    return check_function(
+        "mean_iou", fn, cases, mean_iou_reference, rtol=1e-6, atol=1e-9,
+        hint="IoU_c = |true c and predicted c| / |true c or predicted c|; average it over the "
+             "classes whose union is not empty (keras.metrics.MeanIoU's convention).",
+        verbose=verbose, strict=strict)
+
+
+def check_build_fcn(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 10: ``fn(n_classes)`` gives probabilities of the input's size for
+    several sizes and class counts, with a skip connection (no training here)."""
+    for n_classes in (4, 11):
+        try:
+            model = fn(n_classes)
+        except NotImplementedError:
+            return _finish(Check("build_fcn", False, ["build_fcn is not implemented yet."]), verbose, strict)
+        except Exception as error:  # noqa: BLE001
+            return _finish(Check("build_fcn", False, _error_lines(error, fn)), verbose, strict)
+        problem = fcn_problem(model, n_classes)
+        if problem:
+            return _finish(Check("build_fcn", False, [f"build_fcn({n_classes}): {problem}."]), verbose, strict)
+    return _finish(Check("build_fcn", True, ["output sizes, probabilities, a skip connection"]), verbose, strict)
