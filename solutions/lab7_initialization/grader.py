@@ -197,7 +197,7 @@ def training(rng):
     images, labels = _digits(rng, 600)
     seed = _seed(rng) % 10_000
     return [Probe(f"from {start!r}{' (a standard deviation)' if not isinstance(start, str) else ''}",
-                  (start, images, labels), {"epochs": 2, "seed": seed},
+                  (start, images, labels), {"epochs": 3, "seed": seed},
                   judge=lambda losses, start=start: "; ".join(train_problems(losses, start)) or None)
             for start in ("he_normal", 0.01)]
 
