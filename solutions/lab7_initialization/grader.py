@@ -14,7 +14,6 @@ Keras are imported inside the probe functions only.
 import contextlib
 import io
 import json
-import math
 import pathlib
 
 import numpy as np
