@@ -63,7 +63,7 @@ def scheme_variance(scheme: str, shape) -> float:
 
 
 def scheme_bound(scheme: str, shape) -> float:
-    """The largest |weight| that ``scheme`` can draw: sqrt(3 v) for a uniform, two standard
+    """The largest absolute weight that ``scheme`` can draw: sqrt(3 v) for a uniform, two standard
     deviations of the normal Keras starts from (sqrt(v) / TRUNCATED_STD) for a truncated one."""
     variance = scheme_variance(scheme, shape)
     if SCHEMES[scheme][2] == "uniform":
