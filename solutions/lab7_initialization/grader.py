@@ -142,7 +142,8 @@ def _digits(rng, count):
 
 
 def _spread(kernel):
-    return float(np.max(np.abs(kernel - kernel[..., :1])))
+    spread = np.abs(kernel - kernel[..., :1])  # every filter against filter 0
+    return float(spread.max())
 
 
 def symmetry(rng):
