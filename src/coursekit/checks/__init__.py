@@ -6,13 +6,14 @@ checks are in the module named after its chapter. Everything is re-exported here
 so a lab writes ``from coursekit import checks`` and calls ``checks.check_conv``.
 """
 
-from . import _core, architectures, batch_norm, convolution, fcn, padding_stride, pooling
+from . import _core, architectures, batch_norm, convolution, fcn, initialization, padding_stride, pooling
 from ._core import *  # noqa: F401,F403
 from .convolution import *  # noqa: F401,F403
 from .padding_stride import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .architectures import *  # noqa: F401,F403
 from .batch_norm import *  # noqa: F401,F403
+from .initialization import *  # noqa: F401,F403
 from .fcn import *  # noqa: F401,F403
 
 # One line per lab module: its public names join the package's.
@@ -23,5 +24,6 @@ __all__ = [
     *pooling.__all__,
     *architectures.__all__,
     *batch_norm.__all__,
+    *initialization.__all__,
     *fcn.__all__,
 ]
