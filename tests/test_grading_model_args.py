@@ -1,0 +1,66 @@
+"""Grading with models in both directions: a Keras model chosen by the grader is a probe's
+argument (saved into the job, loaded in the sandbox), and a judge reads how the returned model
+was compiled (optimizer, learning rate) from the file, as JSON. Lab 8 grades its steps this way."""
+
+import json
+
+import pytest
+
+from coursekit.grading import sandbox
+
+from test_grading import _cell
+
+BOXED, WHY = sandbox.available()
+
+_GRADER = '''
+from coursekit.grading import Probe, Step
+
+
+def _probes(rng):
+    import keras
+
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="inner")])
+
+    def judge(model):
+        rate = ((model.compile_config_read.get("optimizer") or {}).get("config") or {}).get("learning_rate")
+        if model.get_layer("inner").trainable:
+            return "the base is not frozen"
+        if rate is None or abs(rate - 3e-4) > 1e-9:
+            return "not compiled at the learning rate it was given"
+        return None
+    return [Probe("frozen and recompiled", (base, 3e-4), judge=judge)]
+
+
+STEPS = [Step("freeze", _probes, call="freeze", timeout=120, memory_mb=4096)]
+'''
+
+_RIGHT = '''def freeze(model, lr):
+    model.layers[0].trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+    return model
+'''
+
+_NOT_RECOMPILED = '''def freeze(model, lr):
+    model.layers[0].trainable = False
+    return model
+'''
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+@pytest.mark.parametrize("answer, score", [(_RIGHT, 1), (_NOT_RECOMPILED, 0)])
+def test_a_model_is_a_probe_argument_and_its_compile_config_is_judged(tmp_path, answer, score):
+    from coursekit.grading import grade_submission
+
+    lab = tmp_path / "lab_freeze"
+    lab.mkdir()
+    (lab / "grader.py").write_text(_GRADER)
+    cells = [_cell("freeze", _RIGHT, solution=True), _cell("test_freeze", "", grade=True, points=1)]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (lab / "lab_freeze.ipynb").write_text(json.dumps(notebook))
+    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
+    (tmp_path / "release.ipynb").write_text(json.dumps(release))
+    submission = {**notebook, "cells": [dict(cells[0], source=answer), cells[1]]}
+    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(submission).encode(), seed=1)
+    assert result["steps"]["freeze"]["score"] == score, result["steps"]
+    if not score:
+        assert "learning rate" in result["steps"]["freeze"]["reason"]
