@@ -1,17 +1,14 @@
 """Hidden checks of lab 9, on the instructor's side only (never copied to labs/).
 
-Every function of this lab takes a Keras model. Models cannot cross into the sandbox as
-data, so each probe carries a model kind and one vector of weights drawn here, at grading
-time; the HARNESS (the grader's own code, run in the sandbox after the student's cell)
-builds the model from them with ``coursekit.checks.probe_model`` and calls the student's
-function. Expected values are computed here, in the trusted process, from closed forms
-(a tf.nn forward pass, ReLU(CAM) on a GAP -> Dense model, w / ||w|| for a linear unit,
-FGSM on a linear classifier) and from coursekit (Grad-CAM on a non-CAM head, gradient
+Every function of this lab takes a Keras model: each probe passes one of
+``coursekit.checks.probe_model``'s small models, with weights drawn here at grading time (the
+student's code gets a fresh copy of it). Step 1 returns a model, loaded here with
+safe_mode=True and run on the probe's images. Expected values are computed here, in the
+trusted process, from closed forms (a tf.nn forward pass, ReLU(CAM) on a GAP -> Dense
+model, w / ||w|| for a linear unit, FGSM on a linear classifier) and from coursekit (Grad-CAM on a non-CAM head, gradient
 ascent on a ReLU unit, FGSM on a network trained here on MNIST). A reason says what
 property failed, never the inputs. TensorFlow is imported inside the probe functions.
 """
-
-import inspect
 
 import numpy as np
 
@@ -21,40 +18,13 @@ from coursekit.grading import Probe, Step
 EPS_MNIST = 0.1        # FGSM's eps on the MNIST network, as the lab says
 BAND = 0.05            # adversarial accuracy may exceed the recipe's by this much
 
-# Runs in the sandbox: model builders, then one wrapper per step that calls the student's function.
-HARNESS = "import keras\n\n" + "\n\n".join(
-    inspect.getsource(f) for f in (vis.probe_model, vis.set_flat_weights)) + '''
-
-def _outputs(value, n):
-    """The sub-model's outputs for n images as one (n, features) array, in the order given."""
-    value = list(value) if isinstance(value, (list, tuple)) else [value]
-    return np.concatenate([np.reshape(np.asarray(v, dtype=np.float32), (n, -1)) for v in value], axis=1)
-
-
-def graded_feature_extractor(kind, flat, images, names):
-    sub = feature_extractor(probe_model(kind, flat), list(names))
-    return _outputs(sub(images), len(images))
-
-
-def graded_gradient_ascent(kind, flat, layer, unit, steps, lr):
-    return gradient_ascent(probe_model(kind, flat), layer, unit, steps, lr)
-
-
-def graded_grad_cam(kind, flat, images, class_index, layer):
-    return grad_cam(probe_model(kind, flat), images, class_index, layer)
-
-
-def graded_fgsm(kind, flat, images, labels, eps):
-    return fgsm(probe_model(kind, flat), images, labels, eps)
-'''
-
 
 def _model(kind, rng, scale=0.5):
-    """(model, flat weights) of a probe model with weights drawn from rng."""
+    """A probe model with weights drawn from rng."""
     model = vis.probe_model(kind)
     flat = (scale * rng.normal(size=vis.flat_weights(model).size)).astype(np.float32)
     vis.set_flat_weights(model, flat)
-    return model, flat
+    return model
 
 
 def _images(rng, n, shape):
@@ -62,15 +32,29 @@ def _images(rng, n, shape):
 
 
 def features(rng):
-    model, flat = _model("cnn", rng)
+    model = _model("cnn", rng)
     images = _images(rng, 3, (16, 16, 3))
     acts = vis.vis_forward_reference(model, images)
-    cases = [(("conv1",), "one layer"), (("conv2", "pool1"), "two layers, in the order given"),
-             (("pool1", "gap", "logits"), "pooling, GAP and dense layers too")]
-    return [Probe(f"the activations differ from a forward pass ({reason})", ("cnn", flat, images, names),
-                  expect=np.concatenate([acts[n].reshape(3, -1) for n in names], axis=1),
-                  rtol=1e-4, atol=1e-5, dtype=False)
+    cases = [(["conv1"], "one layer"), (["conv2", "pool1"], "two layers, in the order given"),
+             (["pool1", "gap", "logits"], "pooling, GAP and dense layers too")]
+    return [Probe(f"the activations differ from a forward pass ({reason})", (model, names),
+                  judge=_same_activations(images, [acts[n] for n in names]))
             for names, reason in cases]
+
+
+def _same_activations(images, expected):
+    """A judge of the returned sub-model: its outputs on `images`, in order, equal `expected`."""
+    def judge(sub):
+        outputs = sub(images)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if len(outputs) != len(expected):
+            return "one output per layer name is expected"
+        for got, want in zip(outputs, expected):
+            got = np.asarray(got)
+            if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                return "wrong activations"
+        return None
+    return judge
 
 
 def _ascent_judge(w, floor=None, activation=None):
@@ -95,19 +79,19 @@ def ascent(rng):
     from coursekit.features import maximize_activation
 
     probes = []
-    model, flat = _model("linear", rng)
+    model = _model("linear", rng)
     kernel = model.get_layer("linear").get_weights()[0]
     for unit in rng.choice(4, size=2, replace=False):
-        probes.append(Probe("a linear unit", ("linear", flat, "linear", int(unit), 40, 0.1),
+        probes.append(Probe("a linear unit", (model, "linear", int(unit), 40, 0.1),
                             judge=_ascent_judge(kernel[:, unit].reshape(8, 8, 2))))
-    model, flat = _model("cnn", rng)
+    model = _model("cnn", rng)
     sub = keras.Model(model.inputs[0], model.get_layer("conv2").output)
     for unit in range(6):
         best = maximize_activation(model, "conv2", [unit], steps=60, lr=0.1, param="pixel", optimizer="sgd",
                                    transform=False, value_range=None, norm=1.0, seed=0)[0]
         if _unit(sub, best, unit) > 0:
             break
-    probes.append(Probe("a ReLU unit deeper in a network", ("cnn", flat, "conv2", unit, 60, 0.1),
+    probes.append(Probe("a ReLU unit deeper in a network", (model, "conv2", unit, 60, 0.1),
                         judge=_ascent_judge(best, floor=0.9 * _unit(sub, best, unit),
                                             activation=lambda x: _unit(sub, x, unit))))
     return probes
@@ -121,15 +105,15 @@ def cams(rng):
     from coursekit.cam import grad_cam
 
     probes = []
-    model, flat = _model("cnn", rng)
+    model = _model("cnn", rng)
     images = _images(rng, 4, (16, 16, 3))
     conv2 = vis.vis_forward_reference(model, images)["conv2"]
     dense = model.get_layer("logits").get_weights()[0]
     for c in rng.choice(5, size=2, replace=False):
         probes.append(Probe("on a GAP -> Dense model, Grad-CAM must equal ReLU(CAM) divided by its maximum",
-                            ("cnn", flat, images, int(c), "conv2"), expect=vis.cam_reference(conv2, dense, int(c)),
+                            (model, images, int(c), "conv2"), expect=vis.cam_reference(conv2, dense, int(c)),
                             rtol=1e-4, atol=1e-5))
-    model, flat = _model("flat", rng)
+    model = _model("flat", rng)
     images = _images(rng, 3, (12, 12, 2))
     for layer in ("conv1", "conv2"):
         c = int(rng.integers(3))
@@ -137,7 +121,7 @@ def cams(rng):
         peak = raw.max(axis=(1, 2), keepdims=True)
         want = np.divide(raw, peak, out=np.zeros_like(raw), where=peak > 0).astype(np.float32)
         probes.append(Probe("wrong maps on a model whose head is Flatten -> Dense (not CAM)",
-                            ("flat", flat, images, c, layer), expect=want, rtol=1e-3, atol=1e-4))
+                            (model, images, c, layer), expect=want, rtol=1e-3, atol=1e-4))
     probes.append(_blob_probe(rng))
     return probes
 
@@ -145,7 +129,7 @@ def cams(rng):
 def _blob_probe(rng):
     """Class 1's evidence, a bright square, placed at a spot drawn now: the map's peak must lie on it."""
     model = vis.probe_model("blob")
-    spot = np.full((5, 5, 1), 1.0 / 25)
+    spot = np.full((5, 5, 1, 1), 1.0 / 25)
     kernel = np.concatenate([-spot, spot - 0.02], axis=-1).astype(np.float32)    # (5, 5, 1, 2)
     weights = [kernel, np.array([0.0, -0.3], np.float32),
                np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32), np.zeros(2, np.float32)]
@@ -166,12 +150,12 @@ def _blob_probe(rng):
         return None
 
     return Probe("a synthetic image with the class evidence at a known spot",
-                 ("blob", vis.flat_weights(model), images, 1, "conv"), judge=judge)
+                 (model, images, 1, "conv"), judge=judge)
 
 
 def attacks(rng):
     probes = []
-    model, flat = _model("linear", rng)
+    model = _model("linear", rng)
     kernel, bias = model.get_layer("linear").get_weights()
     images = _images(rng, 6, (8, 8, 2))
     images[0] = 0.0
@@ -179,7 +163,7 @@ def attacks(rng):
     labels = rng.integers(0, 4, size=6)
     for eps, reason in ((0.03, "a small eps"), (0.25, "a large eps: clip to [0, 1]")):
         probes.append(Probe(f"FGSM differs from its closed form on a linear classifier ({reason})",
-                            ("linear", flat, images, labels, eps),
+                            (model, images, labels, eps),
                             expect=vis.linear_fgsm_reference(kernel, bias, images, labels, eps),
                             rtol=0, atol=1e-5))
     probes.append(_mnist_probe(rng))
@@ -222,13 +206,12 @@ def _mnist_probe(rng):
         return None if accuracy <= floor + BAND else "the attack does not fool the network enough"
 
     return Probe(f"a network trained on MNIST, eps = {EPS_MNIST}",
-                 ("mnist", vis.flat_weights(model), images, labels, EPS_MNIST), judge=judge)
+                 (model, images, labels, EPS_MNIST), judge=judge)
 
 
 STEPS = [
-    Step("feature_extractor", features, call="graded_feature_extractor", harness=HARNESS,
-         timeout=60, memory_mb=4096),
-    Step("gradient_ascent", ascent, call="graded_gradient_ascent", harness=HARNESS, timeout=90, memory_mb=4096),
-    Step("grad_cam", cams, call="graded_grad_cam", harness=HARNESS, timeout=60, memory_mb=4096),
-    Step("fgsm", attacks, call="graded_fgsm", harness=HARNESS, timeout=60, memory_mb=4096),
+    Step("feature_extractor", features, call="feature_extractor", timeout=60, memory_mb=4096),
+    Step("gradient_ascent", ascent, call="gradient_ascent", timeout=90, memory_mb=4096),
+    Step("grad_cam", cams, call="grad_cam", timeout=60, memory_mb=4096),
+    Step("fgsm", attacks, call="fgsm", timeout=60, memory_mb=4096),
 ]

@@ -139,9 +139,7 @@ def _grade_step(step, probes, taken, references, worth, boxed) -> dict:
         helpers = [(n, d) for n, d in helpers if not static.forbidden_uses(d, step.forbid)]
     with tempfile.TemporaryDirectory(prefix="grade-step-") as tmp:
         job = pathlib.Path(tmp)
-        trusted = [(f"reference {n}", references[n]) for n in step.needs]
-        trusted += [("the grader's harness", step.harness)] if step.harness else []
-        _write_job(job, step, probes, answer, helpers, trusted)
+        _write_job(job, step, probes, answer, helpers, [(f"reference {n}", references[n]) for n in step.needs])
         hide = static.LIBRARIES if step.numpy_only else ()
         outcome = sandbox.run(job, timeout=step.timeout, memory_mb=step.memory_mb, hide=hide, sandbox=boxed)
         if outcome.timed_out:

@@ -54,9 +54,6 @@ class Step:
     forbid_reason: str = ""            # the rule in words, e.g. "build it from convolutions and ReLU"
     timeout: float = 20.0              # seconds of wall-clock time for the whole step
     memory_mb: int = 1024              # address space for the student's process
-    harness: str = ""                  # the grader's own source, run in the sandbox after the answer
-    #   and the references: it turns the probes' plain arrays into what the student's function takes
-    #   (e.g. a Keras model built from weight arrays) and defines the function that ``call`` names
 
     @property
     def defines(self) -> set[str]:
