@@ -72,7 +72,13 @@ def probe_model(kind: str, flat=None):
     }
     if kind not in kinds:
         raise ValueError(f"kind must be one of {sorted(kinds)}; got {kind!r}.")
-    model = keras.Sequential(kinds[kind], name=f"probe_{kind}")
+    # Functional, not Sequential: a Sequential model saved and loaded again (as the grader
+    # hands models to a submission) no longer connects a layer's .output to its outputs.
+    inputs, *layers = kinds[kind]
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    model = keras.Model(inputs, x, name=f"probe_{kind}")
     if flat is not None:
         set_flat_weights(model, flat)
     return model
