@@ -108,7 +108,7 @@ def cams(rng):
     model = _model("cnn", rng)
     images = _images(rng, 4, (16, 16, 3))
     conv2 = vis.vis_forward_reference(model, images)["conv2"]
-    dense = model.get_layer("logits").get_weights()[0]
+    dense = np.asarray(model.get_layer("logits").kernel)
     for c in rng.choice(5, size=2, replace=False):
         probes.append(Probe("on a GAP -> Dense model, Grad-CAM must equal ReLU(CAM) divided by its maximum",
                             (model, images, int(c), "conv2"), expect=vis.cam_reference(conv2, dense, int(c)),
@@ -156,7 +156,8 @@ def _blob_probe(rng):
 def attacks(rng):
     probes = []
     model = _model("linear", rng)
-    kernel, bias = model.get_layer("linear").get_weights()
+    linear = model.get_layer("linear")
+    kernel, bias = np.asarray(linear.kernel), np.asarray(linear.bias)
     images = _images(rng, 6, (8, 8, 2))
     images[0] = 0.0
     images[1] = 1.0
