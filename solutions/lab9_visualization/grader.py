@@ -212,7 +212,8 @@ def _mnist_probe(rng):
 
 STEPS = [
     Step("feature_extractor", features, call="feature_extractor", timeout=60, memory_mb=4096),
-    Step("gradient_ascent", ascent, call="gradient_ascent", timeout=90, memory_mb=4096),
-    Step("grad_cam", cams, call="grad_cam", timeout=60, memory_mb=4096),
+    Step("gradient_ascent", ascent, call="gradient_ascent", needs=("feature_extractor",), timeout=90,
+         memory_mb=4096),
+    Step("grad_cam", cams, call="grad_cam", needs=("feature_extractor",), timeout=60, memory_mb=4096),
     Step("fgsm", attacks, call="fgsm", timeout=60, memory_mb=4096),
 ]
