@@ -10,6 +10,8 @@ ascent on a ReLU unit, FGSM on a network trained here on MNIST). A reason says w
 property failed, never the inputs. TensorFlow is imported inside the probe functions.
 """
 
+import warnings
+
 import numpy as np
 
 from coursekit.checks import visualization as vis
@@ -86,9 +88,12 @@ def ascent(rng):
                             judge=_ascent_judge(kernel[:, unit].reshape(8, 8, 2))))
     model = _model("cnn", rng)
     sub = keras.Model(model.inputs[0], model.get_layer("conv2").output)
-    for unit in range(6):
-        best = maximize_activation(model, "conv2", [unit], steps=60, lr=0.1, param="pixel", optimizer="sgd",
-                                   transform=False, value_range=None, norm=1.0, seed=0)[0]
+    for unit in range(6):   # the first unit that fires (a dead ReLU unit warns and is skipped)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            best = maximize_activation(model, "conv2", [unit], steps=60, lr=0.1, param="pixel",
+                                       optimizer="sgd", transform=False, value_range=None, norm=1.0,
+                                       seed=0)[0]
         if _unit(sub, best, unit) > 0:
             break
     probes.append(Probe("a ReLU unit deeper in a network", (model, "conv2", unit, 60, 0.1),
