@@ -6,7 +6,7 @@ checks are in the module named after its chapter. Everything is re-exported here
 so a lab writes ``from coursekit import checks`` and calls ``checks.check_conv``.
 """
 
-from . import _core, architectures, batch_norm, convolution, fcn, initialization, padding_stride, pooling, transfer_learning
+from . import _core, architectures, batch_norm, convolution, fcn, initialization, padding_stride, pooling, transfer_learning, visualization
 from ._core import *  # noqa: F401,F403
 from .convolution import *  # noqa: F401,F403
 from .padding_stride import *  # noqa: F401,F403
@@ -15,6 +15,7 @@ from .architectures import *  # noqa: F401,F403
 from .batch_norm import *  # noqa: F401,F403
 from .initialization import *  # noqa: F401,F403
 from .transfer_learning import *  # noqa: F401,F403
+from .visualization import *  # noqa: F401,F403
 from .fcn import *  # noqa: F401,F403
 
 # One line per lab module: its public names join the package's.
@@ -27,5 +28,6 @@ __all__ = [
     *batch_norm.__all__,
     *initialization.__all__,
     *transfer_learning.__all__,
+    *visualization.__all__,
     *fcn.__all__,
 ]

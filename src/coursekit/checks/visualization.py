@@ -1,0 +1,288 @@
+"""Self-checks of lab 9 (visualization): feature extractors, gradient ascent,
+Grad-CAM and FGSM, each on a small model built here with seeded weights.
+
+The checks compare with answers known in closed form, never with a copy of the
+solution:
+
+- the activations of a sub-model equal a forward pass written with ``tf.nn``;
+- on a linear unit, gradient ascent under an L2 constraint ends at w / ||w||;
+- on a GlobalAveragePooling -> Dense model, Grad-CAM is ReLU(CAM) divided by its
+  maximum, where CAM_c = sum_k w[k, c] A_k (Zhou et al. 2016);
+- on a linear softmax classifier, the gradient of the cross-entropy is
+  W (softmax(z) - onehot(y)), so FGSM is known exactly.
+
+:func:`probe_model` builds the models; lab 9's grader builds the same ones, with
+weights it draws when it grades.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._core import Check, _error_lines, _finish, _fmt_shape, compare
+
+__all__ = [
+    "probe_model",
+    "flat_weights",
+    "set_flat_weights",
+    "vis_forward_reference",
+    "cam_reference",
+    "linear_fgsm_reference",
+    "check_feature_extractor",
+    "check_gradient_ascent",
+    "check_grad_cam",
+    "check_fgsm",
+]
+
+
+# --------------------------------------------------------------------------- the probe models
+
+
+def probe_model(kind: str, flat=None):
+    """One of lab 9's small models, its weights taken from ``flat`` (one vector) if given.
+
+    Every model outputs logits (no softmax). ``kind``:
+
+    - ``"cnn"``: 16x16x3 -> conv1 (4, 3x3, same, ReLU) -> pool1 (2x2) -> conv2 (6, 3x3,
+      same, ReLU) -> gap -> logits (Dense 5): the CAM architecture at conv2;
+    - ``"flat"``: 12x12x2 -> conv1 (4, 3x3, same, ReLU) -> conv2 (5, 3x3, same, ReLU) ->
+      flatten -> logits (Dense 3): Grad-CAM is not CAM here;
+    - ``"linear"``: 8x8x2 -> flatten -> linear (Dense 4): a linear classifier;
+    - ``"mnist"``: 28x28x1 -> conv (8, 3x3, ReLU) -> pool -> flatten -> logits (Dense 10);
+    - ``"blob"``: 24x24x1 -> conv (2, 5x5, same, ReLU) -> gap -> logits (Dense 2).
+    """
+    import keras
+
+    L = keras.layers
+    same = {"padding": "same", "activation": "relu"}
+    kinds = {
+        "cnn": [keras.Input((16, 16, 3)), L.Conv2D(4, 3, name="conv1", **same),
+                L.MaxPooling2D(name="pool1"), L.Conv2D(6, 3, name="conv2", **same),
+                L.GlobalAveragePooling2D(name="gap"), L.Dense(5, name="logits")],
+        "flat": [keras.Input((12, 12, 2)), L.Conv2D(4, 3, name="conv1", **same),
+                 L.Conv2D(5, 3, name="conv2", **same), L.Flatten(name="flatten"),
+                 L.Dense(3, name="logits")],
+        "linear": [keras.Input((8, 8, 2)), L.Flatten(name="flatten"), L.Dense(4, name="linear")],
+        "mnist": [keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu", name="conv"),
+                  L.MaxPooling2D(name="pool"), L.Flatten(name="flatten"), L.Dense(10, name="logits")],
+        "blob": [keras.Input((24, 24, 1)), L.Conv2D(2, 5, name="conv", **same),
+                 L.GlobalAveragePooling2D(name="gap"), L.Dense(2, name="logits")],
+    }
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {sorted(kinds)}; got {kind!r}.")
+    # Functional, not Sequential: a Sequential model saved and loaded again (as the grader
+    # hands models to a submission) no longer connects a layer's .output to its outputs.
+    inputs, *layers = kinds[kind]
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    model = keras.Model(inputs, x, name=f"probe_{kind}")
+    if flat is not None:
+        set_flat_weights(model, flat)
+    return model
+
+
+def set_flat_weights(model, flat) -> None:
+    """Give ``model`` the weights in ``flat``, one float vector in ``get_weights()`` order."""
+    flat = np.asarray(flat, dtype=np.float32).ravel()
+    shapes = [w.shape for w in model.get_weights()]
+    sizes = [int(np.prod(s)) for s in shapes]
+    if sum(sizes) != flat.size:
+        raise ValueError(f"{model.name} has {sum(sizes)} weights; got {flat.size}.")
+    parts = np.split(flat, np.cumsum(sizes)[:-1])
+    model.set_weights([p.reshape(s) for p, s in zip(parts, shapes)])
+
+
+def flat_weights(model) -> np.ndarray:
+    """All of a model's weights as one float32 vector (the inverse of :func:`set_flat_weights`)."""
+    return np.concatenate([np.ravel(w) for w in model.get_weights()]).astype(np.float32)
+
+
+def _random_model(kind: str, rng: np.random.Generator, scale: float = 0.5):
+    model = probe_model(kind)
+    set_flat_weights(model, scale * rng.normal(size=flat_weights(model).size))
+    return model
+
+
+# --------------------------------------------------------------------------- references
+
+
+def vis_forward_reference(model, images) -> dict[str, np.ndarray]:
+    """The activations of the ``"cnn"`` probe model, computed with ``tf.nn`` from its weights."""
+    import tensorflow as tf
+
+    k1, b1, k2, b2, dense, bias = model.get_weights()
+    x = tf.constant(images, tf.float32)
+    conv1 = tf.nn.relu(tf.nn.conv2d(x, k1, 1, "SAME") + b1)
+    pool1 = tf.nn.max_pool2d(conv1, 2, 2, "VALID")
+    conv2 = tf.nn.relu(tf.nn.conv2d(pool1, k2, 1, "SAME") + b2)
+    gap = tf.reduce_mean(conv2, axis=(1, 2))
+    acts = {"conv1": conv1, "pool1": pool1, "conv2": conv2, "gap": gap, "logits": gap @ dense + bias}
+    return {name: np.asarray(a) for name, a in acts.items()}
+
+
+def cam_reference(activations, dense_kernel, class_index) -> np.ndarray:
+    """ReLU(CAM) divided by its maximum, (N, h, w): CAM = sum_k w[k, c] A_k of feature maps
+    ``activations`` (N, h, w, K) followed by GAP and a Dense layer of kernel (K, classes)."""
+    cam = np.einsum("nhwk,k->nhw", np.asarray(activations, np.float64),
+                    np.asarray(dense_kernel, np.float64)[:, class_index])
+    cam = np.maximum(cam, 0.0)
+    peak = cam.max(axis=(1, 2), keepdims=True)
+    return np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0).astype(np.float32)
+
+
+def linear_fgsm_reference(kernel, bias, images, labels, eps, bounds=(0.0, 1.0)) -> np.ndarray:
+    """FGSM on a linear classifier z = W^T x + b, in closed form: the gradient of the
+    cross-entropy with respect to x is W (softmax(z) - onehot(y)). ``bounds=None`` skips
+    the clip; a negative ``eps`` steps down the loss."""
+    x = np.asarray(images, np.float64)
+    z = x.reshape(len(x), -1) @ np.asarray(kernel, np.float64) + np.asarray(bias, np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(x)), np.asarray(labels)] -= 1.0
+    grad = (p @ np.asarray(kernel, np.float64).T).reshape(x.shape)
+    adv = x + eps * np.sign(grad)
+    return (adv if bounds is None else np.clip(adv, *bounds)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _call(name: str, fn: Callable, *args):
+    """(result, None) or (None, the Check that reports the student's error)."""
+    if not callable(fn):
+        return None, Check(name, False, [f"{name} is a {type(fn).__name__}, not a function."])
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, Check(name, False, [f"{name} is not implemented yet: replace "
+                                         "`raise NotImplementedError()` with your code."])
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return None, Check(name, False, _error_lines(error, fn))
+
+
+def check_feature_extractor(fn: Callable, *, seed: int = 0, verbose: bool = True,
+                            strict: bool = False) -> Check:
+    """Lab 9, step 1: ``fn(model, layer_names)`` returns a Keras model whose outputs are the
+    named layers' activations, in the order given; they must equal a ``tf.nn`` forward pass."""
+    import keras
+
+    name = "feature_extractor"
+    rng = np.random.default_rng(seed)
+    model = _random_model("cnn", rng)
+    images = rng.random((3, 16, 16, 3), dtype=np.float32)
+    expected = vis_forward_reference(model, images)
+    for names in (["conv2", "conv1"], ["pool1"], ["conv1", "gap", "logits"]):
+        sub, error = _call(name, fn, model, list(names))
+        if error is not None:
+            return _finish(error, verbose, strict)
+        if not isinstance(sub, keras.Model):
+            return _finish(Check(name, False, [
+                f"returned a {type(sub).__name__}; return a keras.Model (keras.Model(inputs, outputs))."]),
+                verbose, strict)
+        outputs = sub(images)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if len(outputs) != len(names):
+            return _finish(Check(name, False, [
+                f"layer_names={names}: the model has {len(outputs)} output(s); it needs one per name, "
+                "in the order given."]), verbose, strict)
+        for layer, got in zip(names, outputs):
+            result = compare(name, np.asarray(got), expected[layer], rtol=1e-4, atol=1e-5,
+                             context=f"layer_names={names}, output for {layer!r}",
+                             hint="outputs = [model.get_layer(n).output for n in layer_names], and "
+                                  "the sub-model starts at model.inputs (not a new keras.Input).",
+                             verbose=False)
+            if not result:
+                return _finish(result, verbose, strict)
+    return _finish(Check(name, True, ["3 cases, equal to a tf.nn forward pass"]), verbose, strict)
+
+
+def check_gradient_ascent(fn: Callable, *, seed: int = 0, verbose: bool = True,
+                          strict: bool = False) -> Check:
+    """Lab 9, step 2: on a linear unit, ``fn(model, layer, unit, steps, lr)`` must return an
+    image of L2 norm <= 1 whose cosine with the unit's weights w is >= 0.99 (it converges to
+    w / ||w||)."""
+    name = "gradient_ascent"
+    rng = np.random.default_rng(seed)
+    model = _random_model("linear", rng)
+    kernel = model.get_layer("linear").get_weights()[0]
+    for unit in (1, 3):
+        x, error = _call(name, fn, model, "linear", unit, 40, 0.1)
+        if error is not None:
+            return _finish(error, verbose, strict)
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (8, 8, 2):
+            return _finish(Check(name, False, [
+                f"unit {unit}: the image has shape {_fmt_shape(x.shape)}; return one image shaped "
+                "like the model's input without the batch axis, (8, 8, 2)."]), verbose, strict)
+        w = kernel[:, unit].reshape(8, 8, 2)
+        norm = np.linalg.norm(x)
+        cosine = float(np.sum(x * w) / (norm * np.linalg.norm(w) + 1e-12))
+        if norm > 1.0 + 1e-3:
+            return _finish(Check(name, False, [
+                f"unit {unit}: the image has L2 norm {norm:.3f}; after every step, project it back "
+                "onto the unit ball: x = x / max(1, ||x||)."]), verbose, strict)
+        if cosine < 0.99:
+            return _finish(Check(name, False, [
+                f"unit {unit} of a linear layer (a = w . x + b): your image's cosine with w is "
+                f"{cosine:.3f}, expected >= 0.99 (the best image of norm 1 is w / ||w||).",
+                "Hint: step along +gradient (ascent), normalised: x += lr * g / ||g||; take the "
+                "unit's mean over space of layer's output [..., unit]."]), verbose, strict)
+    return _finish(Check(name, True, ["converges to w / ||w|| on two linear units"]), verbose, strict)
+
+
+def check_grad_cam(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Lab 9, step 3: ``fn(model, images, class_index, layer)`` on a GAP -> Dense model must
+    return ReLU(CAM) divided by its maximum, (N, h, w) at the layer's resolution, float32."""
+    name = "grad_cam"
+    rng = np.random.default_rng(seed)
+    model = _random_model("cnn", rng)
+    images = rng.random((4, 16, 16, 3), dtype=np.float32)
+    conv2 = vis_forward_reference(model, images)["conv2"]
+    dense = model.get_layer("logits").get_weights()[0]
+    for class_index in (0, 3):
+        maps, error = _call(name, fn, model, images, class_index, "conv2")
+        if error is not None:
+            return _finish(error, verbose, strict)
+        result = compare(name, maps, cam_reference(conv2, dense, class_index), rtol=1e-4, atol=1e-5,
+                         check_dtype=True, context=f"a GAP -> Dense model, layer 'conv2', class {class_index}",
+                         hint="weights = mean over (height, width) of d logit[class] / d maps; map = "
+                              "ReLU(sum_k weight_k * maps_k); then divide each map by its maximum. "
+                              "Use the logits (these models have no softmax).",
+                         verbose=False)
+        if not result:
+            return _finish(result, verbose, strict)
+    return _finish(Check(name, True, ["equals ReLU(CAM) / max on a GAP -> Dense model"]), verbose, strict)
+
+
+def check_fgsm(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Lab 9, step 4: ``fn(model, images, labels, eps)`` on a linear classifier must equal the
+    closed form clip(x + eps * sign(W (softmax(z) - onehot(y))), 0, 1)."""
+    name = "fgsm"
+    rng = np.random.default_rng(seed)
+    model = _random_model("linear", rng)
+    kernel, bias = model.get_layer("linear").get_weights()
+    images = rng.random((5, 8, 8, 2), dtype=np.float32)
+    images[0] = 0.0  # on the bounds: the clip must keep them inside [0, 1]
+    images[1] = 1.0
+    labels = rng.integers(0, 4, size=5)
+    for eps in (0.05, 0.2):
+        adv, error = _call(name, fn, model, images.copy(), labels, eps)
+        if error is not None:
+            return _finish(error, verbose, strict)
+        want = linear_fgsm_reference(kernel, bias, images, labels, eps)
+        result = compare(name, adv, want, rtol=0, atol=1e-5, check_dtype=True,
+                         context=f"a linear classifier, eps = {eps}",
+                         suspects={
+                             "the step goes down the loss: FGSM adds +eps * sign(gradient)":
+                                 linear_fgsm_reference(kernel, bias, images, labels, -eps),
+                             "the result is not clipped to [0, 1]":
+                                 linear_fgsm_reference(kernel, bias, images, labels, eps, None)},
+                         hint="x_adv = clip(x + eps * sign(d loss / d x), 0, 1) with the "
+                              "cross-entropy of the labels and the logits (from_logits=True).",
+                         verbose=False)
+        if not result:
+            return _finish(result, verbose, strict)
+    return _finish(Check(name, True, ["equals the closed form on a linear classifier"]), verbose, strict)
