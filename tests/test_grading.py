@@ -312,3 +312,18 @@ def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_p
     results = json.loads(report.read_text())
     assert set(results) == {"patch_isclose", "invalid_json"} and results["invalid_json"]["score"] == 0
     assert results["patch_isclose"]["seed"] == SEED
+
+
+# --- the static flags: what reaches for the grader, and what a lab asks for ------------------------
+
+@pytest.mark.parametrize("source, flagged", [
+    ("np.isclose = lambda *a, **k: True\n", "replaces np.isclose"),
+    ("import coursekit.checks as c\nc.check_conv = print\n", "replaces c.check_conv"),
+    ("def freeze(base):\n    base.trainable = False\n    for layer in base.layers[-4:]:\n"
+     "        layer.trainable = True\n    return base\n", None),   # lab 8 asks for exactly this
+])
+def test_static_flags_patching_but_not_freezing_layers(source, flagged):
+    from coursekit.grading import static
+
+    found = static.suspicious(source)
+    assert (flagged in found) if flagged else not found, found

@@ -96,6 +96,11 @@ def forbidden_uses(source: str, names) -> list[str]:
     return sorted(found)
 
 
+# Attributes that a lab asks students to set on their own models (freezing layers is how
+# Keras fine-tunes): setting them cannot reach the grader, which reads models from files.
+_MODEL_STATE = {"trainable"}
+
+
 def suspicious(source: str) -> list[str]:
     """What in this code reaches for the grading machinery, in words (empty when nothing)."""
     tree = parse(source)
@@ -115,7 +120,8 @@ def suspicious(source: str) -> list[str]:
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
                 root = _root(target)
-                if isinstance(target, ast.Attribute) and root not in local and root != "self":
+                if (isinstance(target, ast.Attribute) and root not in local and root != "self"
+                        and target.attr not in _MODEL_STATE):
                     found.append(f"replaces {ast.unparse(target)}")
         elif isinstance(node, ast.Call):
             func = node.func
