@@ -213,7 +213,7 @@ def test_numpy_is_not_blocked():
 
 
 def test_conv_reference_matches_the_worked_example_and_numpy():
-    np.testing.assert_array_equal(checks.conv_reference(checks.DUMOULIN_X, checks.DUMOULIN_K), checks.DUMOULIN_Y)
+    np.testing.assert_array_equal(checks.conv_reference(checks.convolution.DUMOULIN_X, checks.convolution.DUMOULIN_K), checks.convolution.DUMOULIN_Y)
     rng = np.random.default_rng(1)
     for stride, padding in [(1, 0), (2, 1), (1, "same"), (2, "same"), (3, "valid")]:
         x, w, b = rng.normal(size=(7, 8, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)

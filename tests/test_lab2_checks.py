@@ -96,7 +96,7 @@ def test_same_pads_are_tensorflows(n, k, s, d):
 def test_dilated_conv_reference_matches_tf_dilations(padding, stride, dilation):
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(11, 10, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
-    pads = [checks._pad_pair(padding, x.shape[i], w.shape[i], stride, dilation) for i in (0, 1)]
+    pads = [checks.padding_stride._pad_pair(padding, x.shape[i], w.shape[i], stride, dilation) for i in (0, 1)]
     want = _tf_conv(x, w, stride, [list(p) for p in pads], dilation) + b
     got = checks.dilated_conv_reference(x, w, b, stride, padding, dilation)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

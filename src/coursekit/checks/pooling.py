@@ -1,0 +1,241 @@
+"""Self-checks of lab 3 (pooling): references for max and average pooling, forward and
+backward, a numeric gradient, and the checks built on them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function, forbid
+
+# --------------------------------------------------------------------------
+# Pooling (lab 3)
+# --------------------------------------------------------------------------
+
+__all__ = [
+    "pool_reference", "pool_backward_reference", "numeric_gradient", "relative_error",
+    "check_pool_forward", "check_pool_backward", "check_global_average_pool",
+    "check_max_pool_by_conv", "check_shift_experiment",
+]
+
+
+def _pool_op(kind: str):
+    import tensorflow as tf
+
+    ops = {"max": tf.nn.max_pool2d, "avg": tf.nn.avg_pool2d}
+    if kind not in ops:
+        raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
+    return ops[kind]
+
+
+def _float_dtype(x: np.ndarray):
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def pool_reference(x, size: int, stride: int, kind: str = "max") -> np.ndarray:
+    """Max or average pooling of x (N, H, W, C) by TensorFlow, no padding.
+
+    Computed in float64, returned in x's float dtype (float64 for integers).
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    # tf.constant with an explicit dtype: a NumPy float64 array given to tf.nn.max_pool2d
+    # as it is would be computed in float32.
+    inputs = tf.constant(x, dtype=tf.float64)
+    return np.asarray(_pool_op(kind)(inputs, int(size), int(stride), "VALID")).astype(_float_dtype(x))
+
+
+def pool_backward_reference(dout, x, size: int, stride: int, kind: str = "max") -> np.ndarray:
+    """dL/dx for L = sum(dout * pool(x)), by ``tf.GradientTape``, in x's float dtype.
+
+    Where several inputs of a window tie for the maximum, TensorFlow gives the whole
+    gradient to the first of them in row-major order (``np.argmax`` of the flat window).
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    inputs = tf.constant(x.astype(np.float64))
+    upstream = tf.constant(np.asarray(dout, dtype=np.float64))
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        pooled = _pool_op(kind)(inputs, int(size), int(stride), "VALID")
+        loss = tf.reduce_sum(upstream * pooled)
+    return tape.gradient(loss, inputs).numpy().astype(_float_dtype(x))
+
+
+def numeric_gradient(f: Callable, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Central differences of the scalar function f at x (CS231n style), in float64."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + h
+        above = f(x)
+        x[index] = saved - h
+        below = f(x)
+        x[index] = saved
+        grad[index] = (above - below) / (2 * h)
+    return grad
+
+
+def relative_error(a, b) -> float:
+    """max |a - b| / max(|a| + |b|, tiny): CS231n's measure for gradient checks."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-12, np.abs(a) + np.abs(b))))
+
+
+_CS231N_MAP = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], dtype=np.float64)
+
+
+def _pool_geometries():
+    """(input shape, size, stride): non-overlapping, odd sides, overlapping, stride > size."""
+    return [((2, 6, 6, 3), 2, 2), ((1, 7, 5, 2), 2, 2), ((2, 9, 8, 3), 3, 2),
+            ((1, 5, 6, 1), 2, 1), ((1, 9, 9, 2), 2, 3), ((2, 4, 4, 3), 4, 4)]
+
+
+def _pool_cases(rng: np.random.Generator, backward: bool) -> list[dict]:
+    inputs = [(_CS231N_MAP[None, :, :, None], 2, 2, "the 4x4 example of the chapter")]
+    inputs += [(rng.normal(size=shape), size, stride, f"{shape}, size {size}, stride {stride}")
+               for shape, size, stride in _pool_geometries()]
+    ties = rng.integers(0, 3, size=(2, 6, 6, 2)).astype(np.float64)
+    inputs += [(ties, 2, 2, "ties (equal values in a window)"), (ties, 3, 1, "ties, overlapping windows"),
+               (rng.normal(size=(2, 5, 7, 3)).astype(np.float32), 2, 2, "float32 stays float32")]
+    cases = []
+    for x, size, stride, label in inputs:
+        if backward:
+            out_h, out_w = (x.shape[1] - size) // stride + 1, (x.shape[2] - size) // stride + 1
+            dout = rng.normal(size=(x.shape[0], out_h, out_w, x.shape[3])).astype(x.dtype)
+            cases.append(case(dout, x, size, stride, label=label))
+        else:
+            cases.append(case(x, size, stride, label=label))
+    return cases
+
+
+_POOL_HINT = ("the output has (H - size) // stride + 1 rows and (W - size) // stride + 1 columns; "
+              "window (i, j) covers rows i*stride ... i*stride + size - 1 of every map, "
+              "and each map (the last axis) is pooled on its own.")
+_BACKWARD_HINT = {
+    "max": "each upstream value goes whole to the input that won its window, the first maximum in "
+           "row-major order when several tie (np.argmax of the flattened window); windows that "
+           "overlap add (+=) their gradients.",
+    "avg": "each upstream value is shared equally, dout / size**2, by the inputs of its window; "
+           "windows that overlap add (+=) their gradients.",
+}
+
+
+def check_pool_forward(fn: Callable, kind: str = "max", *, seed: int = 0,
+                       verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 3: ``fn(x, size, stride)`` against ``tf.nn.max_pool2d`` or
+    ``tf.nn.avg_pool2d`` (``kind`` "max" or "avg") on several shapes, ties and dtypes."""
+    cases = _pool_cases(np.random.default_rng(seed), backward=False)
+    return check_function(
+        f"{kind}_pool_forward", fn, cases, lambda x, size, stride: pool_reference(x, size, stride, kind),
+        rtol=1e-6, atol=1e-6, check_dtype=True, hint=_POOL_HINT, verbose=verbose, strict=strict)
+
+
+def check_pool_backward(fn: Callable, kind: str = "max", *, seed: int = 0,
+                        verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 3: ``fn(dout, x, size, stride)`` against ``tf.GradientTape``
+    through TensorFlow's pooling, then against a numeric gradient in float64
+    (relative error below 1e-8, CS231n style)."""
+    name = f"{kind}_pool_backward"
+    rng = np.random.default_rng(seed)
+    result = check_function(
+        name, fn, _pool_cases(rng, backward=True),
+        lambda dout, x, size, stride: pool_backward_reference(dout, x, size, stride, kind),
+        rtol=1e-6, atol=1e-6, check_dtype=True, hint=_BACKWARD_HINT[kind], verbose=False)
+    if not result:
+        return _finish(result, verbose, strict)
+    x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2) / 100.0  # 0.01 apart: no ties within h
+    dout = rng.normal(size=(2, 3, 3, 2))
+    try:
+        analytic = np.asarray(fn(dout, x.copy(), 3, 2), dtype=np.float64)
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    numeric = numeric_gradient(lambda v: float(np.sum(dout * pool_reference(v, 3, 2, kind))), x)
+    error = relative_error(analytic, numeric)
+    if not error < 1e-8:
+        return _finish(Check(name, False, [f"relative error {error:.1e} against a numeric gradient "
+                                           "(3x3 windows, stride 2, no ties); it must be below 1e-8.",
+                                           f"Hint: {_BACKWARD_HINT[kind]}"]), verbose, strict)
+    return _finish(Check(name, True, [f"{len(result.lines) and result.lines[0]}",
+                                      f"relative error {error:.0e} against a numeric gradient"]),
+                   verbose, strict)
+
+
+def check_global_average_pool(fn: Callable, *, seed: int = 0, verbose: bool = True,
+                              strict: bool = False) -> Check:
+    """Self-check for lab 3: ``fn(x)`` for x (N, H, W, C) must equal the mean over H and W, (N, C)."""
+    rng = np.random.default_rng(seed)
+    cases = [case(rng.normal(size=(2, 5, 7, 3))), case(rng.normal(size=(1, 1, 1, 4))),
+             case(rng.normal(size=(3, 4, 4, 8)).astype(np.float32), label="float32 stays float32")]
+
+    def reference(x):
+        import tensorflow as tf
+
+        return np.asarray(tf.reduce_mean(tf.constant(x, dtype=tf.float64), axis=(1, 2))).astype(x.dtype)
+
+    return check_function("global_average_pool", fn, cases, reference, rtol=1e-6, atol=1e-6,
+                          check_dtype=True, hint="average over the height and width axes (1 and 2), "
+                          "keep the batch and channel axes: (N, H, W, C) -> (N, C).",
+                          verbose=verbose, strict=strict)
+
+
+#: what 2x2 max pooling built from convolutions and ReLUs may not call
+MAX_FUNCTIONS: dict[str, dict[str, str]] = {
+    "tensorflow.python.ops.gen_nn_ops": {
+        "max_pool": "tf.nn.max_pool2d", "max_pool_v2": "tf.nn.max_pool2d",
+        "max_pool_with_argmax": "tf.nn.max_pool_with_argmax",
+    },
+    "tensorflow.python.ops.gen_math_ops": {"_max": "tf.reduce_max", "maximum": "tf.maximum"},
+    "numpy": {"max": "np.max", "amax": "np.amax", "maximum": "np.maximum"},
+}
+
+
+def check_max_pool_by_conv(fn: Callable, *, seed: int = 0, verbose: bool = True,
+                           strict: bool = False) -> Check:
+    """Self-check for lab 3: ``fn(x)``, x (N, H, W, C) float32, must equal
+    ``tf.nn.max_pool2d(x, 2, 2, "VALID")`` without calling any max function."""
+    rng = np.random.default_rng(seed)
+    ties = rng.integers(-2, 2, size=(2, 6, 6, 1)).astype(np.float32)
+    cases = [case(rng.normal(size=(2, 8, 8, 3)).astype(np.float32)),
+             case(rng.normal(size=(1, 7, 9, 2)).astype(np.float32), label="odd sides"),
+             case(ties, label="ties and negative values")]
+    return check_function(
+        "max_pool_by_conv", fn, cases, lambda x: pool_reference(x, 2, 2, "max"),
+        rtol=1e-5, atol=1e-6, check_dtype=True,
+        hint="max(a, b) = b + relu(a - b): 2x2 kernels with stride 2 (tf.nn.depthwise_conv2d) pick "
+             "one input of every window, or the difference of two; take the maximum of the top pair, "
+             "of the bottom pair, then of those two.",
+        guard=lambda: forbid(MAX_FUNCTIONS, reason="build the maximum from convolutions and ReLUs."),
+        verbose=verbose, strict=strict)
+
+
+def check_shift_experiment(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 3: ``fn(x_train, y_train, x_test, y_test, shift, epochs, seed)`` on a
+    small part of ``data`` (MNIST, as from ``coursekit.data.load``) returns two accuracies,
+    better than chance, and the same ones when run again with the same seed."""
+    (x_train, y_train), (x_test, y_test) = data
+    args = (x_train[:600], y_train[:600], x_test[:300], y_test[:300])
+    try:
+        runs = [np.asarray(fn(*args, shift=(0, 2), epochs=1, seed=1), dtype=np.float64) for _ in range(2)]
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return _finish(Check("shift_experiment", False, _error_lines(error, fn)), verbose, strict)
+    first = runs[0]
+    if first.shape != (2,):
+        return _finish(Check("shift_experiment", False, [
+            f"returned shape {_fmt_shape(first.shape)}; expected (2,): the accuracy of the strided "
+            "network, then of the pooled one."]), verbose, strict)
+    if not np.all((first > 0.2) & (first <= 1.0)):
+        return _finish(Check("shift_experiment", False, [
+            f"accuracies {first.round(3).tolist()} after one epoch on 600 digits; expected between 0.2 "
+            "and 1. Are the images scaled to [0, 1] and given a channel axis, and the loss from logits?"]),
+            verbose, strict)
+    if not np.array_equal(runs[0], runs[1]):
+        return _finish(Check("shift_experiment", False, [
+            f"two runs with the same seed gave {runs[0].round(4).tolist()} and {runs[1].round(4).tolist()}: "
+            "call keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
+    return _finish(Check("shift_experiment", True, [
+        f"a quick run gave strided {first[0]:.3f}, pooled {first[1]:.3f}; seeded"]), verbose, strict)
