@@ -6,11 +6,12 @@ checks are in the module named after its chapter. Everything is re-exported here
 so a lab writes ``from coursekit import checks`` and calls ``checks.check_conv``.
 """
 
-from . import _core, convolution, padding_stride, pooling
+from . import _core, convolution, padding_stride, pooling, training
 from ._core import *  # noqa: F401,F403
 from .convolution import *  # noqa: F401,F403
 from .padding_stride import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
 
 # One line per lab module: its public names join the package's.
-__all__ = [*_core.__all__, *convolution.__all__, *padding_stride.__all__, *pooling.__all__]
+__all__ = [*_core.__all__, *convolution.__all__, *padding_stride.__all__, *pooling.__all__, *training.__all__]
