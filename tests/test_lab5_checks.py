@@ -37,9 +37,10 @@ def capacity(filters, input_shape=(28, 28, 1), classes=10, pool=2):
     return model
 
 
-def augmenter(seed, flip=False, shift=0.1, rotation=0.04, zoom=0.1, seeded=True, fill="constant"):
+def augmenter(seed, flip=False, shift=0.1, rotation=0.04, zoom=0.1, seeded=True, fill="constant",
+              mode="horizontal"):
     s = {"seed": seed} if seeded else {}
-    layers = [keras.layers.RandomFlip("horizontal", **s)] if flip else []
+    layers = [keras.layers.RandomFlip(mode, **s)] if flip else []
     if shift:
         layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode=fill, **s))
     if rotation:
@@ -84,5 +85,5 @@ def test_augmenter_check_passes_the_right_one_and_names_mistakes():
     assert checks.check_augmenter(augmenter, verbose=False)
     unseeded = checks.check_augmenter(lambda seed, **kw: augmenter(seed, seeded=False, **kw), verbose=False)
     assert not unseeded and "seed" in unseeded.lines[0]
-    never = checks.check_augmenter(lambda seed, flip=False, **kw: augmenter(seed, **kw), verbose=False)
-    assert not never and "flip" in never.lines[0]
+    upside_down = checks.check_augmenter(lambda seed, **kw: augmenter(seed, mode="vertical", **kw), verbose=False)
+    assert not upside_down and "mirrored left-right" in upside_down.lines[0]
