@@ -217,12 +217,12 @@ def quiz(rng):
 
 
 STEPS = [
-    Step("build_seed_cnn", seed_cnn, call="build_seed_cnn", timeout=60, memory_mb=4096),
-    Step("make_model", capacity, call="make_model", timeout=60, memory_mb=4096),
-    Step("make_augmenter", augmenter, call="make_augmenter", timeout=60, memory_mb=4096),
+    Step("build_seed_cnn", seed_cnn, call="build_seed_cnn", timeout=180, memory_mb=4096),
+    Step("make_model", capacity, call="make_model", timeout=180, memory_mb=4096),
+    Step("make_augmenter", augmenter, call="make_augmenter", timeout=180, memory_mb=4096),
     Step("train_and_evaluate", train_eval, call="train_and_evaluate", needs=("make_model", "make_augmenter"),
-         timeout=120, memory_mb=4096),
+         timeout=300, memory_mb=4096),
     Step("capacity_sweep", sweep, call="capacity_sweep",
-         needs=("make_model", "make_augmenter", "train_and_evaluate"), timeout=120, memory_mb=4096),
+         needs=("make_model", "make_augmenter", "train_and_evaluate"), timeout=300, memory_mb=4096),
     Step("curves_quiz", quiz, names=("underfitting_run", "overfitting_run")),
 ]
