@@ -6,12 +6,13 @@ checks are in the module named after its chapter. Everything is re-exported here
 so a lab writes ``from coursekit import checks`` and calls ``checks.check_conv``.
 """
 
-from . import _core, architectures, batch_norm, convolution, fcn, initialization, padding_stride, pooling, transfer_learning, visualization
+from . import _core, architectures, batch_norm, convolution, fcn, initialization, padding_stride, pooling, training, transfer_learning, visualization
 from ._core import *  # noqa: F401,F403
 from .convolution import *  # noqa: F401,F403
 from .padding_stride import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .architectures import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
 from .batch_norm import *  # noqa: F401,F403
 from .initialization import *  # noqa: F401,F403
 from .transfer_learning import *  # noqa: F401,F403
@@ -25,6 +26,7 @@ __all__ = [
     *padding_stride.__all__,
     *pooling.__all__,
     *architectures.__all__,
+    *training.__all__,
     *batch_norm.__all__,
     *initialization.__all__,
     *transfer_learning.__all__,

@@ -50,6 +50,8 @@ def _python_roots() -> list[str]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable))}
     roots |= {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")}
+    # coursekit itself (labs call coursekit.train): an editable install lives outside site-packages
+    roots.add(str(pathlib.Path(__file__).resolve().parents[1]))
     kept = []
     for root in sorted(roots, key=len):  # drop folders already inside another one
         if os.path.isdir(root) and not any(root.startswith(k + os.sep) for k in kept):
