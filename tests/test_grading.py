@@ -35,8 +35,9 @@ SEED = 20261201
 # and the command line) and later labs a representative few, the cases that depend on a lab's
 # own steps (set COURSE_FULL_CORPUS=1 to run everything on every lab): CI's time grows by a
 # few submissions per lab, not by forty.
-REPRESENTATIVE = {"honest", "untouched_release", "invalid_json", "metadata_stripped",
-                  "mistake_reused_costs_once", "patch_isclose", "empty_file"}
+# (The honest submission is the solution, which tests/test_course.py grades on every lab.)
+REPRESENTATIVE = {"untouched_release", "invalid_json", "mistake_reused_costs_once", "patch_isclose",
+                  "empty_file"}
 BYSTANDERS = ("bystander_first", "bystander_last")   # other students in the same run
 
 
@@ -119,7 +120,7 @@ def test_other_submissions_are_unaffected_and_present(corpus):
     results = corpus["results"]
     bystanders = BYSTANDERS if _full_corpus(corpus["lab"]) else ()
     assert set(results) >= set(corpus["cases"]) | set(bystanders)
-    for name in (*bystanders, "honest"):
+    for name in [n for n in (*bystanders, "honest") if n in results]:
         assert results[name]["score"] == results[name]["max_score"] > 0
         assert not results[name]["flags"] and not results[name]["notes"]
     assert corpus["after"] == corpus["before"], "a submission changed a file outside its sandbox"
