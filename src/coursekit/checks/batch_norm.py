@@ -26,7 +26,8 @@ __all__ = [
 ]
 
 #: the numeric-gradient criterion of the labs (CS231n): |analytic - numeric| <= ATOL + RTOL * |numeric|
-GRADIENT_RTOL, GRADIENT_ATOL = 1e-8, 1e-9
+GRADIENT_RTOL = 1e-8   # |error| <= GRADIENT_ATOL + GRADIENT_RTOL * |numeric|
+GRADIENT_ATOL = 1e-9
 
 
 def _axes(x) -> tuple[int, ...]:
