@@ -6,7 +6,6 @@ summaries: 1,199,882 for the MNIST network; 2,687, 56,867 and 1,741,571 for make
 the usual mistake in a wrong one. Solutions are written here, independently of the lab.
 """
 
-import numpy as np
 import pytest
 
 from coursekit import checks
