@@ -11,7 +11,9 @@ expected values that the student's process never sees.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import pathlib
 import re
@@ -32,6 +34,17 @@ def reference_sources(solution_nb: dict) -> dict[str, str]:
     """grade_id -> the solution's answer cell, markers removed: the reference version of a step."""
     return {intake._meta(c)["grade_id"]: _REGION.sub("", intake._source(c))
             for c in solution_nb["cells"] if intake._meta(c).get("solution")}
+
+
+def reference_namespace(lab_dir: pathlib.Path, *grade_ids: str, **names) -> dict:
+    """The lab's reference solution of these steps, run here (trusted code, its prints silenced),
+    in a namespace that holds np and ``names``: what a lab's grader.py compares students with."""
+    sources = reference_sources(json.loads((lab_dir / f"{lab_dir.name}.ipynb").read_text()))
+    namespace = {"np": np, "__name__": f"{lab_dir.name}_reference", **names}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for grade_id in grade_ids:
+            exec(compile(sources[grade_id], f"<reference {grade_id}>", "exec"), namespace)  # noqa: S102
+    return namespace
 
 
 def points(release_nb: dict) -> dict[str, float]:
