@@ -46,21 +46,56 @@ _NOT_RECOMPILED = '''def freeze(model, lr):
 '''
 
 
-@pytest.mark.skipif(not BOXED, reason=WHY)
-@pytest.mark.parametrize("answer, score", [(_RIGHT, 1), (_NOT_RECOMPILED, 0)])
-def test_a_model_is_a_probe_argument_and_its_compile_config_is_judged(tmp_path, answer, score):
+def _grade(tmp_path, grader, grade_id, right, answer):
+    """Grade `answer` to a one-step lab whose solution is `right`."""
     from coursekit.grading import grade_submission
 
-    lab = tmp_path / "lab_freeze"
+    lab = tmp_path / "lab_models"
     lab.mkdir()
-    (lab / "grader.py").write_text(_GRADER)
-    cells = [_cell("freeze", _RIGHT, solution=True), _cell("test_freeze", "", grade=True, points=1)]
+    (lab / "grader.py").write_text(grader)
+    cells = [_cell(grade_id, right, solution=True), _cell(f"test_{grade_id}", "", grade=True, points=1)]
     notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
-    (lab / "lab_freeze.ipynb").write_text(json.dumps(notebook))
+    (lab / "lab_models.ipynb").write_text(json.dumps(notebook))
     release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
     (tmp_path / "release.ipynb").write_text(json.dumps(release))
     submission = {**notebook, "cells": [dict(cells[0], source=answer), cells[1]]}
     result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(submission).encode(), seed=1)
-    assert result["steps"]["freeze"]["score"] == score, result["steps"]
+    return result["steps"][grade_id]
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+@pytest.mark.parametrize("answer, score", [(_RIGHT, 1), (_NOT_RECOMPILED, 0)])
+def test_a_model_is_a_probe_argument_and_its_compile_config_is_judged(tmp_path, answer, score):
+    verdict = _grade(tmp_path, _GRADER, "freeze", _RIGHT, answer)
+    assert verdict["score"] == score, verdict
     if not score:
-        assert "learning rate" in result["steps"]["freeze"]["reason"]
+        assert "learning rate" in verdict["reason"]
+
+
+_UNBUILT_GRADER = '''
+import numpy as np
+
+from coursekit.grading import Probe, Step
+
+
+def _judge(model):
+    x = np.arange(12, dtype=np.float32).reshape(1, 2, 3, 2)
+    if not np.array_equal(np.asarray(model(x, training=False)), x):
+        return "at inference the input must come back unchanged"
+    return None
+
+
+STEPS = [Step("augmenter", lambda rng: [Probe("flip", (3,), judge=_judge)], call="augmenter",
+              timeout=120, memory_mb=4096)]
+'''
+
+_AUGMENTER = '''def augmenter(seed):
+    return keras.Sequential([keras.layers.RandomFlip("horizontal", seed=seed)])
+'''
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_a_returned_model_that_was_never_built_comes_back(tmp_path):
+    # preprocessing layers have no weights until called: the model is still saved and judged
+    verdict = _grade(tmp_path, _UNBUILT_GRADER, "augmenter", _AUGMENTER, _AUGMENTER)
+    assert verdict["score"] == 1, verdict
