@@ -18,7 +18,7 @@ __all__ = [
     "layer_rows", "set_constant_weights", "block_problems", "vgg16_rows",
     "check_lenet5", "check_vgg_block", "check_vgg", "check_inception_module",
     "check_residual_block", "check_bottleneck_block", "check_resnext_block",
-    "check_twenty_layer_net", "residual_wins", "rows_problems",
+    "check_twenty_layer_net", "rows_problems",
 ]
 
 
@@ -116,14 +116,6 @@ def block_problems(model, *, rows, x, expect, identity=False) -> str | None:
         if not np.allclose(out, np.maximum(x, 0), atol=1e-5):
             return "with the last gamma at 0, an identity block must return ReLU(x)"
     return None
-
-
-def residual_wins(losses) -> str | None:
-    """None when the residual twin's training loss (second) is below the plain one's (first)."""
-    losses = np.asarray(losses, dtype=np.float64).ravel()
-    if losses.shape != (2,) or not np.all(np.isfinite(losses)):
-        return "two finite losses, [plain, residual], are expected"
-    return None if losses[1] < losses[0] else "the plain network reached the lower loss"
 
 
 # --------------------------------------------------------------------------

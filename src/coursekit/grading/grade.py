@@ -101,14 +101,10 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
     else:
         probes = probes or probes_for(lab_dir, seed)
         result["probe_seconds"] = round(time.perf_counter() - start, 2)
-        references = reference_sources(solution)
-        for step in steps:
-            step_start = time.perf_counter()
-            verdict = _grade_step(step, probes[step.grade_id], taken, references, worth[step.grade_id], boxed)
-            verdict["seconds"] = round(time.perf_counter() - step_start, 2)
-            result["steps"][step.grade_id] = verdict
-            result["flags"] += [f"{step.grade_id}: {f}" for f in verdict.pop("flags")]
-            result["notes"] += [f"{step.grade_id}: {n}" for n in verdict.pop("notes")]
+        result["steps"] = _grade_steps(steps, probes, taken, reference_sources(solution), worth, boxed)
+        for gid, verdict in result["steps"].items():
+            result["flags"] += [f"{gid}: {f}" for f in verdict.pop("flags")]
+            result["notes"] += [f"{gid}: {n}" for n in verdict.pop("notes")]
     result["score"] = sum(v["score"] for v in result["steps"].values())
     result["max_score"] = sum(worth.values())
     result["seconds"] = round(time.perf_counter() - start, 2)
@@ -129,18 +125,45 @@ def _helpers(step: spec.Step, taken: intake.Intake) -> list[tuple[str, str]]:
     return [(f"your cell {n}", d) for n, d in enumerate(defs) if d.strip()]
 
 
-def _grade_step(step, probes, taken, references, worth, boxed) -> dict:
+def _grade_steps(steps, probes, taken, references, worth, boxed) -> dict[str, dict]:
+    """A verdict per step. Steps that run code share one sandbox session (one per set of hidden
+    libraries): the libraries load once, and each step still runs alone, under its own limits."""
+    verdicts, pending = {}, []
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        for number, step in enumerate(steps):
+            job = pathlib.Path(tmp) / f"step{number}"
+            verdict, flags = _prepare_step(step, probes[step.grade_id], taken, references,
+                                           worth[step.grade_id], job)
+            if verdict is None:
+                pending.append((step, job, flags))
+            else:
+                verdicts[step.grade_id] = dict(verdict, seconds=0.0)
+        for hide in dict.fromkeys(_hidden(step) for step, _, _ in pending):
+            group = [item for item in pending if _hidden(item[0]) == hide]
+            jobs = [sandbox.Job(job, step.timeout, step.memory_mb) for step, job, _ in group]
+            for (step, job, flags), outcome in zip(group, sandbox.run_jobs(jobs, hide=hide, sandbox=boxed)):
+                verdict = _finish_step(step, probes[step.grade_id], job, outcome, worth[step.grade_id], flags)
+                verdicts[step.grade_id] = dict(verdict, seconds=round(outcome.seconds, 2))
+    return {step.grade_id: verdicts[step.grade_id] for step in steps}
+
+
+def _hidden(step) -> tuple[str, ...]:
+    return static.LIBRARIES if step.numpy_only else ()
+
+
+def _prepare_step(step, probes, taken, references, worth, job) -> tuple[dict | None, list[str]]:
+    """(a verdict, flags) when the step is decided without running it; else (None, flags) and its
+    job written into the folder `job`."""
     answer = taken.answers.get(step.grade_id, "")
     if not answer.strip() or step.grade_id in taken.untouched:
-        return _verdict(0, worth, "no answer yet")
+        return _verdict(0, worth, "no answer yet"), []
     helpers = _helpers(step, taken)
-    flags = static.suspicious(answer)
-    flags = [f"the answer {f}" for f in flags]
+    flags = [f"the answer {f}" for f in static.suspicious(answer)]
     if step.numpy_only:
         uses = static.library_uses(answer)
         if uses:
             return _verdict(0, worth, f"uses {', '.join(uses)}: this step must be written with NumPy only",
-                            flags + [f"uses {', '.join(uses)} in a NumPy-only step"])
+                            flags + [f"uses {', '.join(uses)} in a NumPy-only step"]), flags
     if step.forbid:
         # The rule covers the helpers the answer calls; other cells may break it freely.
         called = [d for _, d in helpers if static.defines(d) & static.names(answer)]
@@ -148,17 +171,18 @@ def _grade_step(step, probes, taken, references, worth, boxed) -> dict:
         if uses:
             rule = step.forbid_reason or "this step may not use them"
             return _verdict(0, worth, f"uses {', '.join(uses)}: {rule}",
-                            flags + [f"uses {', '.join(uses)}, which the step forbids"])
+                            flags + [f"uses {', '.join(uses)}, which the step forbids"]), flags
         helpers = [(n, d) for n, d in helpers if not static.forbidden_uses(d, step.forbid)]
-    with tempfile.TemporaryDirectory(prefix="grade-step-") as tmp:
-        job = pathlib.Path(tmp)
-        _write_job(job, step, probes, answer, helpers, [(f"reference {n}", references[n]) for n in step.needs])
-        hide = static.LIBRARIES if step.numpy_only else ()
-        outcome = sandbox.run(job, timeout=step.timeout, memory_mb=step.memory_mb, hide=hide, sandbox=boxed)
-        if outcome.timed_out:
-            return _verdict(0, worth, f"timed out after {step.timeout:g} s", flags,
-                            [f"stopped after {step.timeout:g} s"])
-        returned = _read_outputs(job)
+    job.mkdir()
+    _write_job(job, step, probes, answer, helpers, [(f"reference {n}", references[n]) for n in step.needs])
+    return None, flags
+
+
+def _finish_step(step, probes, job, outcome, worth, flags) -> dict:
+    if outcome.timed_out:
+        return _verdict(0, worth, f"timed out after {step.timeout:g} s", flags,
+                        [f"stopped after {step.timeout:g} s"])
+    returned = _read_outputs(job)
     if returned is None:
         what = f"killed by {outcome.killed_by}" if outcome.killed_by else f"exit status {outcome.returncode}"
         return _verdict(0, worth, "your code crashed or ran out of memory while it was being graded", flags,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import pathlib
 import resource
@@ -106,42 +107,127 @@ def _limits(cpu_seconds: int, memory_bytes: int):
     return apply
 
 
-def run(job: pathlib.Path, *, timeout: float, memory_mb: int, hide=(), sandbox: bool = True) -> Outcome:
-    """Run the student-side runner on `job` (a folder with job.json and probes.npz)."""
+@dataclasses.dataclass
+class Job:
+    folder: pathlib.Path         # job.json, probes.npz; the step's results are written here
+    timeout: float               # seconds of wall-clock time for the step
+    memory_mb: int               # address space of the step's process
+
+
+_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+        "NBGRADER_EXECUTION": "autograde"}  # labs skip long training when this is set
+_START_SECONDS = 180   # for a session to import its libraries
+_MARGIN_SECONDS = 30   # past a step's own timeout, which the session enforces, before the grader does
+
+
+def run_jobs(jobs: list[Job], *, hide=(), sandbox: bool = True) -> list[Outcome]:
+    """Run each job's step, in order, and return their outcomes.
+
+    The steps share a session (runner.py --session): the libraries are imported once, and each
+    step runs alone in a forked process under its own limits. A step that kills the session, or
+    hangs it, costs that step only: the next steps get a new session."""
+    outcomes: list[Outcome] = []
+    while len(outcomes) < len(jobs):
+        outcomes += _session(jobs[len(outcomes):], hide, sandbox)
+    return outcomes
+
+
+def _session(jobs: list[Job], hide, boxed: bool) -> list[Outcome]:
+    """Outcomes of the first jobs, up to and including the first one that ends the session."""
+    import tempfile
+
+    warm = () if hide else ("tensorflow", "keras")
+    with tempfile.TemporaryDirectory(prefix="session-", dir=jobs[0].folder.parent) as tmp:
+        root = pathlib.Path(tmp)
+        os.chmod(root, 0o777)  # the box's unprivileged user writes the steps' results here
+        shutil.copy(pathlib.Path(__file__).with_name("runner.py"), root / "runner.py")
+        if boxed:
+            command = _bwrap_command(str(root), hide, [sys.executable, "-I", "/job/runner.py", "--session",
+                                                       "/job/current", "boxed", *warm])
+        else:
+            command = [sys.executable, "-I", str(root / "runner.py"), "--session", str(root / "current"),
+                       "open", *warm]
+        cpu = int(sum(job.timeout for job in jobs)) + _START_SECONDS
+        memory = max(job.memory_mb for job in jobs)
+        with open(root / "stderr.txt", "wb") as stderr:
+            proc = subprocess.Popen(command, env=_ENV if boxed else {**_ENV, "PYTHONNOUSERSITE": "1"},
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                    start_new_session=True, preexec_fn=_limits(cpu, memory << 20))
+        try:
+            return _steps(proc, root, jobs)
+        finally:
+            _end(proc)
+
+
+def _steps(proc, root: pathlib.Path, jobs: list[Job]) -> list[Outcome]:
     import time
 
-    runner = pathlib.Path(__file__).with_name("runner.py")
-    shutil.copy(runner, job / "runner.py")
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-           "NBGRADER_EXECUTION": "autograde"}  # labs skip long training when this is set
-    if sandbox:
-        os.chmod(job, 0o777)  # the box's unprivileged user writes its results here
-        command = _bwrap_command(str(job), hide, [sys.executable, "-I", "/job/runner.py", "/job"])
-    else:
-        env["PYTHONNOUSERSITE"] = "1"
-        command = [sys.executable, "-I", str(job / "runner.py"), str(job)]
-    start = time.perf_counter()
-    # stderr goes to a file (capped by RLIMIT_FSIZE), never into the grader's memory
-    with open(job / "stderr.txt", "wb") as stderr:
-        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=stderr, start_new_session=True,
-                                preexec_fn=_limits(int(timeout) + 1, memory_mb << 20))
-    try:
-        proc.wait(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group, whatever it left behind
-        proc.wait()
-    return Outcome(None if timed_out else proc.returncode, time.perf_counter() - start,
-                   _tail(job / "stderr.txt"), timed_out)
+    pending, outcomes = bytearray(), []
+    ready = _readline(proc.stdout.fileno(), pending, _START_SECONDS) == "ready"
+    for job in jobs:
+        current, start = root / "current", time.perf_counter()
+        job.folder.rename(current)
+        os.chmod(current, 0o777)
+        line = None
+        if ready:
+            try:
+                proc.stdin.write(json.dumps({"timeout": job.timeout, "memory_mb": job.memory_mb}).encode() + b"\n")
+                proc.stdin.flush()
+                line = _readline(proc.stdout.fileno(), pending, job.timeout + _MARGIN_SECONDS)
+            except OSError:  # BrokenPipeError: the step ended the session
+                pass
+        if line is None:   # the session died or hung: end it before its files are read
+            _end(proc)
+        current.rename(job.folder)
+        if line is None:
+            seconds = time.perf_counter() - start
+            outcomes.append(Outcome(proc.returncode, seconds, _tail(job.folder / "stderr.txt"),
+                                    timed_out=seconds >= job.timeout))
+            return outcomes
+        report = json.loads(line)
+        outcomes.append(Outcome(report["returncode"], report["seconds"], _tail(job.folder / "stderr.txt"),
+                                bool(report["timed_out"])))
+    return outcomes
+
+
+def _readline(fd: int, pending: bytearray, seconds: float) -> str | None:
+    """The next line the session reports, or None when it ends or stays silent for `seconds`."""
+    import select
+    import time
+
+    deadline = time.monotonic() + seconds
+    while b"\n" not in pending:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        pending += chunk
+    line, _, rest = bytes(pending).partition(b"\n")
+    pending[:] = rest
+    return line.decode(errors="replace")
+
+
+def _end(proc) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole group, whatever it left behind
+    proc.wait()
 
 
 def _tail(path: pathlib.Path, size: int = 2000) -> str:
-    with open(path, "rb") as f:
-        f.seek(max(path.stat().st_size - size, 0))
+    """The end of a step's stderr; the step wrote the file, so a link or a FIFO there reads as ""."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with open(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        f.seek(max(info.st_size - size, 0))
         return f.read().decode(errors="replace")
