@@ -330,3 +330,58 @@ def test_static_flags_patching_but_not_freezing_layers(source, flagged):
 
     found = static.suspicious(source)
     assert (flagged in found) if flagged else not found, found
+
+
+_TWO_STEPS_GRADER = '''
+import numpy as np
+from coursekit.grading import Probe, Step
+
+STEPS = [Step(gid, lambda rng: [Probe("0, 1, 2", expect=np.arange(3.0))], call=gid)
+         for gid in ("first", "second")]
+'''
+
+# A daemon that keeps writing the right answer where the next step's results will be.
+_FORGER = '''import os, signal, time
+def first():
+    if os.fork() == 0:
+        os.setsid()
+        time.sleep(1.0)  # until this step is over
+        for _ in range(300):
+            try:
+                np.savez("/job/current/out.npz", r0=np.arange(3.0))
+                with open("/job/current/out.json", "w") as f:
+                    f.write('{"results": [{"kind": "array", "type": "ndarray", "key": "r0"}], "notes": []}')
+            except OSError:
+                pass
+            time.sleep(0.02)
+        os._exit(0)
+    if KILL:
+        os.kill(os.getppid(), signal.SIGKILL)
+    return np.arange(3.0)
+'''
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+@pytest.mark.parametrize("kill, second, expected", [
+    (True, "np.zeros(3)", {"first": 0, "second": 0}),
+    (False, "np.zeros(3)", {"first": 1, "second": 0}),
+    (True, "np.arange(3.0)", {"first": 0, "second": 1}),
+])
+def test_a_step_cannot_answer_for_the_next_one_nor_cost_it_points(tmp_path, kill, second, expected):
+    """The steps of a submission share a sandbox session: a step that leaves a daemon, or kills
+    the session, changes no other step's score."""
+    from coursekit.grading import grade_submission
+
+    lab = tmp_path / "lab_two"
+    lab.mkdir()
+    (lab / "grader.py").write_text(_TWO_STEPS_GRADER)
+    cells = [_cell("first", f"KILL = {kill}\n" + _FORGER, solution=True),
+             _cell("test_first", "", grade=True, points=1),
+             _cell("second", f"def second():\n    return {second}\n", solution=True),
+             _cell("test_second", "", grade=True, points=1)]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (lab / "lab_two.ipynb").write_text(json.dumps(notebook))
+    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
+    (tmp_path / "release.ipynb").write_text(json.dumps(release))
+    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(notebook).encode(), seed=1)
+    assert {gid: v["score"] for gid, v in result["steps"].items()} == expected, result["steps"]

@@ -182,9 +182,10 @@ def _finish_step(step, probes, job, outcome, worth, flags) -> dict:
     if outcome.timed_out:
         return _verdict(0, worth, f"timed out after {step.timeout:g} s", flags,
                         [f"stopped after {step.timeout:g} s"])
-    returned = _read_outputs(job)
+    returned = None if outcome.ended_session else _read_outputs(job)
     if returned is None:
         what = f"killed by {outcome.killed_by}" if outcome.killed_by else f"exit status {outcome.returncode}"
+        what = "it ended its sandbox session" if outcome.ended_session else what
         return _verdict(0, worth, "your code crashed or ran out of memory while it was being graded", flags,
                         [f"the student's process died ({what})"])
     results, arrays = returned

@@ -36,6 +36,7 @@ class Outcome:
     seconds: float
     stderr: str                  # for the instructor's log only: it never changes a score
     timed_out: bool = False
+    ended_session: bool = False  # the step ended (or hung) its session: a crash, whatever it wrote
 
     @property
     def killed_by(self) -> str | None:
@@ -184,7 +185,7 @@ def _steps(proc, root: pathlib.Path, jobs: list[Job]) -> list[Outcome]:
         if line is None:
             seconds = time.perf_counter() - start
             outcomes.append(Outcome(proc.returncode, seconds, _tail(job.folder / "stderr.txt"),
-                                    timed_out=seconds >= job.timeout))
+                                    timed_out=seconds >= job.timeout, ended_session=True))
             return outcomes
         report = json.loads(line)
         outcomes.append(Outcome(report["returncode"], report["seconds"], _tail(job.folder / "stderr.txt"),
