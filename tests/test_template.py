@@ -15,7 +15,7 @@ from course_files import LABS, ROOT
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 MAX_LINE = 80
 MIN_ALT = 40
-DRAWS = re.compile(r"\bplt\.(show|subplots|figure|imshow|plot)\(|\bfig\.|\.imshow\(")
+DRAWS = re.compile(r"\bplt\.(show|subplots|figure|imshow|plot)\(|\bfig\.|\.imshow\(|\bplot\.\w+\(")
 CHAPTER_BUDGET = 60.0  # seconds on the 2-core CPU
 
 

@@ -173,9 +173,11 @@ def train_eval(rng):
         if (without[0] - without[1]) - (expect_aug[0] - expect_aug[1]) >= MIN_NARROWING:
             break
     gap_without = float(without[0] - without[1])
+    narrows = gap_without - float(expect_aug[0] - expect_aug[1]) >= MIN_NARROWING
 
     def narrower(value):
-        if value[0] - value[1] >= gap_without:
+        # required only where the recipe itself narrows the gap: else a right answer would fail
+        if narrows and value[0] - value[1] >= gap_without:
             return "augmentation must narrow the gap between training and validation accuracy"
         return None
 

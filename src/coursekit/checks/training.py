@@ -170,7 +170,7 @@ def check_capacity_sweep(fn: Callable, data, *, verbose: bool = True, strict: bo
 
 
 #: the three runs of the learning-curve quiz: filters, training digits, copies per epoch, epochs
-QUIZ_RUNS = {1: (1, 200, 1, 3), 2: (16, 100, 5, 6), 3: (8, 1000, 1, 4)}
+QUIZ_RUNS = {1: (1, 200, 1, 3), 2: (16, 100, 10, 6), 3: (8, 1000, 1, 4)}
 
 
 def quiz_curves(make_model: Callable, x, y, x_val, y_val, *, seed: int = 0) -> dict[int, dict]:
