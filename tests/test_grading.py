@@ -236,24 +236,31 @@ def _cell(gid, source, **nbgrader):
             "source": source, "outputs": [], "execution_count": None}
 
 
-@pytest.mark.skipif(not BOXED, reason=WHY)
-def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
+def _grade_cells(tmp_path, name, grader, cells, submitted=None):
+    """Grade `submitted` cells (default: `cells`, the solution) against a one-notebook lab
+    `name` made of `grader` and `cells`, whose release raises in every cell."""
     from coursekit.grading import grade_submission
 
-    lab = tmp_path / "lab_models"
+    lab = tmp_path / name
     lab.mkdir()
-    (lab / "grader.py").write_text(_MODEL_GRADER)
+    (lab / "grader.py").write_text(grader)
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (lab / f"{name}.ipynb").write_text(json.dumps(notebook))
+    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
+    (tmp_path / "release.ipynb").write_text(json.dumps(release))
+    submission = dict(notebook, cells=submitted or cells)
+    return grade_submission(lab, tmp_path / "release.ipynb", json.dumps(submission).encode(), seed=1)
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
     dense = "keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])"
     cells = [_cell("build_safe", f"def build_safe():\n    return {dense}\n", solution=True),
              _cell("test_build_safe", "", grade=True, points=1),
              _cell("build_lambda", "def build_lambda():\n    return keras.Sequential([keras.Input((4,)), "
                    "keras.layers.Lambda(lambda t: t * 0), keras.layers.Dense(2)])\n", solution=True),
              _cell("test_build_lambda", "", grade=True, points=1)]
-    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
-    (lab / "lab_models.ipynb").write_text(json.dumps(notebook))
-    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
-    (tmp_path / "release.ipynb").write_text(json.dumps(release))
-    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(notebook).encode(), seed=1)
+    result = _grade_cells(tmp_path, "lab_models", _MODEL_GRADER, cells)
     assert result["steps"]["build_safe"]["score"] == 1, result["steps"]
     assert result["steps"]["build_lambda"]["score"] == 0
     assert "loads safely" in result["steps"]["build_lambda"]["reason"]
@@ -370,18 +377,9 @@ def first():
 def test_a_step_cannot_answer_for_the_next_one_nor_cost_it_points(tmp_path, kill, second, expected):
     """The steps of a submission share a sandbox session: a step that leaves a daemon, or kills
     the session, changes no other step's score."""
-    from coursekit.grading import grade_submission
-
-    lab = tmp_path / "lab_two"
-    lab.mkdir()
-    (lab / "grader.py").write_text(_TWO_STEPS_GRADER)
     cells = [_cell("first", f"KILL = {kill}\n" + _FORGER, solution=True),
              _cell("test_first", "", grade=True, points=1),
              _cell("second", f"def second():\n    return {second}\n", solution=True),
              _cell("test_second", "", grade=True, points=1)]
-    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
-    (lab / "lab_two.ipynb").write_text(json.dumps(notebook))
-    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
-    (tmp_path / "release.ipynb").write_text(json.dumps(release))
-    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(notebook).encode(), seed=1)
+    result = _grade_cells(tmp_path, "lab_two", _TWO_STEPS_GRADER, cells)
     assert {gid: v["score"] for gid, v in result["steps"].items()} == expected, result["steps"]

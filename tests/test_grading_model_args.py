@@ -2,13 +2,12 @@
 argument (saved into the job, loaded in the sandbox), and a judge reads how the returned model
 was compiled (optimizer, learning rate) from the file, as JSON. Lab 8 grades its steps this way."""
 
-import json
 
 import pytest
 
 from coursekit.grading import sandbox
 
-from test_grading import _cell
+from test_grading import _cell, _grade_cells
 
 BOXED, WHY = sandbox.available()
 
@@ -48,19 +47,9 @@ _NOT_RECOMPILED = '''def freeze(model, lr):
 
 def _grade(tmp_path, grader, grade_id, right, answer):
     """Grade `answer` to a one-step lab whose solution is `right`."""
-    from coursekit.grading import grade_submission
-
-    lab = tmp_path / "lab_models"
-    lab.mkdir()
-    (lab / "grader.py").write_text(grader)
     cells = [_cell(grade_id, right, solution=True), _cell(f"test_{grade_id}", "", grade=True, points=1)]
-    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
-    (lab / "lab_models.ipynb").write_text(json.dumps(notebook))
-    release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
-    (tmp_path / "release.ipynb").write_text(json.dumps(release))
-    submission = {**notebook, "cells": [dict(cells[0], source=answer), cells[1]]}
-    result = grade_submission(lab, tmp_path / "release.ipynb", json.dumps(submission).encode(), seed=1)
-    return result["steps"][grade_id]
+    submitted = [dict(cells[0], source=answer), cells[1]]
+    return _grade_cells(tmp_path, "lab_models", grader, cells, submitted)["steps"][grade_id]
 
 
 @pytest.mark.skipif(not BOXED, reason=WHY)
