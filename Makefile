@@ -7,7 +7,7 @@ LABS   := $(notdir $(wildcard solutions/*))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: book test labs setup-cells grade bench lint clean help publish class-demo
+.PHONY: book test labs setup-cells grade bench lint clean help publish class-demo record-runs
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   check the Python sources with ruff"
 	@echo "make publish  write the students' repository (no solutions/, fresh history) into PUBLISH_DIR"
 	@echo "make class-demo  200 generated submissions through the class workflow on PostgreSQL"
+	@echo "make record-runs  train the runs too long for a CPU page, and record them (coursekit.runs)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,13 @@ publish: $(STAMP)
 MIX ?= cheap
 class-demo: $(STAMP)
 	CLASS_SIZE=200 CLASS_MIX=$(MIX) $(BIN)/python -m pytest -p no:cacheprovider tests/test_class_workflow.py -k readme -s
+
+# Runs too long for a page on a CPU: their chapter, executed with full training, records them
+# into coursekit (coursekit.runs); a CPU build then loads them and tests them live.
+RECORDING_CHAPTERS := chapters/training.ipynb
+record-runs: $(STAMP)
+	COURSE_FULL_RUN=1 COURSE_RECORD_RUNS=$(CURDIR)/src/coursekit/recorded $(BIN)/jupyter nbconvert \
+	  --to notebook --execute --ExecutePreprocessor.timeout=7200 --output-dir _build/recorded $(RECORDING_CHAPTERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

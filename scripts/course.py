@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -113,14 +114,16 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
     with tempfile.TemporaryDirectory(prefix="cnn-course-") as tmp, ThreadPoolExecutor(1) as background:
         # nbgrader makes the gradebook (a subprocess) while the expected values are computed
         course = background.submit(_prepare_course, lab, pathlib.Path(tmp))
-        probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run
+        background.submit(importlib.import_module, "nbgrader.api")  # 9 s of imports, off the critical path
         if workers > 1:
+            probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run, sent to each worker
             # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
                 results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
                            for s, f in futures.items()}
         else:
+            probes = engine.probes_ahead(SOLUTIONS / lab, seed)  # computed while the first one is graded
             results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
         _record(course.result() / "gradebook.db", lab, results)
         for student, result in results.items():

@@ -161,11 +161,11 @@ def _within(expect, also=None):
 
 
 def train_eval(rng):
-    """One tiny set, drawn now: a seeded run without augmentation, then one with; the
-    reference must show the narrowing on it (else another seed is drawn)."""
+    """One tiny set, drawn now: a seeded run without augmentation, then one with. Where the
+    reference does not narrow the gap on it, one more seed is drawn (each draw costs two runs)."""
     reference = _reference("make_model", "make_augmenter", "train_and_evaluate")["train_and_evaluate"]
     x, y = _digits(rng, 200)
-    for _ in range(3):
+    for _ in range(2):
         kwargs = {"filters": 8, "epochs": 8, "seed": int(rng.integers(10_000))}
         with _quiet():
             without = reference(x, y, **kwargs)

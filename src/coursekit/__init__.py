@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("arith", "attacks", "cam", "checks", "data", "features", "models", "plot", "train")
+_SUBMODULES = ("arith", "attacks", "cam", "checks", "data", "features", "models", "plot", "runs", "train")
 __all__ = list(_SUBMODULES)
 
 

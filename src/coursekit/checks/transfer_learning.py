@@ -122,7 +122,8 @@ def transfer_problem(model, base, images, n_classes: int, augment: bool) -> str 
                 "images (raw pixels in, keras.layers.Rescaling(1 / 127.5, offset=-1) inside, "
                 "the base called with training=False, then the Dense head)")
     frozen = [w.numpy().copy() for w in inner.weights]
-    model.compile(keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    # one step: run eagerly, as tracing MobileNetV2's training graph costs five times the step
+    model.compile(keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", run_eagerly=True)
     model.fit(images, np.arange(len(images)) % n_classes, epochs=1, batch_size=8, verbose=0)
     if not all(np.array_equal(a, w.numpy()) for a, w in zip(frozen, inner.weights)):
         return "the base's weights or BatchNormalization statistics changed during fit: freeze the base"
@@ -163,7 +164,8 @@ def unfreeze_problem(model, n_layers: int, lr: float, images) -> str | None:
     images = np.asarray(images, np.float32)
     moving = [w.numpy().copy() for w in inner.non_trainable_weights]
     trained = [w.numpy().copy() for w in inner.trainable_weights]
-    model.compile(keras.optimizers.Adam(max(lr, 1e-3)), loss="sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(max(lr, 1e-3)), loss="sparse_categorical_crossentropy",
+                  run_eagerly=True)  # one step: tracing would cost five times the step
     n_classes = model.output.shape[-1]
     model.fit(images, np.arange(len(images)) % n_classes, epochs=1, batch_size=8, verbose=0)
     if not all(np.array_equal(a, w.numpy()) for a, w in zip(moving, inner.non_trainable_weights)):

@@ -11,6 +11,8 @@ expected values that the student's process never sees.
 
 from __future__ import annotations
 
+import collections.abc
+import concurrent.futures
 import contextlib
 import functools
 import io
@@ -67,6 +69,32 @@ def _probes(grader_path: str, seed: int) -> dict[str, list[spec.Probe]]:
             for index, step in enumerate(steps)}
 
 
+class _ProbesAhead(collections.abc.Mapping):
+    """{grade_id: probes}, computed in a background thread in step order; a lookup waits for its step."""
+
+    def __init__(self, steps: list[spec.Step], seed: int):
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="probes")
+        self._futures = {step.grade_id: pool.submit(step.probes, np.random.default_rng([seed, index]))
+                         for index, step in enumerate(steps)}
+        pool.shutdown(wait=False)  # the queued steps still run
+
+    def __getitem__(self, grade_id: str) -> list[spec.Probe]:
+        return self._futures[grade_id].result()
+
+    def __iter__(self):
+        return iter(self._futures)
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+
+def probes_ahead(lab_dir: pathlib.Path, seed: int) -> collections.abc.Mapping:
+    """The same probes as :func:`probes_for`, computed while grading goes on: the grader computes a
+    step's expected values while the sandbox starts and runs the steps before it (one submission,
+    or several graded one after the other in this process)."""
+    return _ProbesAhead(spec.load(lab_dir / "grader.py"), seed)
+
+
 def new_seed() -> int:
     return secrets.randbelow(2**31)
 
@@ -75,7 +103,8 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
                      seed: int, probes: dict | None = None, use_sandbox: bool | None = None) -> dict:
     """Grade one submission (its bytes). Returns steps (score, max, reason), notes, flags, refused.
 
-    ``probes`` (from :func:`probes_for` with the same seed) saves recomputing the expected values."""
+    ``probes`` (from :func:`probes_for` or :func:`probes_ahead` with the same seed) saves recomputing
+    the expected values."""
     start = time.perf_counter()
     lab = lab_dir.name
     solution = json.loads((lab_dir / f"{lab}.ipynb").read_text())
@@ -93,14 +122,12 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
     taken = intake.read(data, release, {s.grade_id: s.defines for s in steps})
     result["notes"] += taken.notes
     result["flags"] += taken.flags
-    result["probe_seconds"] = round(time.perf_counter() - start, 2)
     if taken.refused:
         result["refused"] = taken.refused
         result["steps"] = {s.grade_id: _verdict(0, worth[s.grade_id], f"not graded: {taken.refused}")
                            for s in steps}
     else:
-        probes = probes or probes_for(lab_dir, seed)
-        result["probe_seconds"] = round(time.perf_counter() - start, 2)
+        probes = probes_ahead(lab_dir, seed) if probes is None else probes
         result["steps"] = _grade_steps(steps, probes, taken, reference_sources(solution), worth, boxed)
         for gid, verdict in result["steps"].items():
             result["flags"] += [f"{gid}: {f}" for f in verdict.pop("flags")]
@@ -127,22 +154,23 @@ def _helpers(step: spec.Step, taken: intake.Intake) -> list[tuple[str, str]]:
 
 def _grade_steps(steps, probes, taken, references, worth, boxed) -> dict[str, dict]:
     """A verdict per step. Steps that run code share one sandbox session (one per set of hidden
-    libraries): the libraries load once, and each step still runs alone, under its own limits."""
+    libraries): the libraries load once, and each step still runs alone, under its own limits.
+    A step's files are written (its probes awaited) just before it runs."""
     verdicts, pending = {}, []
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         for number, step in enumerate(steps):
-            job = pathlib.Path(tmp) / f"step{number}"
-            verdict, flags = _prepare_step(step, probes[step.grade_id], taken, references,
-                                           worth[step.grade_id], job)
+            verdict, flags, write = _prepare_step(step, probes, taken, references, worth[step.grade_id])
             if verdict is None:
-                pending.append((step, job, flags))
+                pending.append((step, sandbox.Job(pathlib.Path(tmp) / f"step{number}", step.timeout,
+                                                  step.memory_mb, write), flags))
             else:
                 verdicts[step.grade_id] = dict(verdict, seconds=0.0)
         for hide in dict.fromkeys(_hidden(step) for step, _, _ in pending):
             group = [item for item in pending if _hidden(item[0]) == hide]
-            jobs = [sandbox.Job(job, step.timeout, step.memory_mb) for step, job, _ in group]
-            for (step, job, flags), outcome in zip(group, sandbox.run_jobs(jobs, hide=hide, sandbox=boxed)):
-                verdict = _finish_step(step, probes[step.grade_id], job, outcome, worth[step.grade_id], flags)
+            outcomes = sandbox.run_jobs([job for _, job, _ in group], hide=hide, sandbox=boxed)
+            for (step, job, flags), outcome in zip(group, outcomes):
+                verdict = _finish_step(step, probes[step.grade_id], job.folder, outcome, worth[step.grade_id],
+                                       flags)
                 verdicts[step.grade_id] = dict(verdict, seconds=round(outcome.seconds, 2))
     return {step.grade_id: verdicts[step.grade_id] for step in steps}
 
@@ -151,19 +179,20 @@ def _hidden(step) -> tuple[str, ...]:
     return static.LIBRARIES if step.numpy_only else ()
 
 
-def _prepare_step(step, probes, taken, references, worth, job) -> tuple[dict | None, list[str]]:
-    """(a verdict, flags) when the step is decided without running it; else (None, flags) and its
-    job written into the folder `job`."""
+def _prepare_step(step, probes, taken, references, worth):
+    """(a verdict, flags, None) when the step is decided without running it; else (None, flags,
+    write), where write(folder) writes its job, with the step's probes (`probes[grade_id]`, which
+    may still be being computed: see probes_ahead)."""
     answer = taken.answers.get(step.grade_id, "")
     if not answer.strip() or step.grade_id in taken.untouched:
-        return _verdict(0, worth, "no answer yet"), []
+        return _verdict(0, worth, "no answer yet"), [], None
     helpers = _helpers(step, taken)
     flags = [f"the answer {f}" for f in static.suspicious(answer)]
     if step.numpy_only:
         uses = static.library_uses(answer)
         if uses:
             return _verdict(0, worth, f"uses {', '.join(uses)}: this step must be written with NumPy only",
-                            flags + [f"uses {', '.join(uses)} in a NumPy-only step"]), flags
+                            flags + [f"uses {', '.join(uses)} in a NumPy-only step"]), flags, None
     if step.forbid:
         # The rule covers the helpers the answer calls; other cells may break it freely.
         called = [d for _, d in helpers if static.defines(d) & static.names(answer)]
@@ -171,11 +200,13 @@ def _prepare_step(step, probes, taken, references, worth, job) -> tuple[dict | N
         if uses:
             rule = step.forbid_reason or "this step may not use them"
             return _verdict(0, worth, f"uses {', '.join(uses)}: {rule}",
-                            flags + [f"uses {', '.join(uses)}, which the step forbids"]), flags
+                            flags + [f"uses {', '.join(uses)}, which the step forbids"]), flags, None
         helpers = [(n, d) for n, d in helpers if not static.forbidden_uses(d, step.forbid)]
-    job.mkdir()
-    _write_job(job, step, probes, answer, helpers, [(f"reference {n}", references[n]) for n in step.needs])
-    return None, flags
+    needed = [(f"reference {n}", references[n]) for n in step.needs]
+
+    def write(job):
+        _write_job(job, step, probes[step.grade_id], answer, helpers, needed)
+    return None, flags, write
 
 
 def _finish_step(step, probes, job, outcome, worth, flags) -> dict:

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Callable, Iterator
 
 NOBODY = 65534
 
@@ -113,6 +114,7 @@ class Job:
     folder: pathlib.Path         # job.json, probes.npz; the step's results are written here
     timeout: float               # seconds of wall-clock time for the step
     memory_mb: int               # address space of the step's process
+    write: Callable[[pathlib.Path], None] | None = None  # writes the folder, just before the step runs
 
 
 _ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
@@ -123,19 +125,22 @@ _START_SECONDS = 180   # for a session to import its libraries
 _MARGIN_SECONDS = 30   # past a step's own timeout, which the session enforces, before the grader does
 
 
-def run_jobs(jobs: list[Job], *, hide=(), sandbox: bool = True) -> list[Outcome]:
-    """Run each job's step, in order, and return their outcomes.
+def run_jobs(jobs: list[Job], *, hide=(), sandbox: bool = True) -> Iterator[Outcome]:
+    """Run each job's step, in order, and yield their outcomes.
 
     The steps share a session (runner.py --session): the libraries are imported once, and each
     step runs alone in a forked process under its own limits. A step that kills the session, or
-    hangs it, costs that step only: the next steps get a new session."""
-    outcomes: list[Outcome] = []
-    while len(outcomes) < len(jobs):
-        outcomes += _session(jobs[len(outcomes):], hide, sandbox)
-    return outcomes
+    hangs it, costs that step only: the next steps get a new session. The next step is sent
+    before an outcome is yielded, so the caller judges a step while the box runs the next one."""
+    done = 0
+    while done < len(jobs):
+        with contextlib.closing(_session(jobs[done:], hide, sandbox)) as outcomes:
+            for outcome in outcomes:
+                done += 1
+                yield outcome
 
 
-def _session(jobs: list[Job], hide, boxed: bool) -> list[Outcome]:
+def _session(jobs: list[Job], hide, boxed: bool) -> Iterator[Outcome]:
     """Outcomes of the first jobs, up to and including the first one that ends the session."""
     import tempfile
 
@@ -157,40 +162,51 @@ def _session(jobs: list[Job], hide, boxed: bool) -> list[Outcome]:
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                     start_new_session=True, preexec_fn=_limits(cpu, memory << 20))
         try:
-            return _steps(proc, root, jobs)
+            yield from _steps(proc, root, jobs)
         finally:
             _end(proc)
 
 
-def _steps(proc, root: pathlib.Path, jobs: list[Job]) -> list[Outcome]:
+def _send(proc, root: pathlib.Path, job: Job) -> bool:
+    """Put the job's folder into the box as its current step and start it; False if the session is gone."""
+    if job.write is not None:
+        job.folder.mkdir()
+        job.write(job.folder)
+    current = root / "current"
+    job.folder.rename(current)
+    os.chmod(current, 0o777)
+    try:
+        proc.stdin.write(json.dumps({"timeout": job.timeout, "memory_mb": job.memory_mb}).encode() + b"\n")
+        proc.stdin.flush()
+    except OSError:  # BrokenPipeError: the previous step ended the session
+        return False
+    return True
+
+
+def _steps(proc, root: pathlib.Path, jobs: list[Job]) -> Iterator[Outcome]:
     import time
 
-    pending, outcomes = bytearray(), []
-    ready = _readline(proc.stdout.fileno(), pending, _START_SECONDS) == "ready"
-    for job in jobs:
-        current, start = root / "current", time.perf_counter()
-        job.folder.rename(current)
-        os.chmod(current, 0o777)
-        line = None
-        if ready:
-            try:
-                proc.stdin.write(json.dumps({"timeout": job.timeout, "memory_mb": job.memory_mb}).encode() + b"\n")
-                proc.stdin.flush()
-                line = _readline(proc.stdout.fileno(), pending, job.timeout + _MARGIN_SECONDS)
-            except OSError:  # BrokenPipeError: the step ended the session
-                pass
+    pending = bytearray()
+    sent = _readline(proc.stdout.fileno(), pending, _START_SECONDS) == "ready"
+    start = time.perf_counter()
+    sent = _send(proc, root, jobs[0]) and sent
+    for index, job in enumerate(jobs):
+        line = _readline(proc.stdout.fileno(), pending, job.timeout + _MARGIN_SECONDS) if sent else None
         if line is None:   # the session died or hung: end it before its files are read
             _end(proc)
-        current.rename(job.folder)
+        (root / "current").rename(job.folder)
         if line is None:
             seconds = time.perf_counter() - start
-            outcomes.append(Outcome(proc.returncode, seconds, _tail(job.folder / "stderr.txt"),
-                                    timed_out=seconds >= job.timeout, ended_session=True))
-            return outcomes
+            yield Outcome(proc.returncode, seconds, _tail(job.folder / "stderr.txt"),
+                          timed_out=seconds >= job.timeout, ended_session=True)
+            return
         report = json.loads(line)
-        outcomes.append(Outcome(report["returncode"], report["seconds"], _tail(job.folder / "stderr.txt"),
-                                bool(report["timed_out"])))
-    return outcomes
+        outcome = Outcome(report["returncode"], report["seconds"], _tail(job.folder / "stderr.txt"),
+                          bool(report["timed_out"]))
+        if index + 1 < len(jobs):  # the box starts the next step while this one is judged
+            start = time.perf_counter()
+            sent = _send(proc, root, jobs[index + 1])
+        yield outcome
 
 
 def _readline(fd: int, pending: bytearray, seconds: float) -> str | None:
