@@ -161,17 +161,14 @@ def _within(expect, also=None):
 
 
 def train_eval(rng):
-    """One tiny set, drawn now: a seeded run without augmentation, then one with. Where the
-    reference does not narrow the gap on it, one more seed is drawn (each draw costs two runs)."""
+    """One tiny set and seed, drawn now: a seeded run without augmentation, then one with. The
+    narrowing is required only where the reference itself narrows the gap on that draw."""
     reference = _reference("make_model", "make_augmenter", "train_and_evaluate")["train_and_evaluate"]
     x, y = _digits(rng, 200)
-    for _ in range(2):
-        kwargs = {"filters": 8, "epochs": 8, "seed": int(rng.integers(10_000))}
-        with _quiet():
-            without = reference(x, y, **kwargs)
-            expect_aug = reference(x, y, augment=True, **kwargs)
-        if (without[0] - without[1]) - (expect_aug[0] - expect_aug[1]) >= MIN_NARROWING:
-            break
+    kwargs = {"filters": 8, "epochs": 8, "seed": int(rng.integers(10_000))}
+    with _quiet():
+        without = reference(x, y, **kwargs)
+        expect_aug = reference(x, y, augment=True, **kwargs)
     gap_without = float(without[0] - without[1])
     narrows = gap_without - float(expect_aug[0] - expect_aug[1]) >= MIN_NARROWING
 
