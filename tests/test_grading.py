@@ -383,3 +383,21 @@ def test_a_step_cannot_answer_for_the_next_one_nor_cost_it_points(tmp_path, kill
              _cell("test_second", "", grade=True, points=1)]
     result = _grade_cells(tmp_path, "lab_two", _TWO_STEPS_GRADER, cells)
     assert {gid: v["score"] for gid, v in result["steps"].items()} == expected, result["steps"]
+
+
+def test_expected_values_computed_ahead_are_those_computed_first():
+    """probes_ahead (a background thread, while the sandbox runs) gives the probes of probes_for:
+    same steps, reasons, arguments and expected values, for the same seed."""
+    from coursekit.grading import grade
+
+    lab_dir = ROOT / "solutions" / LABS[0]
+    first, ahead = grade.probes_for(lab_dir, 11), grade.probes_ahead(lab_dir, 11)
+    assert list(ahead) == list(first) and len(ahead) == len(first)
+    for gid, probes in first.items():
+        assert [p.reason for p in ahead[gid]] == [p.reason for p in probes], gid
+        for mine, theirs in zip(ahead[gid], probes):
+            for a, b in zip([mine.expect, *mine.args], [theirs.expect, *theirs.args]):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=gid)
+    other = grade.probes_for(lab_dir, 12)
+    drawn = [(p.args[0], q.args[0]) for gid in first for p, q in zip(first[gid], other[gid]) if p.args]
+    assert any(np.shape(a) != np.shape(b) or not np.array_equal(a, b) for a, b in drawn), "the seed draws inputs"
