@@ -163,7 +163,9 @@ def test_a_chapter_setup_cell_installs_coursekit_where_it_is_missing(tmp_path):
     local = f"file://{_project_copy(tmp_path)}"
     assert setup_cells.source() in setup
     script = "\n".join([setup.replace(setup_cells.source(), local), imports,
-                        "print('coursekit from', coursekit.__file__)"])
+                        "print('coursekit from', coursekit.__file__)",
+                        # package data: chapter 5 loads its recorded run from the installed coursekit
+                        "print('recorded run', sum(w.size for w in coursekit.runs.load('seed_cnn_mnist').weights))"])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     before = subprocess.run([str(python), "-c", "import coursekit"], capture_output=True, env=env, cwd=tmp_path)
@@ -173,3 +175,4 @@ def test_a_chapter_setup_cell_installs_coursekit_where_it_is_missing(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Device: CPU" in proc.stdout
     assert f"coursekit from {venv}" in proc.stdout, proc.stdout
+    assert "recorded run 1199882" in proc.stdout, proc.stdout
