@@ -167,11 +167,13 @@ def _grade_steps(steps, probes, taken, references, worth, boxed) -> dict[str, di
                 verdicts[step.grade_id] = dict(verdict, seconds=0.0)
         for hide in dict.fromkeys(_hidden(step) for step, _, _ in pending):
             group = [item for item in pending if _hidden(item[0]) == hide]
-            outcomes = sandbox.run_jobs([job for _, job, _ in group], hide=hide, sandbox=boxed)
-            for (step, job, flags), outcome in zip(group, outcomes):
-                verdict = _finish_step(step, probes[step.grade_id], job.folder, outcome, worth[step.grade_id],
-                                       flags)
-                verdicts[step.grade_id] = dict(verdict, seconds=round(outcome.seconds, 2))
+            # closing: the session ends here, not when the generator is garbage-collected
+            with contextlib.closing(sandbox.run_jobs([job for _, job, _ in group], hide=hide,
+                                                     sandbox=boxed)) as outcomes:
+                for (step, job, flags), outcome in zip(group, outcomes):
+                    verdict = _finish_step(step, probes[step.grade_id], job.folder, outcome,
+                                           worth[step.grade_id], flags)
+                    verdicts[step.grade_id] = dict(verdict, seconds=round(outcome.seconds, 2))
     return {step.grade_id: verdicts[step.grade_id] for step in steps}
 
 
