@@ -64,9 +64,7 @@ def probes_for(lab_dir: pathlib.Path, seed: int) -> dict[str, list[spec.Probe]]:
 
 @functools.lru_cache(maxsize=8)
 def _probes(grader_path: str, seed: int) -> dict[str, list[spec.Probe]]:
-    steps = spec.load(pathlib.Path(grader_path))
-    return {step.grade_id: step.probes(np.random.default_rng([seed, index]))
-            for index, step in enumerate(steps)}
+    return dict(_ProbesAhead(spec.load(pathlib.Path(grader_path)), seed))  # all of them, now
 
 
 class _ProbesAhead(collections.abc.Mapping):
@@ -100,7 +98,7 @@ def new_seed() -> int:
 
 
 def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: bytes, *,
-                     seed: int, probes: dict | None = None, use_sandbox: bool | None = None) -> dict:
+                     seed: int, probes: collections.abc.Mapping | None = None, use_sandbox: bool | None = None) -> dict:
     """Grade one submission (its bytes). Returns steps (score, max, reason), notes, flags, refused.
 
     ``probes`` (from :func:`probes_for` or :func:`probes_ahead` with the same seed) saves recomputing

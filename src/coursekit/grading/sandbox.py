@@ -111,10 +111,10 @@ def _limits(cpu_seconds: int, memory_bytes: int):
 
 @dataclasses.dataclass
 class Job:
-    folder: pathlib.Path         # job.json, probes.npz; the step's results are written here
+    folder: pathlib.Path         # job.json, probes.npz (made by write); the step's results go here
     timeout: float               # seconds of wall-clock time for the step
     memory_mb: int               # address space of the step's process
-    write: Callable[[pathlib.Path], None] | None = None  # writes the folder, just before the step runs
+    write: Callable[[pathlib.Path], None]  # writes the job into the folder, just before the step runs
 
 
 _ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
@@ -169,9 +169,8 @@ def _session(jobs: list[Job], hide, boxed: bool) -> Iterator[Outcome]:
 
 def _send(proc, root: pathlib.Path, job: Job) -> bool:
     """Put the job's folder into the box as its current step and start it; False if the session is gone."""
-    if job.write is not None:
-        job.folder.mkdir()
-        job.write(job.folder)
+    job.folder.mkdir()
+    job.write(job.folder)
     current = root / "current"
     job.folder.rename(current)
     os.chmod(current, 0o777)
