@@ -236,7 +236,7 @@ def _cell(gid, source, **nbgrader):
             "source": source, "outputs": [], "execution_count": None}
 
 
-def _grade_cells(tmp_path, name, grader, cells, submitted=None):
+def _grade_cells(tmp_path, name, grader, cells, submitted=None, seed=1):
     """Grade `submitted` cells (default: `cells`, the solution) against a one-notebook lab
     `name` made of `grader` and `cells`, whose release raises in every cell."""
     from coursekit.grading import grade_submission
@@ -249,7 +249,7 @@ def _grade_cells(tmp_path, name, grader, cells, submitted=None):
     release = {**notebook, "cells": [dict(c, source="raise NotImplementedError()") for c in cells]}
     (tmp_path / "release.ipynb").write_text(json.dumps(release))
     submission = dict(notebook, cells=submitted or cells)
-    return grade_submission(lab, tmp_path / "release.ipynb", json.dumps(submission).encode(), seed=1)
+    return grade_submission(lab, tmp_path / "release.ipynb", json.dumps(submission).encode(), seed=seed)
 
 
 @pytest.mark.skipif(not BOXED, reason=WHY)
@@ -401,3 +401,35 @@ def test_expected_values_computed_ahead_are_those_computed_first():
     other = grade.probes_for(lab_dir, 12)
     drawn = [(p.args[0], q.args[0]) for gid in first for p, q in zip(first[gid], other[gid]) if p.args]
     assert any(np.shape(a) != np.shape(b) or not np.array_equal(a, b) for a, b in drawn), "the seed draws inputs"
+
+
+_RANDOM_GRADER = '''
+import numpy as np
+from coursekit.grading import Probe, Step
+
+def _show(value):  # a judge that fails, saying what came back: the test reads it in the reason
+    weights = value.get_weights()[0] if hasattr(value, "get_weights") else value
+    return "got " + " ".join(f"{v:.6f}" for v in np.ravel(weights)[:4])
+
+STEPS = [Step("draw", lambda rng: [Probe("shown", judge=_show)], call="draw", numpy_only=True),
+         Step("build", lambda rng: [Probe("shown", judge=_show)], call="build", timeout=120, memory_mb=4096)]
+'''
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_student_randomness_is_seeded_so_a_regrade_gives_the_same_result(tmp_path):
+    """Unseeded student code (random draws, a model's initial weights) sees the same random state
+    whenever a submission is graded with the same seed."""
+    cells = [_cell("draw", "def draw():\n    return np.random.random(4)\n", solution=True),
+             _cell("test_draw", "", grade=True, points=1),
+             _cell("build", "def build():\n    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n",
+                   solution=True),
+             _cell("test_build", "", grade=True, points=1)]
+    reasons = []
+    for run, seed in enumerate((1, 1, 2)):
+        (tmp_path / f"run{run}").mkdir()
+        result = _grade_cells(tmp_path / f"run{run}", "lab_random", _RANDOM_GRADER, cells, seed=seed)
+        reasons.append({gid: v["reason"] for gid, v in result["steps"].items()})
+    assert all(reason.startswith("shown: got ") for reason in reasons[0].values()), reasons
+    assert reasons[0] == reasons[1], "a regrade with the same seed"
+    assert all(reasons[0][gid] != reasons[2][gid] for gid in ("draw", "build")), "another seed"

@@ -16,9 +16,11 @@ import numpy as np
 from coursekit.grading import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
-# After the short run the recipe reaches a pixel accuracy about 1 point above the all-background
-# baseline (95.5 %) and a mean IoU near 0.48; a network that predicts background everywhere has a
-# mean IoU near 0.24. The band: above the baseline, and a mean IoU of at least 0.33.
+# After the short run (4 epochs on 1,000 canvases) the recipe reaches a pixel accuracy about 1
+# point above the all-background baseline (95.5 %) and a mean IoU near 0.52 (lowest of 23 seeded
+# draws: 0.45; with 3 epochs it fell to 0.34, too close to the band); a network that predicts
+# background everywhere has a mean IoU near 0.24. The band: above the baseline, and a mean IoU
+# of at least 0.33.
 MIN_MEAN_IOU = 0.33
 MAX_FCN_PARAMS = 200_000   # "small"
 
@@ -134,7 +136,7 @@ def fcn(rng):
         problem = fcn_problem(model, 4, sizes=((32, 32),))
         if problem:
             return problem
-        scores = train_and_score(model, 3, seed=seed, n_train=1000, epochs=3)
+        scores = train_and_score(model, 3, seed=seed, n_train=1000, epochs=4)
         if scores["pixel_accuracy"] <= scores["background"] or scores["mean_iou"] < MIN_MEAN_IOU:
             return (f"after a short seeded training run its pixel accuracy is {scores['pixel_accuracy']:.1%} "
                     f"(background everywhere: {scores['background']:.1%}) and its mean IoU "

@@ -126,7 +126,7 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
                            for s in steps}
     else:
         probes = probes_ahead(lab_dir, seed) if probes is None else probes
-        result["steps"] = _grade_steps(steps, probes, taken, reference_sources(solution), worth, boxed)
+        result["steps"] = _grade_steps(steps, probes, taken, reference_sources(solution), worth, boxed, seed)
         for gid, verdict in result["steps"].items():
             result["flags"] += [f"{gid}: {f}" for f in verdict.pop("flags")]
             result["notes"] += [f"{gid}: {n}" for n in verdict.pop("notes")]
@@ -150,14 +150,15 @@ def _helpers(step: spec.Step, taken: intake.Intake) -> list[tuple[str, str]]:
     return [(f"your cell {n}", d) for n, d in enumerate(defs) if d.strip()]
 
 
-def _grade_steps(steps, probes, taken, references, worth, boxed) -> dict[str, dict]:
+def _grade_steps(steps, probes, taken, references, worth, boxed, seed) -> dict[str, dict]:
     """A verdict per step. Steps that run code share one sandbox session (one per set of hidden
     libraries): the libraries load once, and each step still runs alone, under its own limits.
     A step's files are written (its probes awaited) just before it runs."""
     verdicts, pending = {}, []
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         for number, step in enumerate(steps):
-            verdict, flags, write = _prepare_step(step, probes, taken, references, worth[step.grade_id])
+            verdict, flags, write = _prepare_step(step, probes, taken, references, worth[step.grade_id],
+                                                  _box_seed(seed, number))
             if verdict is None:
                 pending.append((step, sandbox.Job(pathlib.Path(tmp) / f"step{number}", step.timeout,
                                                   step.memory_mb, write), flags))
@@ -179,7 +180,13 @@ def _hidden(step) -> tuple[str, ...]:
     return static.LIBRARIES if step.numpy_only else ()
 
 
-def _prepare_step(step, probes, taken, references, worth):
+def _box_seed(seed: int, number: int) -> int:
+    """The seed of the student's code in step `number`: its models start from the same weights
+    each time the submission is graded with `seed`, so a regrade gives the same score."""
+    return int(np.random.default_rng([seed, number, 1]).integers(2**31))
+
+
+def _prepare_step(step, probes, taken, references, worth, box_seed):
     """(a verdict, flags, None) when the step is decided without running it; else (None, flags,
     write), where write(folder) writes its job, with the step's probes (`probes[grade_id]`, which
     may still be being computed: see probes_ahead)."""
@@ -205,7 +212,7 @@ def _prepare_step(step, probes, taken, references, worth):
     needed = [(f"reference {n}", references[n]) for n in step.needs]
 
     def write(job):
-        _write_job(job, step, probes[step.grade_id], answer, helpers, needed)
+        _write_job(job, step, probes[step.grade_id], answer, helpers, needed, box_seed)
     return None, flags, write
 
 
@@ -223,7 +230,7 @@ def _finish_step(step, probes, job, outcome, worth, flags) -> dict:
     return _judge(step, probes, results, arrays, worth, flags)
 
 
-def _write_job(job, step, probes, answer, helpers, references):
+def _write_job(job, step, probes, answer, helpers, references, box_seed):
     arrays, encoded = {}, []
 
     def enc(value, key):
@@ -242,7 +249,7 @@ def _write_job(job, step, probes, answer, helpers, references):
     np.savez(job / "probes.npz", **arrays)
     (job / "job.json").write_text(json.dumps({
         "before": helpers, "answer": answer, "references": references, "call": step.call,
-        "probes": encoded, "lazy_modules": [] if step.numpy_only else [["tf", "tensorflow"], ["keras", "keras"]]}))
+        "probes": encoded, "seed": box_seed, "lazy_modules": [] if step.numpy_only else [["tf", "tensorflow"], ["keras", "keras"]]}))
 
 
 def _read_outputs(job: pathlib.Path):
