@@ -67,7 +67,9 @@ def test_solution_autogrades_to_full_marks(lab, record_budget):
     record_budget("lab", lab, time.perf_counter() - start,
                   note=f"{result['seconds']:.1f} s of it in the sandboxed steps, sandbox {result['sandbox']}")
     assert result["max_score"] > 0
-    assert result["score"] == result["max_score"], result["cells"]
+    lost = {gid: (v["score"], v["reason"]) for gid, v in result["steps"].items() if v["score"] < v["max_score"]}
+    assert result["score"] == result["max_score"], (f"seed {result['seed']}: {lost}; notes {result['notes']}; "
+                                                    f"gradebook {result['cells']}")
 
 
 # The untouched student version grading to zero is the corpus's `untouched_release` case

@@ -23,6 +23,7 @@ import secrets
 import sys
 import tempfile
 import time
+import traceback
 
 import numpy as np
 
@@ -330,6 +331,7 @@ def _safe_check(probe: spec.Probe, got, arrays) -> str | None:
     try:
         return _check(probe, got, arrays)
     except Exception:  # noqa: BLE001
+        traceback.print_exc()  # the instructor's log: a judge that fails on a right answer is a bug
         return f"{probe.reason}: an unreadable result"
 
 
