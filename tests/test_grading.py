@@ -433,3 +433,36 @@ def test_student_randomness_is_seeded_so_a_regrade_gives_the_same_result(tmp_pat
     assert all(reason.startswith("shown: got ") for reason in reasons[0].values()), reasons
     assert reasons[0] == reasons[1], "a regrade with the same seed"
     assert all(reasons[0][gid] != reasons[2][gid] for gid in ("draw", "build")), "another seed"
+
+
+_SETTINGS_GRADER = '''
+import numpy as np
+from coursekit.grading import Probe, Step
+
+def _switch():  # what a lab's reference code may do: coursekit.train.fit(deterministic=True), say
+    import keras, tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+
+def _probes(rng):
+    _switch()
+    return [Probe("0, 1, 2", judge=lambda value: _switch())]
+
+STEPS = [Step("count", _probes, call="count")]
+'''
+
+
+@pytest.mark.skipif(not BOXED, reason=WHY)
+def test_a_labs_reference_code_leaves_no_tensorflow_setting_behind(tmp_path):
+    """Op determinism or a mixed-precision policy switched on while the expected values are computed
+    or a step is judged is switched back: later steps, submissions and labs graded in the same
+    process run as they would alone (a leak made lab 9 and 10's judges fail after lab 5's)."""
+    import keras
+    from tensorflow.python.framework import config
+
+    cells = [_cell("count", "def count():\n    return np.arange(3.0)\n", solution=True),
+             _cell("test_count", "", grade=True, points=1)]
+    result = _grade_cells(tmp_path, "lab_settings", _SETTINGS_GRADER, cells)
+    assert result["steps"]["count"]["score"] == 1, result["steps"]
+    assert not config.is_op_determinism_enabled()
+    assert keras.mixed_precision.global_policy().name == "float32"

@@ -73,7 +73,7 @@ class _ProbesAhead(collections.abc.Mapping):
 
     def __init__(self, steps: list[spec.Step], seed: int):
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="probes")
-        self._futures = {step.grade_id: pool.submit(step.probes, np.random.default_rng([seed, index]))
+        self._futures = {step.grade_id: pool.submit(_settings_kept, step.probes, np.random.default_rng([seed, index]))
                          for index, step in enumerate(steps)}
         pool.shutdown(wait=False)  # the queued steps still run
 
@@ -85,6 +85,41 @@ class _ProbesAhead(collections.abc.Mapping):
 
     def __len__(self) -> int:
         return len(self._futures)
+
+
+def _settings_kept(work, *args):
+    """work(*args), then TensorFlow's process-wide settings as they were: a lab's reference code
+    may switch them (coursekit.train.fit(deterministic=True) turns op determinism on for the rest of
+    the process), and no later step, submission or lab graded in this process may run under them."""
+    if "tensorflow" not in sys.modules:   # nothing to keep yet; import it only if work does
+        before = None
+    else:
+        before = _tf_settings()
+    try:
+        return work(*args)
+    finally:
+        if "tensorflow" in sys.modules:
+            _set_tf_settings(before)
+
+
+def _tf_settings() -> tuple:
+    import keras
+    from tensorflow.python.framework import config
+
+    return (config.is_op_determinism_enabled(), keras.mixed_precision.global_policy().name,
+            keras.backend.floatx(), keras.backend.image_data_format())
+
+
+def _set_tf_settings(settings: tuple | None) -> None:
+    import keras
+    from tensorflow.python.framework import config
+
+    determinism, policy, floatx, data_format = settings or (False, "float32", "float32", "channels_last")
+    if config.is_op_determinism_enabled() != determinism:
+        (config.enable_op_determinism if determinism else config.disable_op_determinism)()
+    keras.mixed_precision.set_global_policy(policy)
+    keras.backend.set_floatx(floatx)
+    keras.backend.set_image_data_format(data_format)
 
 
 def probes_ahead(lab_dir: pathlib.Path, seed: int) -> collections.abc.Mapping:
@@ -171,8 +206,8 @@ def _grade_steps(steps, probes, taken, references, worth, boxed, seed) -> dict[s
             with contextlib.closing(sandbox.run_jobs([job for _, job, _ in group], hide=hide,
                                                      sandbox=boxed)) as outcomes:
                 for (step, job, flags), outcome in zip(group, outcomes):
-                    verdict = _finish_step(step, probes[step.grade_id], job.folder, outcome,
-                                           worth[step.grade_id], flags)
+                    verdict = _settings_kept(_finish_step, step, probes[step.grade_id], job.folder, outcome,
+                                             worth[step.grade_id], flags)
                     verdicts[step.grade_id] = dict(verdict, seconds=round(outcome.seconds, 2))
     return {step.grade_id: verdicts[step.grade_id] for step in steps}
 
