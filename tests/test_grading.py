@@ -460,6 +460,8 @@ def test_a_labs_reference_code_leaves_no_tensorflow_setting_behind(tmp_path):
     import keras
     from tensorflow.python.framework import config
 
+    config.disable_op_determinism()   # an earlier test in this worker may have switched it on
+    keras.mixed_precision.set_global_policy("float32")
     cells = [_cell("count", "def count():\n    return np.arange(3.0)\n", solution=True),
              _cell("test_count", "", grade=True, points=1)]
     result = _grade_cells(tmp_path, "lab_settings", _SETTINGS_GRADER, cells)
