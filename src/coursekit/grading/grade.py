@@ -91,10 +91,7 @@ def _settings_kept(work, *args):
     """work(*args), then TensorFlow's process-wide settings as they were: a lab's reference code
     may switch them (coursekit.train.fit(deterministic=True) turns op determinism on for the rest of
     the process), and no later step, submission or lab graded in this process may run under them."""
-    if "tensorflow" not in sys.modules:   # nothing to keep yet; import it only if work does
-        before = None
-    else:
-        before = _tf_settings()
+    before = _tf_settings() if "tensorflow" in sys.modules else None  # never import it for nothing
     try:
         return work(*args)
     finally:
