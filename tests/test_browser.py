@@ -260,7 +260,12 @@ def test_solution_dropdowns_open(browser, site):
 def test_search_finds_receptive_field(browser, site):
     visit = Visit(browser, site, "search.html?q=receptive+field", WIDTHS["desktop"])
     try:
-        visit.page.wait_for_selector("#search-results li", timeout=15000)
+        # Sphinx adds the hits one at a time (each fetches its page's summary) and says when it is
+        # done; reading the list before that sees only the first few.
+        visit.page.wait_for_function(
+            "() => /finished|did not match/.test("
+            "document.querySelector('#search-results .search-summary')?.innerText || '')",
+            timeout=30000)
         hits = visit.page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.href)")
     finally:
         visit.close()

@@ -1,5 +1,6 @@
 """coursekit.train: resume, determinism, mixed precision, strategy, errors, progress; plot.training_curves."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -226,9 +227,11 @@ _DETERMINISM_SCRIPT = textwrap.dedent(
     from coursekit import train
     from test_train import _build, _data, _same
 
+    import keras
     x, y = _data()
-    a = train.fit(_build, x, y, epochs=2, seed=5, deterministic=True, verbose=0)
-    b = train.fit(_build, x, y, epochs=2, seed=5, deterministic=True, verbose=0)
+    shift = lambda: keras.layers.RandomTranslation(0.1, 0.1, seed=1)  # random, stateful: in order
+    a = train.fit(_build, x, y, epochs=2, seed=5, deterministic=True, verbose=0, augment=shift())
+    b = train.fit(_build, x, y, epochs=2, seed=5, deterministic=True, verbose=0, augment=shift())
     assert _same(a.model, b.model)
     from tensorflow.python.framework import config  # no public getter
     assert config.is_op_determinism_enabled()
@@ -242,6 +245,18 @@ def test_deterministic_flag_in_its_own_process():
     script = _DETERMINISM_SCRIPT.format(helpers=os.path.dirname(__file__))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=200)
     assert "DETERMINISM-OK" in proc.stdout, proc.stderr[-3000:]
+    # tf.data's rewrite of a parallel augmentation map prints a C++ error that frightens students
+    assert "NodeDef mentions attribute" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_a_loop_of_fits_raises_no_retracing_alarm(caplog):
+    # a capacity sweep: every fresh model traces its step once, which is not "excessive retracing"
+    x, y = _data(64)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for seed in range(6):
+            train.fit(_build, x, y, batch_size=32, epochs=1, seed=seed, verbose=0)
+    alarms = [r.getMessage()[:120] for r in caplog.records if "retracing" in r.getMessage()]
+    assert not alarms, alarms
 
 
 # ---------------------------------------------------------------- errors, before any training

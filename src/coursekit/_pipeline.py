@@ -63,7 +63,16 @@ def with_augment(ds, augment):
     def mapped(x, *rest):
         return (aug(x), *rest)
 
-    return ds.map(mapped, num_parallel_calls=AUTOTUNE)
+    return ds.map(mapped, num_parallel_calls=_map_calls())
+
+
+def _map_calls():
+    """Parallel maps, except under op determinism: tf.data then runs a map of random layers (fused
+    with the gather before it) in order anyway, and its rewrite prints an alarming NodeDef error."""
+    from tensorflow.python.framework import config  # no public reader in TensorFlow 2.x
+
+    determinism = getattr(config, "is_op_determinism_enabled", lambda: False)()
+    return None if determinism else AUTOTUNE
 
 
 def _epoch_seed(seed, epoch):
@@ -79,7 +88,7 @@ def _gather(indices, arrays):
 
     data = tf.data.Dataset.from_tensors(tuple(arrays)).repeat()
     return tf.data.Dataset.zip((indices, data)).map(
-        lambda i, xy: _tree_map(lambda a: tf.gather(a, i), xy), num_parallel_calls=AUTOTUNE
+        lambda i, xy: _tree_map(lambda a: tf.gather(a, i), xy), num_parallel_calls=_map_calls()
     )
 
 

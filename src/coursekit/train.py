@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import weakref
 from typing import Any, Callable
@@ -235,6 +236,23 @@ def _step_settings(model, steps_per_execution: int, xla: bool):
         ours[key] = (_compile_state(model), model.train_function, model.test_function)
         for name, value in saved.items():
             setattr(model, name, value)
+
+
+class _RetracingAlarm(logging.Filter):
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _no_false_retracing_alarm():
+    """TensorFlow counts traces per Python function across models, so a few fits of fresh models
+    in a loop (a sweep) read to it as "excessive retracing". Each fit traces its own model once."""
+    logger, alarm = logging.getLogger("tensorflow"), _RetracingAlarm()
+    logger.addFilter(alarm)
+    try:
+        yield
+    finally:
+        logger.removeFilter(alarm)
 
 
 def _compile_state(model) -> tuple:
@@ -485,7 +503,7 @@ def fit(
         print(f"coursekit.train: {plan.device}; {plan.precision}; XLA {'on' if plan.xla else 'off'}; "
               f"{plan.n_replicas} replica{'s' if plan.n_replicas != 1 else ''}", flush=True)
     try:
-        with _step_settings(trainable, spe, plan.xla):
+        with _step_settings(trainable, spe, plan.xla), _no_false_retracing_alarm():
             history = trainable.fit(
                 train_ds, epochs=epochs, initial_epoch=start, steps_per_epoch=steps,
                 validation_data=val_ds, validation_freq=validation_freq, callbacks=all_callbacks,
