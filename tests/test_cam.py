@@ -181,6 +181,20 @@ def test_no_retracing_on_repeated_calls(images):
     assert C.explainer(C.GradientExplainer, model).traces == 1
 
 
+def test_a_loop_over_fresh_models_raises_no_retracing_alarm(images, caplog):
+    # a sanity check or a lab compares maps of several models: one trace each is the design
+    from coursekit import attacks
+
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for seed in range(6):
+            model = gap_net(seed=seed)
+            C.grad_cam(model, images, 0)
+            C.saliency(model, images, 0)
+            attacks.fgsm(model, images, np.zeros(4, "int32"), eps=0.1)
+    alarms = [r.getMessage()[:120] for r in caplog.records if "retracing" in r.getMessage()]
+    assert not alarms, alarms
+
+
 # --------------------------------------------------------------------------- known answers
 
 

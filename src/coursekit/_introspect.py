@@ -497,6 +497,20 @@ def _build(model, names: tuple[str, ...], pre: bool = False):
     return x, [record[n] for n in names], logits, record.get(_SQUASH)
 
 
+def traced(fn=None, **options):
+    """``tf.function(fn, **options)`` for the step of one model's explainer, attack or optimizer
+    (also a decorator: ``@traced(input_signature=...)``).
+
+    TensorFlow counts traces per Python function across all its instances, so a loop over fresh
+    models, each traced once, reads to it as "excessive retracing" and prints a warning. Here one
+    trace per model is the design, so that warning is off (a private flag, harmless if it goes)."""
+    if fn is None:
+        return lambda f: traced(f, **options)
+    function = tf.function(fn, **options)
+    function._omit_frequent_tracing_warning = True
+    return function
+
+
 def cached(model, key, make):
     """``make()``, computed once per (model, key) and kept only as long as the model lives.
 

@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from coursekit._introspect import as_images, as_targets, cached, check_model, describe, head, logits_model
+from coursekit._introspect import as_images, as_targets, cached, check_model, describe, head, logits_model, traced
 
 __all__ = ["fgsm", "pgd", "robust_accuracy"]
 
@@ -97,15 +97,15 @@ class _Steps:
         label = tf.TensorSpec((None, units), tf.float32) if sigmoid else tf.TensorSpec((None,), tf.int32)
         scalar = tf.TensorSpec((), tf.float32)
 
-        @tf.function(input_signature=[image])
+        @traced(input_signature=[image])
         def predict(x):
             return _predict(ref()(x, training=False), sigmoid)
 
-        @tf.function(input_signature=[image, label, scalar])
+        @traced(input_signature=[image, label, scalar])
         def gradient_sign(x, y, direction):
             return tf.sign(_input_gradient(ref(), x, y, direction, sigmoid))
 
-        @tf.function(
+        @traced(
             input_signature=[
                 image, label,
                 scalar, scalar, tf.TensorSpec((), tf.int32),  # eps, step_size, steps

@@ -275,7 +275,7 @@ class CAMExplainer:
         self.head = _in.head(model)
         self.num_classes = self.head.units
         self.traces = 0  # how many times the step was traced (tests check it stays at 1)
-        self._step = tf.function(
+        self._step = _in.traced(
             lambda x, t, normalize: self._compute(x, ClassTarget(t, self.head.binary), normalize)
         )
 
@@ -555,10 +555,10 @@ class GradientExplainer:
         self.num_classes = self.head.units
         self.traces = 0
         binary = self.head.binary
-        self._step = tf.function(
+        self._step = _in.traced(
             lambda x, b, t, *rest: self._compute(x, b, ClassTarget(t, binary), *rest)
         )
-        self._predict = tf.function(
+        self._predict = _in.traced(
             lambda x: ClassTarget(tf.fill(tf.shape(x)[:1], -1), binary)
             .resolve(self.logits(x, training=False))
             .classes

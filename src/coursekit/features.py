@@ -179,7 +179,7 @@ class ActivationMaximizer:
         spec = tuple(_in._input_spec(model).shape[1:3])
         self.model_size = None if None in spec else spec
         self.traces = 0
-        self._run = tf.function(self._optimize)
+        self._run = _in.traced(self._optimize)
         if param == "fourier":
             self.scale = tf.constant(_spectrum_scale(size[0], size[1], 1.0))
 
