@@ -86,3 +86,27 @@ def test_augmenter_check_passes_the_right_one_and_names_mistakes():
     assert not unseeded and "seed" in unseeded.lines[0]
     upside_down = checks.check_augmenter(lambda seed, **kw: augmenter(seed, mode="vertical", **kw), verbose=False)
     assert not upside_down and "mirrored left-right" in upside_down.lines[0]
+
+
+def test_the_quiz_runs_show_the_answers_that_lab5_marks_against():
+    # Lab 5 marks its quiz against the design of QUIZ_RUNS (run 1 underfits, run 2 overfits):
+    # trained here on other digits and seeds, each run's curves must say the same.
+    import importlib.util
+
+    import numpy as np
+
+    from coursekit import data
+    from course_files import ROOT
+
+    spec = importlib.util.spec_from_file_location("lab5_grader", ROOT / "solutions" / "lab5_training" / "grader.py")
+    grader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grader)
+    (x, y), (x_test, y_test) = data.load("mnist")
+    for seed, start in [(7, 31_000), (1234, 52_000)]:
+        curves = checks.quiz_curves(capacity, x[start:start + 1000], y[start:start + 1000],
+                                    x_test[start // 10:start // 10 + 500], y_test[start // 10:start // 10 + 500],
+                                    seed=seed)
+        final = {run: (np.mean(h["accuracy"][-3:]), np.mean(h["val_accuracy"][-3:])) for run, h in curves.items()}
+        read = {"underfitting_run": min(final, key=lambda run: final[run][0]),          # fits not even its data
+                "overfitting_run": max(final, key=lambda run: final[run][0] - final[run][1])}  # the widest gap
+        assert read == grader.QUIZ_ANSWERS, (seed, final)

@@ -6,7 +6,8 @@ augmenter is applied here to images drawn now, and must give exactly what the re
 augmenter gives with the same seed (a flip of a known array, when only the flip is asked).
 Behaviour: the training functions run in the sandbox on digits and seeds drawn now, and their
 accuracies are compared with those of the lab's reference solution run here, on the same
-digits and seeds, within BAND; the quiz is checked against learning curves trained here, now.
+digits and seeds, within BAND; the quiz is checked against what its three runs show by design
+(tests/test_lab5_checks.py trains them on other digits and seeds and reads the same).
 A reason says what property failed, never the inputs. TensorFlow is imported inside the probe
 functions only.
 """
@@ -199,20 +200,14 @@ def sweep(rng):
     return [Probe("a seeded sweep over two widths", (x, y, widths), kwargs, judge=_within(expect, first_column))]
 
 
-def quiz(rng):
-    """Train the quiz's three runs now, on other digits and another seed, and read them."""
-    from coursekit.checks import quiz_curves
+#: what the three runs of QUIZ_RUNS show by design (the quiz is marked against this);
+#: tests/test_lab5_checks.py trains them on other digits and seeds and reads the same answers
+QUIZ_ANSWERS = {"underfitting_run": 1, "overfitting_run": 2}
 
-    make_model = _reference("make_model")["make_model"]
-    x, y = _digits(rng, 1000)
-    x_val, y_val = _digits(rng, 500, "test")
-    with _quiet():
-        curves = quiz_curves(make_model, x, y, x_val, y_val, seed=int(rng.integers(10_000)))
-    final = {run: (np.mean(h["accuracy"][-3:]), np.mean(h["val_accuracy"][-3:])) for run, h in curves.items()}
-    underfits = min(final, key=lambda run: final[run][0])                       # fits not even its data
-    overfits = max(final, key=lambda run: final[run][0] - final[run][1])        # the widest gap
-    return [Probe("underfitting_run", name="underfitting_run", expect=underfits, rtol=0, atol=0, dtype=False),
-            Probe("overfitting_run", name="overfitting_run", expect=overfits, rtol=0, atol=0, dtype=False)]
+
+def quiz(rng):
+    return [Probe(name, name=name, expect=answer, rtol=0, atol=0, dtype=False)
+            for name, answer in QUIZ_ANSWERS.items()]
 
 
 STEPS = [
