@@ -69,10 +69,9 @@ def with_augment(ds, augment):
 def _map_calls():
     """Parallel maps, except under op determinism: tf.data then runs a map of random layers (fused
     with the gather before it) in order anyway, and its rewrite prints an alarming NodeDef error."""
-    from tensorflow.python.framework import config  # no public reader in TensorFlow 2.x
+    from coursekit._device import op_determinism_enabled
 
-    determinism = getattr(config, "is_op_determinism_enabled", lambda: False)()
-    return None if determinism else AUTOTUNE
+    return None if op_determinism_enabled() else AUTOTUNE
 
 
 def _epoch_seed(seed, epoch):

@@ -101,18 +101,21 @@ def _settings_kept(work, *args):
 
 def _tf_settings() -> tuple:
     import keras
-    from tensorflow.python.framework import config
 
-    return (config.is_op_determinism_enabled(), keras.mixed_precision.global_policy().name,
+    from coursekit._device import op_determinism_enabled
+
+    return (op_determinism_enabled(), keras.mixed_precision.global_policy().name,
             keras.backend.floatx(), keras.backend.image_data_format())
 
 
 def _set_tf_settings(settings: tuple | None) -> None:
     import keras
-    from tensorflow.python.framework import config
+    from tensorflow.python.framework import config  # its enable/disable: no public switch-off
+
+    from coursekit._device import op_determinism_enabled
 
     determinism, policy, floatx, data_format = settings or (False, "float32", "float32", "channels_last")
-    if config.is_op_determinism_enabled() != determinism:
+    if op_determinism_enabled() != determinism:
         (config.enable_op_determinism if determinism else config.disable_op_determinism)()
     keras.mixed_precision.set_global_policy(policy)
     keras.backend.set_floatx(floatx)
