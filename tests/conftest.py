@@ -21,3 +21,19 @@ def mixed_precision():
         yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# Markers follow from what a test needs, so that a new test is marked without anyone remembering.
+_MARKS_BY_FIXTURE = {
+    "book": ("book",), "executed_chapters": ("book",),
+    "chromium": ("browser", "book"),
+    "corpus": ("grading", "slow"), "graded_labs": ("grading", "slow"),
+    "postgres": ("grading", "slow"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for mark in _MARKS_BY_FIXTURE.get(fixture, ()):
+                item.add_marker(mark)

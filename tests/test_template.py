@@ -208,8 +208,10 @@ def test_chapter_executes_and_its_time_is_reported(chapter, executed_chapters, r
     run = executed_chapters[chapter.stem]
     assert run["error"] is None, run["error"]
     cpu = run.get("cpu_seconds")
-    notes = ([f"{cpu:.1f} s CPU"] if cpu is not None else []) + (["cached run"] if run["cached"] else [])
-    # Measured and reported against the 60 s budget (the table at the end of the run, OVER where
-    # it is exceeded), not asserted: a shared machine's speed varies by a fifth from run to run,
-    # and a test that times itself fails on the machine, not on the chapter.
-    record_budget("chapter", chapter.stem, run["seconds"], CHAPTER_BUDGET, note=", ".join(notes))
+    # Judged on the kernel's CPU seconds, which do not grow when the chapters share the cores
+    # (wall seconds do). Alone, a chapter's wall time is at most its CPU time unless it waits.
+    # Measured and reported against the 60 s budget (OVER in the table at the end of the run),
+    # not asserted: a test that times itself fails on the machine, not on the chapter.
+    seconds, measure = (cpu, "CPU s") if cpu is not None else (run["seconds"], "wall s")
+    notes = [measure, f"{run['seconds']:.1f} s wall"] + (["cached run"] if run["cached"] else [])
+    record_budget("chapter", chapter.stem, seconds, CHAPTER_BUDGET, note=", ".join(notes))
