@@ -170,6 +170,37 @@ def test_what_to_remember_then_references(chapter):
     assert "{bibliography}" in match.group(2)
 
 
+# Words about documents the reader never sees. "seed" alone is fine (random seeds): these
+# are the phrases that speak of source material, plus R's spelling of a Python argument.
+SOURCE_TALK = re.compile(
+    r"\bthe seeds\b(?! (?:of|and|\d))|\bseeds'|\bseed's\b|\bseed networks?\b"
+    r"|\bthe seed (?:prints|says|writes|asks|shows|works|uses|table|example|drawings?)\b"
+    r"|\bone of the seeds\b|\b(?:the|their|our|these|lecture|course) notes\b|\bnotes'"
+    r"|\blecture(?:'s| material| slides)?\b|\bslides?\b(?= (?:say|show|give|print|list))"
+    r"|include_top = FALSE", re.I)
+
+
+def _voice_texts():
+    """(where, text) of every chapter's and lab's prose, captions, alt text and comments."""
+    notebooks = CHAPTERS + [ROOT / "solutions" / lab / f"{lab}.ipynb" for lab in LABS]
+    for path in notebooks:
+        for cell in _nb(path).cells:
+            text = cell.source
+            if cell.cell_type == "code":  # comments, docstrings and strings only
+                text = "\n".join(re.findall(r"#.*|\"[^\"\n]*\"|'[^'\n]*'", text))
+            text += " " + str(cell.metadata.get("mystnb", ""))
+            yield f"{path.relative_to(ROOT)} cell {cell.get('id')}", text
+    yield "intro.md", (ROOT / "intro.md").read_text()
+
+
+def test_the_book_speaks_in_its_own_voice():
+    """No page speaks of seeds, notes or slides that the reader never sees (CONTRIBUTING.md,
+    "The voice"): a circulating number is stated as such, and the right one computed."""
+    found = [f"{where}: {m.group(0)!r}" for where, text in _voice_texts()
+             for m in SOURCE_TALK.finditer(text)]
+    assert not found, found
+
+
 def test_one_citation_style():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
     assert config["bibtex_reference_style"] == "label", "numbers in the text, as in the list"
