@@ -63,10 +63,10 @@ setup-cells: $(STAMP)
 	$(BIN)/python scripts/setup_cells.py
 
 labs: setup-cells
-	$(BIN)/python scripts/course.py generate
+	$(BIN)/python -m coursegrader generate
 
 grade: $(STAMP)
-	@for lab in $(LABS); do $(BIN)/python scripts/course.py grade $$lab || exit 1; done
+	@for lab in $(LABS); do $(BIN)/python -m coursegrader grade $$lab || exit 1; done
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/interpret.py

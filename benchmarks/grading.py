@@ -3,7 +3,7 @@
     python benchmarks/grading.py [--count 12] [--mix realistic] [--lab LAB] [--workers 1,2,N]
 
 One generated class (scripts/make_class.py) is graded from scratch by
-scripts/classroom.py's autograde once per worker count, each time into a fresh
+coursegrader.classroom's autograde once per worker count, each time into a fresh
 class folder and gradebook (a temporary PostgreSQL server when one is installed,
 else SQLite), so every run does the same work. The speed-up is against the
 1-worker run of the same invocation. N defaults to the machine's cores.
@@ -21,9 +21,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import classroom  # noqa: E402
 import make_class  # noqa: E402
-import pgtemp  # noqa: E402
+
+from coursegrader import classroom, pgtemp  # noqa: E402
 
 
 def run(lab: str, lms: pathlib.Path, workers: int, db: str | None, folder: pathlib.Path) -> float:
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
               f"gradebook={'postgresql' if server else 'sqlite'}", flush=True)
         # The expected values are computed once per seed and cached in this process: compute
         # them before the first timed run, so that every run does the same work.
-        from coursekit.grading import grade as engine
+        from coursegrader import grade as engine
         engine.probes_for(classroom.course.SOLUTIONS / args.lab, 12345)
         base = None
         for workers in counts:

@@ -5,7 +5,7 @@
 writes OUT_DIR/submissions.zip (Canvas-style names: `<login>_<userid>_<subid>_<lab>.ipynb`),
 OUT_DIR/roster.csv (nbgrader's roster format) and OUT_DIR/expected.json
 ({student: {"kind", "expected": {step: points}}}). Submissions are made from the current
-lab with scripts/make_corpus.py's honest notebook and wrong answers, so they follow the
+lab with coursegrader.corpus's honest notebook and wrong answers, so they follow the
 lab as it changes:
 
 - right:        every answer is the solution's
@@ -29,8 +29,7 @@ import random
 import sys
 import zipfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import make_corpus  # noqa: E402
+from coursegrader import corpus as make_corpus
 
 MIXES = {  # kind -> share of the class
     "cheap": {"right": 0.04, "partly_wrong": 0.08, "in_progress": 0.14, "mangled": 0.04, "broken": 0.70},

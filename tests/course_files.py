@@ -9,11 +9,20 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import course  # noqa: E402  (scripts/course.py)
-
-# A published student copy (scripts/publish.py) has labs/ but no solutions/.
+# A published student copy (scripts/publish.py) has labs/ but no solutions/, and no grading package.
 HAS_SOLUTIONS = (ROOT / "solutions").is_dir()
-LABS = course.all_labs() if HAS_SOLUTIONS else sorted((p.name for p in (ROOT / "labs").iterdir() if p.is_dir()), key=course.lab_order)
+if HAS_SOLUTIONS:
+    from coursegrader import course  # noqa: F401  (re-exported: the instructor's chores, generate and grade)
+
+
+def lab_order(name: str) -> tuple:
+    """Course order: lab2 before lab10 (a plain sort puts lab10 first)."""
+    number = re.match(r"lab(\d+)_", name)
+    return (int(number.group(1)) if number else 10**6, name)
+
+
+LABS = sorted((p.name for p in (ROOT / ("solutions" if HAS_SOLUTIONS else "labs")).iterdir()
+               if (p / f"{p.name}.ipynb").exists()), key=lab_order)
 NOTEBOOKS = sorted(
     p for folder in ("chapters", "solutions", "labs") for p in (ROOT / folder).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts

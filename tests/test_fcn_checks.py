@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from coursekit import checks
-from coursekit.grading.grade import reference_sources
+from coursegrader.grade import reference_sources
 
 keras = pytest.importorskip("keras")
 LAB = pathlib.Path(__file__).resolve().parent.parent / "solutions" / "lab10_fcn"

@@ -1,6 +1,6 @@
 """Grading that holds: the corpus of cheating, broken and mangled submissions of issue 8.
 
-The corpus is made from the current lab by scripts/make_corpus.py; all of it is graded in
+The corpus is made from the current lab by coursegrader.corpus; all of it is graded in
 one run, in parallel workers, with honest bystanders, and every case must score what a
 correct grader gives. The sandbox itself, the feedback and the self-checks are tested too.
 """
@@ -17,11 +17,8 @@ import pytest
 
 from course_files import LABS, ROOT, course, normalize, secret_lines
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_corpus  # noqa: E402
-
-from coursekit import checks  # noqa: E402
-from coursekit.grading import sandbox  # noqa: E402
+from coursegrader import cli, corpus as make_corpus, sandbox
+from coursekit import checks
 
 BOXED, WHY = sandbox.available()
 in_one_worker = pytest.mark.xdist_group("grading_corpus")  # one pytest worker grades the corpus once
@@ -221,7 +218,7 @@ def test_float64_for_float32_input_is_caught_by_the_self_check():
 # --- Keras models come back as .keras files, loaded with safe_mode=True ------------------------------
 
 _MODEL_GRADER = '''
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 def _dense(model):
     return None if model.count_params() == 10 else "wrong number of parameters"
@@ -239,7 +236,7 @@ def _cell(gid, source, **nbgrader):
 def _grade_cells(tmp_path, name, grader, cells, submitted=None, seed=1):
     """Grade `submitted` cells (default: `cells`, the solution) against a one-notebook lab
     `name` made of `grader` and `cells`, whose release raises in every cell."""
-    from coursekit.grading import grade_submission
+    from coursegrader import grade_submission
 
     lab = tmp_path / name
     lab.mkdir()
@@ -268,7 +265,7 @@ def test_a_returned_keras_model_is_loaded_in_safe_mode(tmp_path):
 
 _FORBID_GRADER = '''
 import numpy as np
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 def _probes(rng):
     a, b = rng.normal(size=5), rng.normal(size=5)
@@ -289,7 +286,7 @@ STEPS = [Step("larger", _probes, call="larger", forbid=("max", "maximum", "where
 def test_a_step_can_forbid_functions(tmp_path, answer, score):
     """A step's own rule ("no maximum of any kind") is checked by the grader, not only by the
     self-check; a helper defined in another cell that breaks it is not given to the step."""
-    from coursekit.grading import grade_submission
+    from coursegrader import grade_submission
 
     lab = tmp_path / "lab_forbid"
     lab.mkdir()
@@ -315,7 +312,7 @@ def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_p
     if not _full_corpus(corpus["lab"]):
         pytest.skip("the command line is the same for every lab: tested on the first")
     folder, report = corpus["folder"], tmp_path / "report.json"
-    status = course.main(["grade", corpus["lab"], str(folder / "patch_isclose.ipynb"),
+    status = cli.main(["grade", corpus["lab"], str(folder / "patch_isclose.ipynb"),
                           str(folder / "invalid_json.ipynb"), "--seed", str(SEED), "--report", str(report)])
     out = capsys.readouterr().out
     assert status == 2 and "FLAG: " in out and "not graded: the file is not valid notebook JSON" in out
@@ -333,7 +330,7 @@ def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_p
      "        layer.trainable = True\n    return base\n", None),   # lab 8 asks for exactly this
 ])
 def test_static_flags_patching_but_not_freezing_layers(source, flagged):
-    from coursekit.grading import static
+    from coursegrader import static
 
     found = static.suspicious(source)
     assert (flagged in found) if flagged else not found, found
@@ -341,7 +338,7 @@ def test_static_flags_patching_but_not_freezing_layers(source, flagged):
 
 _TWO_STEPS_GRADER = '''
 import numpy as np
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 STEPS = [Step(gid, lambda rng: [Probe("0, 1, 2", expect=np.arange(3.0))], call=gid)
          for gid in ("first", "second")]
@@ -388,7 +385,7 @@ def test_a_step_cannot_answer_for_the_next_one_nor_cost_it_points(tmp_path, kill
 def test_expected_values_computed_ahead_are_those_computed_first():
     """probes_ahead (a background thread, while the sandbox runs) gives the probes of probes_for:
     same steps, reasons, arguments and expected values, for the same seed."""
-    from coursekit.grading import grade
+    from coursegrader import grade
 
     lab_dir = ROOT / "solutions" / LABS[0]
     first, ahead = grade.probes_for(lab_dir, 11), grade.probes_ahead(lab_dir, 11)
@@ -405,7 +402,7 @@ def test_expected_values_computed_ahead_are_those_computed_first():
 
 _RANDOM_GRADER = '''
 import numpy as np
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 def _show(value):  # a judge that fails, saying what came back: the test reads it in the reason
     weights = value.get_weights()[0] if hasattr(value, "get_weights") else value
@@ -437,7 +434,7 @@ def test_student_randomness_is_seeded_so_a_regrade_gives_the_same_result(tmp_pat
 
 _SETTINGS_GRADER = '''
 import numpy as np
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 def _switch():  # what a lab's reference code may do: coursekit.train.fit(deterministic=True), say
     import keras, tensorflow as tf

@@ -5,14 +5,14 @@ was compiled (optimizer, learning rate) from the file, as JSON. Lab 8 grades its
 
 import pytest
 
-from coursekit.grading import sandbox
+from coursegrader import sandbox
 
 from test_grading import _cell, _grade_cells
 
 BOXED, WHY = sandbox.available()
 
 _GRADER = '''
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 
 def _probes(rng):
@@ -64,7 +64,7 @@ def test_a_model_is_a_probe_argument_and_its_compile_config_is_judged(tmp_path, 
 _UNBUILT_GRADER = '''
 import numpy as np
 
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 
 def _judge(model):

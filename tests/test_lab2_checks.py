@@ -14,7 +14,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from coursekit import arith, checks
-from coursekit.grading import Probe, grade, spec
+from coursegrader import Probe, grade, spec
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")

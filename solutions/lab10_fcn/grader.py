@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
 # After the short run (4 epochs on 1,000 canvases) the recipe reaches a pixel accuracy about 1

@@ -9,7 +9,7 @@ are imported inside the functions that need them: the grading workers load STEPS
 import numpy as np
 
 from coursekit.checks import conv_reference
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 
 def _normal(rng, *shape, dtype=np.float64):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from coursekit import arith, checks
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 PADDINGS = ("valid", "same", "full")
 

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
 SHIFT = 2                 # pixels, as the lab says
@@ -111,7 +111,7 @@ def _quiet():
 
 def _reference(*grade_ids):
     """The lab's reference solution of these steps, defined here (trusted code)."""
-    from coursekit.grading.grade import reference_namespace
+    from coursegrader.grade import reference_namespace
 
     return reference_namespace(HERE, *grade_ids)
 

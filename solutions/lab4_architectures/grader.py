@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODEL_STEP = {"timeout": 90, "memory_mb": 4096}
@@ -24,7 +24,7 @@ def _reference(*grade_ids):
     """The lab's reference solution of these steps, defined here (trusted code)."""
     import keras
 
-    from coursekit.grading.grade import reference_namespace
+    from coursegrader.grade import reference_namespace
 
     return reference_namespace(HERE, *grade_ids, keras=keras)
 

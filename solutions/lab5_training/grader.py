@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
 BAND = 0.06      # accuracies within this of the reference's (runs are seeded; threads may differ)
@@ -38,7 +38,7 @@ def _reference(*grade_ids):
     """The lab's reference solution of these steps, defined here (trusted code)."""
     import keras
 
-    from coursekit.grading.grade import reference_sources
+    from coursegrader.grade import reference_sources
 
     sources = reference_sources(json.loads((HERE / "lab5_training.ipynb").read_text()))
     namespace = {"np": np, "keras": keras, "__name__": "lab5_reference"}  # as the lab's first cells give

@@ -17,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
 LEARNING_RATE = 3.0       # high: without BN the network diverges, with BN it trains
@@ -182,7 +182,7 @@ def _reference(*grade_ids):
     """The lab's reference solution of these steps, defined here (trusted code)."""
     import keras
 
-    from coursekit.grading.grade import reference_namespace
+    from coursegrader.grade import reference_namespace
 
     return reference_namespace(HERE, *grade_ids, keras=keras)
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from coursekit.checks import visualization as vis
-from coursekit.grading import Probe, Step
+from coursegrader import Probe, Step
 
 EPS_MNIST = 0.1        # FGSM's eps on the MNIST network, as the lab says
 BAND = 0.05            # adversarial accuracy may exceed the recipe's by this much

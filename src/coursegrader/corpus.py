@@ -1,6 +1,6 @@
 """A corpus of cheating, broken and mangled submissions, made from the current lab.
 
-    python scripts/make_corpus.py LAB OUT_DIR     write OUT_DIR/<case>.ipynb and OUT_DIR/expected.json
+    coursegrader corpus LAB OUT_DIR     write OUT_DIR/<case>.ipynb and OUT_DIR/expected.json
 
 Every case starts from an honest submission (the release with the solution's answers
 typed in, as a student would hand it in) and changes one thing. Its expected score per
@@ -16,12 +16,9 @@ import copy
 import dataclasses
 import json
 import pathlib
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-from coursekit.grading import grade as engine, intake, spec  # noqa: E402
+from . import grade as engine, intake, spec
+from .course import ROOT
 
 #: a marker that a surviving daemon would carry on its command line
 DAEMON_MARK = "3599.25"
@@ -329,10 +326,3 @@ def write(lab: str, folder: pathlib.Path) -> list[Case]:
         {c.name: {"mechanism": c.mechanism, "expected": c.expected, "flagged": c.flagged, "clean": c.clean}
          for c in made}, indent=1))
     return made
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    made = write(sys.argv[1], pathlib.Path(sys.argv[2]))
-    print(f"{len(made)} cases in {sys.argv[2]}")

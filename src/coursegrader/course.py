@@ -1,11 +1,10 @@
-"""The instructor's nbgrader chores, each in a throw-away course folder.
+"""The instructor's nbgrader chores, each in a throw-away course folder: generate and grade.
 
-    python scripts/course.py generate [LAB ...]            regenerate labs/ from solutions/
-    python scripts/course.py grade LAB [NOTEBOOK ...]      grade notebooks (default: the solution)
-        [--seed N] [--feedback DIR] [--workers N] [--report FILE]
+    coursegrader generate [LAB ...]            regenerate labs/ from solutions/
+    coursegrader grade LAB [NOTEBOOK ...]      grade notebooks (default: the solution)
 
 nbgrader still makes the release (generate_assignment) and holds the scores (its
-gradebook); the grading itself is coursekit.grading's: student code runs in a
+gradebook); the grading itself is this package's engine (grade.py): student code runs in a
 sandbox and a trusted process judges what it returns (GRADING.md). Working in a
 temporary copy of the course means the repository never gains a gradebook or
 half-written files, and a submission is read, never modified. `grade` exits with
@@ -15,7 +14,6 @@ without a sandbox).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import json
@@ -30,7 +28,23 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def course_root() -> pathlib.Path:
+    """The course repository graded here: $COURSE_ROOT, else the folder (or the nearest one above
+    the current folder) that holds solutions/ and nbgrader_config.py, else this package's checkout."""
+    if os.environ.get("COURSE_ROOT"):
+        return pathlib.Path(os.environ["COURSE_ROOT"]).resolve()
+    here = pathlib.Path.cwd().resolve()
+    checkout = pathlib.Path(__file__).resolve().parents[2]
+    for folder in (here, *here.parents, checkout):
+        if (folder / "solutions").is_dir() and (folder / "nbgrader_config.py").is_file():
+            return folder
+    raise SystemExit("no course here: run from the course repository (it holds solutions/ and "
+                     "nbgrader_config.py) or set COURSE_ROOT to it")
+
+
+ROOT = course_root()
 SOLUTIONS = ROOT / "solutions"
 RELEASE = ROOT / "labs"
 
@@ -87,10 +101,10 @@ def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
 
 def _grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
     """One submission, in a worker process: a grader error becomes a recorded zero, never a loss."""
-    from coursekit import grading
+    from . import grade as engine
 
     try:
-        return grading.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
+        return engine.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
                                         probes=probes)
     except Exception as error:  # noqa: BLE001 - the submission keeps a gradebook entry and a reason
         return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
@@ -103,7 +117,7 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
     gradebook. Each result gains "cells" (test cell -> (score, max)) as the gradebook holds them."""
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-    from coursekit.grading import feedback as render_feedback, grade as engine
+    from . import feedback as render_feedback, grade as engine
 
     if lab not in all_labs():
         raise SystemExit(f"no lab {lab!r}: choose one of {all_labs()}")
@@ -188,55 +202,3 @@ def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
                  for notebook in submission.notebooks for grade in notebook.grades}
         return {"cells": cells, "score": float(submission.score),
                 "max_score": float(submission.max_score)}
-
-
-def _student_names(paths: list[pathlib.Path]) -> dict[str, pathlib.Path]:
-    """A distinct student id per file: its stem, else its folder and stem, else numbered."""
-    if len(paths) == 1:
-        return {"demo": paths[0]}
-    names = {}
-    for number, path in enumerate(paths, 1):
-        name = path.stem if sum(p.stem == path.stem for p in paths) == 1 else f"{path.parent.name}-{path.stem}"
-        names[name if name not in names else f"{name}-{number}"] = path
-    return names
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="regenerate labs/ from solutions/")
-    gen.add_argument("labs", nargs="*")
-    grd = sub.add_parser("grade", help="grade submissions and print their scores and reports")
-    grd.add_argument("lab")
-    grd.add_argument("submissions", nargs="*", help="notebooks; each file's stem names the student")
-    grd.add_argument("--seed", type=int, help="re-grade with the probes of an earlier run")
-    grd.add_argument("--feedback", help="write each student's feedback page under this folder")
-    grd.add_argument("--workers", type=int)
-    grd.add_argument("--report", help="write every result (scores, reasons, repairs, flags, seed) as JSON")
-    args = parser.parse_args(argv)
-    if args.command == "generate":
-        for lab in args.labs or all_labs():
-            print(f"generated {generate(lab).relative_to(ROOT)}")
-        return 0
-    paths = [pathlib.Path(p) for p in args.submissions] or [SOLUTIONS / args.lab / f"{args.lab}.ipynb"]
-    students = _student_names(paths)
-    results = grade_many(args.lab, students, seed=args.seed, workers=args.workers, feedback=args.feedback)
-    if args.report:
-        pathlib.Path(args.report).write_text(json.dumps(results, indent=1, default=str))
-    flagged = False
-    for student, result in results.items():
-        print(f"{student} ({students[student]}): {result['score']:g} / {result['max_score']:g}, "
-              f"graded in {result.get('seconds', 0):.1f} s, seed {result['seed']}, sandbox {result.get('sandbox')}")
-        for gid, verdict in result["steps"].items():
-            print(f"  {gid:<18} {verdict['score']:g} / {verdict['max_score']:g}  {verdict['reason']}")
-        for note in result["notes"]:
-            print(f"  repaired: {note}")
-        for flag in result["flags"]:
-            print(f"  FLAG: {flag}")
-        flagged |= bool(result["flags"])
-    return 2 if flagged else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,6 @@
-"""Grading that holds: student code runs in a sandbox, a trusted process judges what it returns.
+"""The instructor's grading package: student code runs in a sandbox, a trusted process judges
+what it returns. Instructor-only: it is not part of the students' coursekit (its own
+distribution, cnn-coursegrader), and its command line is ``coursegrader`` (:mod:`.cli`).
 
 - :mod:`.spec`    how a lab's author writes steps and probes (``solutions/<lab>/grader.py``)
 - :mod:`.intake`  a submission, normalized against the release; never lost
@@ -7,6 +9,10 @@
 - :mod:`.runner`  the student side, run inside the sandbox
 - :mod:`.grade`   ``grade_submission``: one submission in, one result out (parallel-safe)
 - :mod:`.feedback` what the student reads: visible tests and a reason per step
+- :mod:`.course`  generate the release, grade submissions into nbgrader's gradebook
+- :mod:`.classroom` a class: release, collect, autograde in parallel, feedback, export
+- :mod:`.corpus`  the adversarial corpus of a lab, with the scores a correct grader gives
+- :mod:`.pgtemp`  a throw-away PostgreSQL server for tests and benchmarks
 """
 
 from .grade import grade_submission, new_seed

@@ -53,13 +53,21 @@ def _python_roots() -> list[str]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable))}
     roots |= {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")}
-    # coursekit itself (labs call coursekit.train): an editable install lives outside site-packages
-    roots.add(str(pathlib.Path(__file__).resolve().parents[1]))
+    # coursekit itself (labs call coursekit.train): an editable install lives outside site-packages.
+    # Only coursekit's folder: the grading package beside it in a checkout stays out of the box.
+    roots.add(_coursekit_dir())
     kept = []
     for root in sorted(roots, key=len):  # drop folders already inside another one
         if os.path.isdir(root) and not any(root.startswith(k + os.sep) for k in kept):
             kept.append(root)
     return kept
+
+
+def _coursekit_dir() -> str:
+    """Where coursekit is installed, found without importing it (no TensorFlow in the grader for it)."""
+    import importlib.util
+
+    return str(pathlib.Path(importlib.util.find_spec("coursekit").origin).resolve().parent)
 
 
 def _library_dirs(names) -> list[str]:

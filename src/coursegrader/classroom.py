@@ -1,10 +1,10 @@
 """Running a class: release, collect, autograde in parallel, feedback, export.
 
-    python scripts/classroom.py release LAB [--roster roster.csv]     gradebook entries + release
-    python scripts/classroom.py collect LAB SOURCE [--pattern REGEX]  a folder or an LMS zip
-    python scripts/classroom.py autograde LAB [--workers N] [--seed N] [--force]
-    python scripts/classroom.py feedback LAB
-    python scripts/classroom.py export [LAB ...]                      CSV per lab and for the course
+    coursegrader release LAB [--roster roster.csv]     gradebook entries + release
+    coursegrader collect LAB SOURCE [--pattern REGEX]  a folder or an LMS zip
+    coursegrader autograde LAB [--workers N] [--seed N] [--force]
+    coursegrader feedback LAB
+    coursegrader export [LAB ...]                      CSV per lab and for the course
 
 Everything lives in one class folder (``--class-dir``, default ``$CLASS_DIR`` or
 ``class/``), laid out as nbgrader lays out a course (``submitted/<student>/<lab>/``,
@@ -13,8 +13,8 @@ Everything lives in one class folder (``--class-dir``, default ``$CLASS_DIR`` or
 PostgreSQL URL such as ``postgresql://grader@db.host/cnn`` lets several graders,
 processes or machines, write to it at once.
 
-Grading is scripts/course.py's (coursekit.grading: each submission in its own
-sandbox, judged by a trusted process). This module adds the class around it: one
+Grading is course.py's (each submission in its own sandbox, judged by a trusted
+process). This module adds the class around it: one
 seed per lab for the whole class, each worker recording its student as soon as that
 student is graded (a crash loses nothing already graded), and a re-run that grades
 only submissions whose bytes changed since their recorded result.
@@ -22,7 +22,6 @@ only submissions whose bytes changed since their recorded result.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import datetime
@@ -34,13 +33,11 @@ import os
 import pathlib
 import re
 import shutil
-import sys
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import course  # noqa: E402  (the grading chores this module builds on)
+from . import course  # the grading chores this module builds on
 
 ROOT = course.ROOT
 _CANVAS = re.compile(r"^(?P<student>[^_/]+)_(?:late_)?\d+_\d+_")   # login_[late_]userid_subid_name
@@ -72,7 +69,7 @@ class Class:
         path = self.dir / "seeds.json"
         seeds = json.loads(path.read_text()) if path.exists() else {}
         if override is not None or lab not in seeds:
-            from coursekit.grading import new_seed
+            from .grade import new_seed
             seeds[lab] = new_seed() if override is None else override
             _write_atomic(path, json.dumps(seeds, indent=1))
         return seeds[lab]
@@ -318,7 +315,7 @@ def _grade_and_record(url, lab, student, data, seed, probes, timestamp):
 def autograde(klass: Class, lab: str, workers: int | None = None, seed: int | None = None,
               force: bool = False, quiet: bool = False) -> dict[str, dict]:
     """Grade every changed submission of `lab` in parallel; return {student: result} for those."""
-    from coursekit.grading import grade as engine
+    from . import grade as engine
 
     seed = klass.seed(lab, seed)
     todo = to_grade(klass, lab, seed, force)
@@ -370,7 +367,7 @@ def _timestamp(klass, lab, student):
 def feedback(klass: Class, lab: str) -> list[pathlib.Path]:
     """One HTML page per graded student: score, reason per step, the visible tests. Built from
     the release and the recorded verdicts only: hidden checks and probes never reach it."""
-    from coursekit.grading import feedback as render
+    from . import feedback as render
 
     release_nb = json.loads((course.RELEASE / lab / f"{lab}.ipynb").read_text())
     pages = []
@@ -433,59 +430,6 @@ def _write_csv(path, header, rows):
     return path
 
 
-def _released_labs(klass: Class) -> list[str]:
+def released_labs(klass: Class) -> list[str]:
     with _gradebook(klass.db) as gradebook:
         return sorted(a.name for a in gradebook.assignments)
-
-
-# --- command line ------------------------------------------------------------------------
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--class-dir", help="the class folder (default $CLASS_DIR, else ./class)")
-    parser.add_argument("--db", help="gradebook SQLAlchemy URL (default $GRADEBOOK, else SQLite in the class folder)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    rel = sub.add_parser("release", help="record the lab and the roster in the gradebook; write the release")
-    rel.add_argument("labs", nargs="+")
-    rel.add_argument("--roster", help="CSV with an `id` column (and first_name, last_name, email)")
-    col = sub.add_parser("collect", help="take submissions from a folder or an LMS zip")
-    col.add_argument("lab")
-    col.add_argument("source")
-    col.add_argument("--pattern", help="regex with a (?P<student>...) group, matched on each file's path")
-    aut = sub.add_parser("autograde", help="grade every new or changed submission, in parallel")
-    aut.add_argument("lab")
-    aut.add_argument("--workers", type=int, help="parallel graders (default: one per core)")
-    aut.add_argument("--seed", type=int, help="a new seed for the class's probes (re-grades everyone)")
-    aut.add_argument("--force", action="store_true", help="grade everyone again")
-    fbk = sub.add_parser("feedback", help="write feedback pages under <class>/feedback/")
-    fbk.add_argument("lab")
-    exp = sub.add_parser("export", help="write <class>/exports/<lab>.csv and grades.csv")
-    exp.add_argument("labs", nargs="*", help="default: every lab in the gradebook")
-    exp.add_argument("--out")
-    args = parser.parse_args(argv)
-    klass = Class(args.class_dir, args.db)
-    if args.command == "release":
-        for lab in args.labs:
-            print(f"released {lab} into {release(klass, lab, args.roster)}")
-    elif args.command == "collect":
-        status = collect(klass, args.lab, args.source, args.pattern)
-        counts = {k: sum(v == k for v in status.values()) for k in ("new", "changed", "unchanged")}
-        print(f"collected {len(status)} submissions of {args.lab}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    elif args.command == "autograde":
-        results = autograde(klass, args.lab, args.workers, args.seed, args.force)
-        flagged = [s for s, r in results.items() if r["flags"]]
-        if flagged:
-            print(f"FLAGGED for the instructor ({len(flagged)}): {', '.join(flagged)}; "
-                  f"see {klass.dir / 'autograded'}/<student>/{args.lab}/result.json")
-    elif args.command == "feedback":
-        pages = feedback(klass, args.lab)
-        print(f"wrote {len(pages)} feedback pages under {klass.dir / 'feedback'}")
-    elif args.command == "export":
-        for path in export(klass, args.labs or _released_labs(klass), args.out and pathlib.Path(args.out)):
-            print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())
