@@ -215,6 +215,7 @@ STEPS = [
     Step("make_model", capacity, call="make_model", timeout=180, memory_mb=4096),
     Step("make_augmenter", augmenter, call="make_augmenter", timeout=180, memory_mb=4096),
     Step("train_and_evaluate", train_eval, call="train_and_evaluate", needs=("make_model", "make_augmenter"),
+         allow=("coursekit.train",),  # the lab asks for coursekit.train.fit: the training loop is not the step
          timeout=300, memory_mb=4096),
     Step("capacity_sweep", sweep, call="capacity_sweep",
          needs=("make_model", "make_augmenter", "train_and_evaluate"), timeout=300, memory_mb=4096),

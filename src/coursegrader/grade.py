@@ -3,9 +3,10 @@
 :func:`grade_submission` is a pure function of (lab folder, release, submission
 bytes, seed): it touches no gradebook and no other submission, so a class is
 graded by calling it in parallel workers and recording each result. For every
-step it builds a job (the student's answer cell, the helper definitions from the
-student's other cells, the reference versions of the steps it builds on, the probe
-inputs), runs it in the sandbox, and judges the returned values here, against
+step it builds a job (what the release's locked cells give the student: imports and
+helpers; the helper definitions from the student's other cells; the reference versions
+of the steps it builds on; the student's answer cell; the probe inputs), runs it in the
+sandbox, and judges the returned values here, against
 expected values that the student's process never sees.
 """
 
@@ -162,7 +163,8 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
                            for s in steps}
     else:
         probes = probes_ahead(lab_dir, seed) if probes is None else probes
-        result["steps"] = _grade_steps(steps, probes, taken, reference_sources(solution), worth, boxed, seed)
+        result["steps"] = _grade_steps(steps, probes, taken, Given(release), reference_sources(solution), worth,
+                                       boxed, seed)
         for gid, verdict in result["steps"].items():
             result["flags"] += [f"{gid}: {f}" for f in verdict.pop("flags")]
             result["notes"] += [f"{gid}: {n}" for n in verdict.pop("notes")]
@@ -177,43 +179,94 @@ def _verdict(score, max_score, reason, flags=(), notes=()):
             "flags": list(flags), "notes": list(notes)}
 
 
-def _helpers(step: spec.Step, taken: intake.Intake) -> list[tuple[str, str]]:
-    """Definitions from the student's other cells; for a NumPy-only step, only cells that use no library."""
-    sources = [src for gid, src in taken.answers.items() if gid != step.grade_id] + taken.extra
-    defs = [static.definitions(src) for src in sources]
+class Given:
+    """What the release's locked cells give every step, as the notebook does: their imports (the
+    setup cell's ``sys``) and function definitions, never their other statements (data loading,
+    self-checks), and the names they bind to coursekit (``checks``, ``data``)."""
+
+    def __init__(self, release_nb: dict):
+        cells = [c for c in release_nb["cells"] if c.get("cell_type") == "code"
+                 and intake._meta(c).get("locked") and not intake._meta(c).get("grade")
+                 and not intake._meta(c).get("solution")]
+        self.sources = [(f"given cell {intake._meta(c).get('grade_id', n)}", static.definitions(intake._source(c)))
+                        for n, c in enumerate(cells)]
+        self.coursekit = {k: v for _, s in self.sources for k, v in static.coursekit_bindings(s).items()}
+        # imported once per sandbox session, not once per step (matplotlib.pyplot: 0.4 s)
+        self.modules = tuple(sorted({m for _, s in self.sources for m in static.imported_modules(s)
+                                     if m.split(".")[0] not in (static.COURSEKIT, *static.LIBRARIES)}))
+
+
+def _usable(step: spec.Step, sources, box_allow) -> list[tuple[str, str]]:
+    """Definitions a step may be given: for a NumPy-only step, only those that use no library; less
+    the imports of the parts of coursekit hidden from the step (they would stop the cell)."""
     if step.numpy_only:
-        defs = [d for d in defs if not static.library_uses(d)]
-    return [(f"your cell {n}", d) for n, d in enumerate(defs) if d.strip()]
+        sources = [(n, d) for n, d in sources if not static.library_uses(d)]
+    sources = [(n, static.drop_coursekit_imports(d, box_allow)) for n, d in sources]
+    return [(n, d) for n, d in sources if d.strip()]
 
 
-def _grade_steps(steps, probes, taken, references, worth, boxed, seed) -> dict[str, dict]:
+def _helpers(step: spec.Step, taken: intake.Intake) -> list[tuple[str, str]]:
+    """Definitions from the student's other cells."""
+    sources = [src for gid, src in taken.answers.items() if gid != step.grade_id] + taken.extra
+    return [(f"your cell {n}", static.definitions(src)) for n, src in enumerate(sources)]
+
+
+def _called(answer: str, helpers: list[tuple[str, str]]) -> list[str]:
+    """The helper definitions the answer calls, and those they call in turn."""
+    names, called, left = static.names(answer), [], list(helpers)
+    while True:
+        found = [d for _, d in left if static.defines(d) & names]
+        if not found:
+            return called
+        called += found
+        left = [(n, d) for n, d in left if d not in found]
+        names = set().union(*map(static.names, found))
+
+
+def _box_allow(step: spec.Step, steps: list[spec.Step]) -> tuple[str, ...]:
+    """The parts of coursekit the step's sandbox shows: its own, and those of the reference
+    versions of the steps it builds on (they run there too)."""
+    by_id = {s.grade_id: s for s in steps}
+    allow, todo, seen = set(step.allow), list(step.needs), set()
+    while todo:
+        gid = todo.pop()
+        if gid in by_id and gid not in seen:
+            seen.add(gid)
+            allow |= set(by_id[gid].allow)
+            todo += by_id[gid].needs
+    return tuple(sorted(allow))
+
+
+def _grade_steps(steps, probes, taken, given, references, worth, boxed, seed) -> dict[str, dict]:
     """A verdict per step. Steps that run code share one sandbox session (one per set of hidden
     libraries): the libraries load once, and each step still runs alone, under its own limits.
     A step's files are written (its probes awaited) just before it runs."""
     verdicts, pending = {}, []
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         for number, step in enumerate(steps):
-            verdict, flags, write = _prepare_step(step, probes, taken, references, worth[step.grade_id],
-                                                  _box_seed(seed, number))
+            verdict, flags, write = _prepare_step(step, probes, taken, given, references, worth[step.grade_id],
+                                                  _box_seed(seed, number), _box_allow(step, steps))
             if verdict is None:
                 pending.append((step, sandbox.Job(pathlib.Path(tmp) / f"step{number}", step.timeout,
-                                                  step.memory_mb, write), flags))
+                                                  step.memory_mb, write), flags, _box(step, steps)))
             else:
                 verdicts[step.grade_id] = dict(verdict, seconds=0.0)
-        for hide in dict.fromkeys(_hidden(step) for step, _, _ in pending):
-            group = [item for item in pending if _hidden(item[0]) == hide]
+        for box in dict.fromkeys(box for *_, box in pending):
+            group = [item for item in pending if item[3] == box]
             # closing: the session ends here, not when the generator is garbage-collected
-            with contextlib.closing(sandbox.run_jobs([job for _, job, _ in group], hide=hide,
-                                                     sandbox=boxed)) as outcomes:
-                for (step, job, flags), outcome in zip(group, outcomes):
+            with contextlib.closing(sandbox.run_jobs([job for _, job, _, _ in group], hide=box[0], coursekit=box[1],
+                                                     warm=given.modules, sandbox=boxed)) as outcomes:
+                for (step, job, flags, _), outcome in zip(group, outcomes):
                     verdict = _settings_kept(_finish_step, step, probes[step.grade_id], job.folder, outcome,
                                              worth[step.grade_id], flags)
                     verdicts[step.grade_id] = dict(verdict, seconds=round(outcome.seconds, 2))
     return {step.grade_id: verdicts[step.grade_id] for step in steps}
 
 
-def _hidden(step) -> tuple[str, ...]:
-    return static.LIBRARIES if step.numpy_only else ()
+def _box(step, steps) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the step's sandbox hides: (libraries, the parts of coursekit it shows). Steps with
+    the same box share a session."""
+    return static.LIBRARIES if step.numpy_only else (), _box_allow(step, steps)
 
 
 def _box_seed(seed: int, number: int) -> int:
@@ -222,7 +275,7 @@ def _box_seed(seed: int, number: int) -> int:
     return int(np.random.default_rng([seed, number, 1]).integers(2**31))
 
 
-def _prepare_step(step, probes, taken, references, worth, box_seed):
+def _prepare_step(step, probes, taken, given, references, worth, box_seed, box_allow):
     """(a verdict, flags, None) when the step is decided without running it; else (None, flags,
     write), where write(folder) writes its job, with the step's probes (`probes[grade_id]`, which
     may still be being computed: see probes_ahead)."""
@@ -231,6 +284,16 @@ def _prepare_step(step, probes, taken, references, worth, box_seed):
         return _verdict(0, worth, "no answer yet"), [], None
     helpers = _helpers(step, taken)
     flags = [f"the answer {f}" for f in static.suspicious(answer)]
+    # Names bound to coursekit by the lab's given cells and by the student's other cells (imports).
+    bindings = given.coursekit | {k: v for _, d in helpers for k, v in static.coursekit_bindings(d).items()}
+    # What the step allows, and what the steps it builds on allow (the student's own versions of
+    # them, which it may call, are replaced by their references, which use it).
+    taken_from = static.borrowed("\n".join([answer, *_called(answer, helpers)]), box_allow, bindings)
+    if taken_from:
+        only = f" (of coursekit it may use {', '.join(box_allow)} only)" if box_allow else ""
+        return _verdict(0, worth, f"{'; '.join(taken_from)}: this step asks you to write it{only}",
+                        flags + [f"{'; '.join(taken_from)} (borrowed from coursekit)"]), flags, None
+    helpers = _usable(step, helpers, box_allow)
     if step.numpy_only:
         uses = static.library_uses(answer)
         if uses:
@@ -238,14 +301,14 @@ def _prepare_step(step, probes, taken, references, worth, box_seed):
                             flags + [f"uses {', '.join(uses)} in a NumPy-only step"]), flags, None
     if step.forbid:
         # The rule covers the helpers the answer calls; other cells may break it freely.
-        called = [d for _, d in helpers if static.defines(d) & static.names(answer)]
-        uses = static.forbidden_uses("\n".join([answer, *called]), step.forbid)
+        uses = static.forbidden_uses("\n".join([answer, *_called(answer, helpers)]), step.forbid)
         if uses:
             rule = step.forbid_reason or "this step may not use them"
             return _verdict(0, worth, f"uses {', '.join(uses)}: {rule}",
                             flags + [f"uses {', '.join(uses)}, which the step forbids"]), flags, None
         helpers = [(n, d) for n, d in helpers if not static.forbidden_uses(d, step.forbid)]
     needed = [(f"reference {n}", references[n]) for n in step.needs]
+    helpers = _usable(step, given.sources, box_allow) + helpers
 
     def write(job):
         _write_job(job, step, probes[step.grade_id], answer, helpers, needed, box_seed)

@@ -5,7 +5,8 @@ nothing else: not the course folder, the gradebook, the solutions or other
 submissions. It has no network. Each run gets a wall-clock limit, a CPU-time limit
 and an address-space limit; when it ends, its PID namespace ends with it, so no
 process it started survives. Libraries can be removed from its view
-(``hide=("tensorflow", ...)``), which is how "NumPy only" is enforced.
+(``hide=("tensorflow", ...)``), which is how "NumPy only" is enforced, and so can
+coursekit, all of it but the modules a step may use (``coursekit=("coursekit.train",)``).
 
 Where bubblewrap is missing or does not work, code still runs (with the limits, in
 its own process group) but :func:`available` says why not, and the grader reports
@@ -70,6 +71,38 @@ def _coursekit_dir() -> str:
     return str(pathlib.Path(importlib.util.find_spec("coursekit").origin).resolve().parent)
 
 
+def _coursekit_hidden(allow) -> list[str]:
+    """coursekit's files and folders that a step allowed `allow` may not see: every module but the
+    allowed ones and those they import (read from their source, never run here)."""
+    root = pathlib.Path(_coursekit_dir())
+    if not allow:
+        return [str(root)]
+    modules = {p.stem: p for p in root.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    keep, todo = {"__init__"}, [a.split(".")[1] for a in allow if a.count(".") >= 1]
+    while todo:
+        name = todo.pop()
+        if name in keep or name not in modules:
+            continue
+        keep.add(name)
+        todo += _imported_modules(modules[name] if modules[name].is_file() else modules[name] / "__init__.py")
+    return [str(path) for name, path in sorted(modules.items()) if name not in keep]
+
+
+def _imported_modules(path: pathlib.Path) -> list[str]:
+    """The coursekit modules that this coursekit file imports (absolute or relative)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".") if node.level else (node.module or "").split(".")[1:]
+            if node.level or (node.module or "").split(".")[0] == "coursekit":
+                found += parts[:1] if parts and parts[0] else [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [a.name.split(".")[1] for a in node.names if a.name.startswith("coursekit.")]
+    return found
+
+
 def _library_dirs(names) -> list[str]:
     site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     return [os.path.join(s, n) for s in site for n in names if os.path.isdir(os.path.join(s, n))]
@@ -91,7 +124,7 @@ def available() -> tuple[bool, str]:
     return True, "bubblewrap"
 
 
-def _bwrap_command(job: str, hide, command) -> list[str]:
+def _bwrap_command(job: str, hide, command, coursekit=None) -> list[str]:
     args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
@@ -103,6 +136,8 @@ def _bwrap_command(job: str, hide, command) -> list[str]:
         args += ["--ro-bind", root, root]
     for folder in _library_dirs(hide):
         args += ["--tmpfs", folder]   # an empty folder where the library was
+    for path in _coursekit_hidden(coursekit) if coursekit is not None else ():
+        args += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]  # an empty module
     if os.path.isdir(job):
         args += ["--bind", job, "/job"]
     return args + list(command)
@@ -133,8 +168,10 @@ _START_SECONDS = 180   # for a session to import its libraries
 _MARGIN_SECONDS = 30   # past a step's own timeout, which the session enforces, before the grader does
 
 
-def run_jobs(jobs: list[Job], *, hide=(), sandbox: bool = True) -> Iterator[Outcome]:
-    """Run each job's step, in order, and yield their outcomes.
+def run_jobs(jobs: list[Job], *, hide=(), coursekit=None, warm=(), sandbox: bool = True) -> Iterator[Outcome]:
+    """Run each job's step, in order, and yield their outcomes. `hide` names libraries to hide;
+    `coursekit`, when not None, the only coursekit modules the steps may see; `warm`, modules that
+    the session imports once for all its steps (those the lab's given cells import).
 
     The steps share a session (runner.py --session): the libraries are imported once, and each
     step runs alone in a forked process under its own limits. A step that kills the session, or
@@ -142,24 +179,24 @@ def run_jobs(jobs: list[Job], *, hide=(), sandbox: bool = True) -> Iterator[Outc
     before an outcome is yielded, so the caller judges a step while the box runs the next one."""
     done = 0
     while done < len(jobs):
-        with contextlib.closing(_session(jobs[done:], hide, sandbox)) as outcomes:
+        with contextlib.closing(_session(jobs[done:], hide, coursekit, warm, sandbox)) as outcomes:
             for outcome in outcomes:
                 done += 1
                 yield outcome
 
 
-def _session(jobs: list[Job], hide, boxed: bool) -> Iterator[Outcome]:
+def _session(jobs: list[Job], hide, coursekit, warm, boxed: bool) -> Iterator[Outcome]:
     """Outcomes of the first jobs, up to and including the first one that ends the session."""
     import tempfile
 
-    warm = () if hide else ("tensorflow", "keras")
+    warm = (() if hide else ("tensorflow", "keras")) + tuple(warm)
     with tempfile.TemporaryDirectory(prefix="session-", dir=jobs[0].folder.parent) as tmp:
         root = pathlib.Path(tmp)
         os.chmod(root, 0o777)  # the box's unprivileged user writes the steps' results here
         shutil.copy(pathlib.Path(__file__).with_name("runner.py"), root / "runner.py")
         if boxed:
             command = _bwrap_command(str(root), hide, [sys.executable, "-I", "/job/runner.py", "--session",
-                                                       "/job/current", "boxed", *warm])
+                                                       "/job/current", "boxed", *warm], coursekit)
         else:
             command = [sys.executable, "-I", str(root / "runner.py"), "--session", str(root / "current"),
                        "open", *warm]

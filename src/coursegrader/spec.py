@@ -52,6 +52,9 @@ class Step:
     numpy_only: bool = False           # no TensorFlow, Keras, SciPy or Torch: checked and hidden
     forbid: tuple[str, ...] = ()       # names the answer may not use (functions, methods, layers)
     forbid_reason: str = ""            # the rule in words, e.g. "build it from convolutions and ReLU"
+    allow: tuple[str, ...] = ()        # the parts of coursekit the answer may use, e.g. ("coursekit.train",):
+    #   anything else of coursekit scores 0 ("calls coursekit.arith.conv_output_size: this step asks
+    #   you to write it") and is hidden from the step in the sandbox
     timeout: float = 20.0              # seconds of wall-clock time for the whole step
     memory_mb: int = 1024              # address space for the student's process
 

@@ -1,6 +1,9 @@
 """What a student's code says it will do, read without running it.
 
-Two questions, both answered from the syntax tree:
+Three questions, all answered from the syntax tree:
+- does a step's answer reach into coursekit, the students' package, beyond what the
+  step allows (``Step.allow``)? Then it borrows the computation that it was asked to
+  write, and scores zero with that reason (the sandbox also hides the rest of coursekit);
 - does a step that must be NumPy-only name a library that computes the answer
   (``tf``, ``keras``, ``scipy``, ``torch``...)? Then the step scores zero, whatever
   it returns (the sandbox also hides those libraries);
@@ -77,6 +80,104 @@ def library_uses(source: str) -> list[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in LIBRARIES:
             found.append(f"{node.value!r} (imported by name)")
     return sorted(set(found))
+
+
+#: the students' package: a step may use only the parts of it that its grader lists
+COURSEKIT = "coursekit"
+
+
+def _is_coursekit(dotted: str) -> bool:
+    return dotted.split(".")[0] == COURSEKIT
+
+
+def allowed(dotted: str, allow) -> bool:
+    """Is this coursekit name inside one of the allowed modules (``coursekit.train`` allows
+    ``coursekit.train.fit``)?"""
+    return any(dotted == a or dotted.startswith(a + ".") for a in allow)
+
+
+def coursekit_bindings(source: str) -> dict[str, str]:
+    """name -> the coursekit module or function it is bound to, for each import of coursekit
+    in this code (``from coursekit import arith as a`` -> {"a": "coursekit.arith"})."""
+    tree = parse(source)
+    found = {}
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if _is_coursekit(alias.name):
+                    found[alias.asname or COURSEKIT] = alias.name if alias.asname else COURSEKIT
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module and _is_coursekit(node.module):
+            found.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names})
+    return found
+
+
+def _bound_locally(tree) -> set[str]:
+    """Names this code binds itself (arguments, assignments, loops, definitions): a name that a
+    given cell bound to coursekit (``data``) means the student's own value here."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def borrowed(source: str, allow=(), given: dict[str, str] | None = None) -> list[str]:
+    """What this code takes from coursekit beyond `allow`, in words ("calls
+    coursekit.arith.conv_output_size"), empty when nothing. `given` holds the names that the
+    notebook's given cells bound to coursekit (``checks``, ``data``). The self-checks that a
+    student runs at the top of a cell (``checks.check_conv(...)``) are not borrowing: in
+    grading they do nothing; inside a function they are."""
+    tree = parse(source)
+    if tree is None:
+        return []
+    local = _bound_locally(tree)
+    bindings = {k: v for k, v in (given or {}).items() if k not in local} | coursekit_bindings(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in bindings:
+            top, dotted = node, bindings[node.id]
+            while isinstance(parents.get(top), ast.Attribute):
+                top = parents[top]
+                dotted += "." + top.attr
+            if allowed(dotted, allow) or (dotted.startswith("coursekit.checks") and not _in_function(top, parents)):
+                continue
+            call = isinstance(parents.get(top), ast.Call) and parents[top].func is top
+            found.add(f"{'calls' if call else 'uses'} {dotted}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _is_coursekit(node.value) \
+                and node.value.replace(".", "").replace("_", "").isalnum() and not allowed(node.value, allow):
+            found.add(f"imports {node.value} by name")
+    return sorted(found)
+
+
+def _in_function(node, parents) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return True
+    return False
+
+
+def drop_coursekit_imports(source: str, allow=()) -> str:
+    """This code less its top-level imports of coursekit modules that `allow` does not list:
+    they would fail in the sandbox, where the rest of coursekit is hidden, and stop the cell."""
+    tree = parse(source)
+    if tree is None:
+        return source
+
+    def kept(node) -> bool:
+        if isinstance(node, ast.Import):
+            return not any(_is_coursekit(a.name) and not allowed(a.name, allow) for a in node.names)
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module and _is_coursekit(node.module):
+            return all(allowed(f"{node.module}.{a.name}", allow) for a in node.names)
+        return True
+    return ast.unparse(ast.Module(body=[n for n in tree.body if kept(n)], type_ignores=[]))
 
 
 def forbidden_uses(source: str, names) -> list[str]:
@@ -157,6 +258,18 @@ def definitions(source: str) -> str:
             if (isinstance(node, (ast.Import, ast.ImportFrom)) and not _imports_library(node))
             or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.decorator_list)]
     return ast.unparse(ast.Module(body=kept, type_ignores=[]))
+
+
+def imported_modules(source: str) -> set[str]:
+    """The modules this code imports, by their full names."""
+    tree = parse(source)
+    found = set()
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
 
 
 def names(source: str) -> set[str]:

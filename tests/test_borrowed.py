@@ -1,0 +1,288 @@
+"""The grader refuses borrowed answers: coursekit, the students' package, answers no lab step.
+
+Every public function of the installed coursekit (found by walking its modules, not from a
+list) whose signature fits a graded step is tried as that step's answer in two ways:
+- wrapped (the answer calls it): the step scores 0, with the reason that names it;
+- pasted (its body, renamed, as the answer, with its module's imports): it must score no
+  points, judged in this process on the grading probes of a fixed seed. A body that scores
+  is a lab's answer key shipped to every student.
+The verdicts come from the grader's own functions (the rule is static: no sandbox is
+needed to refuse a wrap); one notebook per lab also goes through the command line.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import functools
+import importlib
+import inspect
+import io
+import json
+import pkgutil
+import signal
+import tempfile
+import textwrap
+
+import numpy as np
+import pytest
+
+from course_files import LABS, ROOT
+
+from coursegrader import cli, grade, intake, runner, spec, static
+
+SEED = 20261207
+pytestmark = pytest.mark.grading
+
+
+@functools.cache
+def public_functions() -> list:
+    """Every public function that coursekit's public modules define, as installed."""
+    import coursekit
+
+    found = []
+    for info in pkgutil.walk_packages(coursekit.__path__, "coursekit."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        module = importlib.import_module(info.name)
+        found += [f for name, f in inspect.getmembers(module, inspect.isfunction)
+                  if not name.startswith("_") and f.__module__ == info.name]
+    assert len(found) > 50, f"only {len(found)} public functions found in coursekit: the walk is broken"
+    return found
+
+
+class Lab:
+    """A lab as the grader sees it: steps, release, given cells, references, points."""
+
+    def __init__(self, lab: str):
+        self.name, self.dir = lab, ROOT / "solutions" / lab
+        self.release = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
+        self.steps = spec.load(self.dir / "grader.py")
+        self.references = grade.reference_sources(json.loads((self.dir / f"{lab}.ipynb").read_text()))
+        self.given = grade.Given(self.release)
+        self.worth = grade.points(self.release)
+
+    def parameters(self, step) -> tuple[str, list[str], int]:
+        """The function the student writes (the one the grader calls, else the first that the answer
+        defines: lab 4's blocks are called through block_model), its parameter names, and how many
+        of them are required."""
+        defs = [n for n in ast.parse(self.references[step.grade_id]).body if isinstance(n, ast.FunctionDef)]
+        assert defs, f"{self.name}: the reference of {step.grade_id} defines no function"
+        node = next((n for n in defs if n.name == step.call), defs[0])
+        names = [a.arg for a in node.args.args]
+        return node.name, names, len(names) - len(node.args.defaults)
+
+    def fitting(self, step) -> list:
+        """The public coursekit functions that can be called with the step's arguments, less the
+        modules that the step allows."""
+        _, names, required = self.parameters(step)
+        return [f for f in public_functions()
+                if not static.allowed(f"{f.__module__}.{f.__name__}", step.allow)
+                and (_binds(f, names) or _binds(f, names[:required]))]
+
+    def prepare(self, step, answer: str):
+        """The grader's decision for this answer, before anything runs: a verdict, or None."""
+        taken = intake.Intake(answers={s.grade_id: "" for s in self.steps} | {step.grade_id: answer}, extra=[])
+        verdict, _, _ = grade._prepare_step(step, {}, taken, self.given, self.references,
+                                            self.worth[step.grade_id], 0, grade._box_allow(step, self.steps))
+        return verdict
+
+
+def _binds(f, names) -> bool:
+    try:
+        inspect.signature(f).bind(*names)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _function_steps(lab: Lab):
+    return [s for s in lab.steps if s.call]
+
+
+def wrap(f, function, names) -> str:
+    return (f"from {f.__module__} import {f.__name__} as _borrowed\n\n"
+            f"def {function}({', '.join(names)}):\n    return _borrowed({', '.join(names)})\n")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_coursekit_function_wrapped_as_an_answer_scores_zero_with_its_reason(lab):
+    L, scored, tried = Lab(lab), [], 0
+    for step in _function_steps(L):
+        function, names, required = L.parameters(step)
+        for f in L.fitting(step):
+            args = names if _binds(f, names) else names[:required]
+            verdict = L.prepare(step, wrap(f, function, args))
+            tried += 1
+            reason = f"calls {f.__module__}.{f.__name__}: this step asks you to write it"
+            if verdict is None or verdict["score"] or reason not in verdict["reason"]:
+                scored.append(f"{step.grade_id} <- {f.__module__}.{f.__name__}: "
+                              f"{'would run in the sandbox' if verdict is None else verdict}")
+    assert tried, f"{lab}: no coursekit function fits any step: the signature test is broken"
+    assert not scored, f"{len(scored)} of {tried} borrowed answers were not refused:\n" + "\n".join(scored[:20])
+
+
+def test_a_borrowed_answer_is_refused_through_the_command_line(tmp_path, capsys):
+    """Lab 2 with three one-line answers that call coursekit (8/15 before the rule)."""
+    lab = "lab2_padding_stride"
+    nb = copy.deepcopy(json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text()))
+    answers = {"output_size": "from coursekit.arith import conv_output_size\n\n"
+                              "def output_size(n, k, stride=1, padding=0, dilation=1):\n"
+                              "    return conv_output_size(n, k, stride, padding, dilation)\n",
+               "receptive_field": "import coursekit\n\ndef receptive_field(layers):\n"
+                                  "    return coursekit.arith.receptive_field(layers)\n"}
+    for cell in nb["cells"]:
+        if intake._meta(cell).get("grade_id") in answers:
+            cell["source"] = answers[intake._meta(cell)["grade_id"]]
+    (tmp_path / "borrowed.ipynb").write_text(json.dumps(nb))
+    report = tmp_path / "report.json"
+    cli.main(["grade", lab, str(tmp_path / "borrowed.ipynb"), "--seed", str(SEED), "--report", str(report)])
+    result = json.loads(report.read_text())["demo"]
+    assert result["score"] == 0, result["steps"]
+    assert result["steps"]["output_size"]["reason"] == \
+        "calls coursekit.arith.conv_output_size: this step asks you to write it"
+    assert result["steps"]["receptive_field"]["reason"] == \
+        "calls coursekit.arith.receptive_field: this step asks you to write it"
+    out = capsys.readouterr().out
+    assert out.count("calls coursekit.arith.conv_output_size: this step asks you to write it") == 1, out
+
+
+@pytest.mark.parametrize("answer, reason", [
+    # the student's own value named like a given module is not coursekit
+    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    data = n\n    return (data - k) // stride + 1\n",
+     None),
+    # a self-check run at the top of the answer cell does nothing in grading: not borrowing
+    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    return 0\nchecks.check_output_size(output_size)\n",
+     None),
+    # through a helper of another cell, imported there
+    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    return _mine(n, k, stride, padding, dilation)\n",
+     "calls coursekit.arith.conv_output_size: this step asks you to write it"),
+    # the given `checks`, inside the function
+    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    return checks.output_size_reference(n, k)\n",
+     "calls coursekit.checks.output_size_reference: this step asks you to write it"),
+    ("def output_size(*a):\n    return __import__('coursekit.arith').arith.conv_output_size(*a)\n",
+     "imports coursekit.arith by name: this step asks you to write it"),
+])
+def test_the_rule_reads_helpers_given_names_and_names_by_string(answer, reason):
+    L = Lab("lab2_padding_stride")
+    step = next(s for s in L.steps if s.grade_id == "output_size")
+    helper = ("from coursekit.arith import conv_output_size\n\n"
+              "def _mine(n, k, s, p, d):\n    return conv_output_size(n, k, s, p, d)\n")
+    taken = intake.Intake(answers={s.grade_id: "" for s in L.steps} | {"output_size": answer}, extra=[helper])
+    verdict, _, _ = grade._prepare_step(step, {}, taken, L.given, L.references, 3.0, 0, ())
+    if reason is None:
+        assert verdict is None, verdict
+    else:
+        assert verdict is not None and verdict["score"] == 0 and reason in verdict["reason"], verdict
+
+
+def test_a_step_may_use_what_its_grader_allows_and_nothing_else():
+    L = Lab("lab5_training")
+    step = next(s for s in L.steps if s.grade_id == "train_and_evaluate")
+    assert step.allow == ("coursekit.train",)
+    assert L.prepare(step, L.references[step.grade_id]) is None   # the solution calls coursekit.train.fit
+    verdict = L.prepare(step, L.references[step.grade_id].replace(
+        "def train_and_evaluate(", "from coursekit import arith\n\ndef train_and_evaluate(", 1).replace(
+        "    return np.array(", "    arith.receptive_field(model, -1)\n    return np.array(", 1))
+    assert verdict["score"] == 0 and verdict["reason"] == (
+        "calls coursekit.arith.receptive_field: this step asks you to write it "
+        "(of coursekit it may use coursekit.train only)"), verdict
+
+
+# --- a coursekit function's body, pasted as the answer, scores nothing --------------------------
+
+def pasted(f, function: str) -> str | None:
+    """f's source renamed to the step's function, after its module's own imports (not coursekit's,
+    which the rule refuses anyway) and the module's private helpers and constants that it uses:
+    what a student copying the installed package would write."""
+    try:
+        source = textwrap.dedent(inspect.getsource(f))
+        module = ast.parse(inspect.getsource(inspect.getmodule(f)))
+    except (OSError, TypeError):
+        return None
+    imports = [ast.unparse(n) for n in module.body if isinstance(n, (ast.Import, ast.ImportFrom))
+               and not (isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("coursekit")))
+               and not (isinstance(n, ast.Import) and any(a.name.startswith("coursekit") for a in n.names))]
+    tree = ast.parse(source)
+    tree.body[0].name = function
+    tree.body[0].decorator_list = []
+    return "\n".join(imports + _helpers_used(module, tree) + [ast.unparse(tree)]) + "\n"
+
+
+def _helpers_used(module: ast.Module, tree: ast.Module) -> list[str]:
+    """The module's top-level definitions and assignments that `tree` uses, and those they use."""
+    defined = {}
+    for node in module.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined.update({n.id: node for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)})
+    used, todo = [], [tree]
+    while todo:
+        names = {n.id for n in ast.walk(todo.pop()) if isinstance(n, ast.Name)}
+        for name in sorted(names):
+            node = defined.get(name)
+            if node is not None and node not in used:
+                used.append(node)
+                todo.append(node)
+    order = {id(node): n for n, node in enumerate(module.body)}
+    return [ast.unparse(node) for node in sorted(used, key=lambda node: order[id(node)])]
+
+
+class _Slow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _at_most(seconds: float):
+    def stop(*_):
+        raise _Slow()
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def judge_in_process(L: Lab, step, answer: str, probes) -> bool:
+    """Would this answer score the step's points? Run as the sandbox runs it (runner.main on a job
+    folder), here, on coursekit's own code, and judged by the grader."""
+    with tempfile.TemporaryDirectory() as tmp:
+        job = __import__("pathlib").Path(tmp)
+        helpers = grade._usable(step, L.given.sources, grade._box_allow(step, L.steps))
+        needed = [(f"reference {n}", L.references[n]) for n in step.needs]
+        grade._write_job(job, step, probes, answer, helpers, needed, 0)
+        runner.JOB = str(job)
+        try:
+            with _at_most(10), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                runner.main()
+        except _Slow:
+            return False
+        returned = grade._read_outputs(job)
+        if returned is None:
+            return False
+        verdict = grade._judge(step, probes, *returned, 1.0, [])
+        return verdict["score"] > 0
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_no_coursekit_function_body_answers_a_step(lab):
+    L, scored, tried = Lab(lab), [], 0
+    for number, step in enumerate(_function_steps(L)):
+        function = L.parameters(step)[0]
+        candidates = [(f, answer) for f in L.fitting(step) if (answer := pasted(f, function)) is not None]
+        runnable = [(f, answer) for f, answer in candidates if L.prepare(step, answer) is None]
+        tried += len(candidates)
+        if not runnable:
+            continue
+        probes = grade._settings_kept(step.probes, np.random.default_rng([SEED, number]))
+        for f, answer in runnable:
+            if grade._settings_kept(judge_in_process, L, step, answer, probes):
+                scored.append(f"{step.grade_id} <- the body of {f.__module__}.{f.__name__}")
+    assert tried, f"{lab}: no coursekit function fits any step: the signature test is broken"
+    assert not scored, ("coursekit ships these answers (their bodies, pasted, score points):\n"
+                        + "\n".join(scored))
