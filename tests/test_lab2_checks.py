@@ -1,7 +1,8 @@
 """coursekit.checks for lab 2 (padding, stride, dilation, receptive fields), against known answers.
 
-The references are checked against TensorFlow, Keras and coursekit.arith; each self-check
-must pass a right solution and name the usual mistake in a wrong one. The engine's
+The references (coursegrader.references, on the instructor's side) are checked against TensorFlow,
+Keras and coursekit.arith; each self-check must pass a right solution and name the usual mistake
+in a wrong one. The engine's
 constraint probes (the design question) are judged in the trusted process.
 """
 
@@ -15,6 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from coursekit import arith, checks
 from coursegrader import Probe, grade, spec
+from coursegrader.references import padding_stride as ps
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -82,7 +84,7 @@ def _tf_conv(x, w, stride, pads, dilation):
 def test_same_pads_are_tensorflows(n, k, s, d):
     rng = np.random.default_rng(n * k)
     x, w = rng.normal(size=(1, n, n, 1)), rng.normal(size=(k, k, 1, 1))
-    before, after = checks.same_pads(n, k, s, d)
+    before, after = ps.same_pads(n, k, s, d)
     same = tf.nn.conv2d(x, w, s, "SAME", dilations=d)
     explicit = tf.nn.conv2d(x, w, s, [[0, 0], [before, after], [before, after], [0, 0]], dilations=d)
     assert np.allclose(same, explicit)
@@ -96,9 +98,9 @@ def test_same_pads_are_tensorflows(n, k, s, d):
 def test_dilated_conv_reference_matches_tf_dilations(padding, stride, dilation):
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(11, 10, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
-    pads = [checks.padding_stride._pad_pair(padding, x.shape[i], w.shape[i], stride, dilation) for i in (0, 1)]
+    pads = [ps._pad_pair(padding, x.shape[i], w.shape[i], stride, dilation) for i in (0, 1)]
     want = _tf_conv(x, w, stride, [list(p) for p in pads], dilation) + b
-    got = checks.dilated_conv_reference(x, w, b, stride, padding, dilation)
+    got = ps.dilated_conv_reference(x, w, b, stride, padding, dilation)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
@@ -107,7 +109,7 @@ def test_the_seed_worked_example():
     (only 3 of 9 values agree); the chapter explains why."""
     x = np.array([[2, 2, 3, 3, 3], [0, 1, 3, 0, 3], [2, 3, 0, 1, 3], [3, 3, 2, 1, 2], [3, 3, 0, 2, 3]], float)
     k = np.array([[2, 0, 1], [1, 0, 0], [0, 1, 1]], float)
-    y = checks.dilated_conv_reference(x[:, :, None], k[:, :, None, None], None, 2, 1)[..., 0]
+    y = ps.dilated_conv_reference(x[:, :, None], k[:, :, None, None], None, 2, 1)[..., 0]
     np.testing.assert_array_equal(y, [[1, 5, 6], [7, 8, 3], [3, 10, 4]])
 
 
@@ -121,7 +123,7 @@ def test_receptive_field_reference_matches_arith(layers):
             model.add(keras.layers.ZeroPadding2D(p))
         model.add(keras.layers.Conv2D(1, k, strides=s, dilation_rate=d))
     field = arith.receptive_field(model)
-    assert checks.receptive_field_reference(layers) == (field.size, field.jump, field.start - 0.5)
+    assert ps.receptive_field_reference(layers) == (field.size, field.jump, field.start - 0.5)
 
 
 def test_receptive_field_reference_matches_a_gradient():
@@ -136,7 +138,7 @@ def test_receptive_field_reference_matches_a_gradient():
         tape.watch(x)
         unit = model(x)[0, 2, 2, 0]
     rows, cols = np.nonzero(tape.gradient(unit, x)[0, :, :, 0].numpy())
-    size, jump, start = checks.receptive_field_reference(layers)
+    size, jump, start = ps.receptive_field_reference(layers)
     assert rows.max() - rows.min() + 1 == cols.max() - cols.min() + 1 == size == 22
     assert rows.min() == cols.min() == start + 2 * jump - (size - 1) / 2   # unit 2's field
 
@@ -214,7 +216,7 @@ def test_a_loop_over_output_pixels_is_caught():
 
 def test_a_library_convolution_is_blocked():
     def library(x, w, b=None, stride=1, padding=0, dilation=1):
-        return checks.dilated_conv_reference(x, w, b, stride, padding, dilation)
+        return ps.dilated_conv_reference(x, w, b, stride, padding, dilation)
 
     assert not checks.check_im2col(library, verbose=False)
 

@@ -1,15 +1,15 @@
 """Hidden checks of lab 1, on the instructor's side only (never copied to labs/).
 
 Each step draws its probes from a generator seeded at grading time; expected values
-come from tf.nn.conv2d (checks.conv_reference, in float64) or Keras, computed in the
-trusted grader. A reason says what property failed, never the inputs. Keras and TensorFlow
+come from tf.nn.conv2d (``coursegrader.references.convolution.conv_reference``, in float64)
+or Keras, computed in the trusted grader. A reason says what property failed, never the inputs. Keras and TensorFlow
 are imported inside the functions that need them: the grading workers load STEPS without them.
 """
 
 import numpy as np
 
-from coursekit.checks import conv_reference
 from coursegrader import Probe, Step
+from coursegrader.references.convolution import conv_reference
 
 
 def _normal(rng, *shape, dtype=np.float64):

@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from ._recorded import NotRecorded
+
 __all__ = [
     "Check",
     "case",
@@ -500,6 +502,9 @@ def check_function(
 ) -> Check:
     """Run ``fn`` on each case and compare with ``reference`` on the same arguments.
 
+    ``reference`` and ``suspects`` are usually the recorded outputs of :func:`._recorded.recorded`:
+    no lab's reference implementation ships with coursekit.
+
     Stops at the first failing case and says which one it was. ``suspects(*args,
     **kwargs)`` returns ``{hint: wrong_result}`` for known mistakes (see
     :func:`compare`). ``guard`` is a context-manager factory (e.g.
@@ -536,7 +541,10 @@ def check_function(
             if isinstance(original, np.ndarray) and not np.array_equal(original, given):
                 return fail(where, f"{fn_name} changed one of its input arrays in place; "
                             "work on a copy (or write into a new output array).")
-        expected = reference(*the_case["args"], **the_case["kwargs"])
+        try:
+            expected = reference(*the_case["args"], **the_case["kwargs"])
+        except NotRecorded as missing:
+            return fail(where, str(missing))
         wrong = suspects(*the_case["args"], **the_case["kwargs"]) if suspects else None
         result = compare(name, got, expected, rtol=rtol, atol=atol, hint=hint,
                          check_dtype=check_dtype, suspects=wrong, context=where, verbose=False)

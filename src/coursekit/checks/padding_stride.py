@@ -9,78 +9,18 @@ from typing import Callable
 import numpy as np
 
 from ._core import Check, _finish, case, check_function, no_library_convolution
-from .convolution import _same_padding, conv_reference
+from ._recorded import recorded
 
-__all__ = ["same_pads", "dilated_conv_reference", "check_output_size", "check_same_padding",
-           "check_im2col", "receptive_field_reference", "check_receptive_field",
+__all__ = ["check_output_size", "check_same_padding", "check_im2col", "check_receptive_field",
            "rf_design_problems", "check_rf_design"]
 
 
 # --------------------------------------------------------------------------
 # Padding, stride, dilation and receptive fields (lab 2)
 # --------------------------------------------------------------------------
-# The references below use coursekit.arith where it has the answer, and say in a hint
-# which usual mistake a wrong answer matches: symmetric "same" padding, flooring in the
+# Each self-check compares with outputs recorded from the instructor's references, and says in a
+# hint which usual mistake a wrong answer matches: symmetric "same" padding, flooring in the
 # wrong place, dilation left out of the kernel's span, a receptive-field jump not multiplied.
-
-_DILATION_HINT = ("did you forget the dilation? A kernel of k taps with dilation d spans "
-                  "(k - 1) * d + 1 pixels: use that span wherever the kernel size appears.")
-
-
-def _span(kernel: int, dilation: int) -> int:
-    return (int(kernel) - 1) * int(dilation) + 1
-
-
-def same_pads(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """TensorFlow's "same" padding along one axis, (before, after): the odd pixel goes after."""
-    return _same_padding(size, _span(kernel, dilation), stride)
-
-
-def _pad_pair(padding, size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """(before, after) for an int (each side), "valid", "same" or "full"."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "same":
-            return same_pads(size, kernel, stride, dilation)
-        if mode == "full":
-            return (_span(kernel, dilation) - 1,) * 2
-        if mode == "valid":
-            return 0, 0
-        raise ValueError(f"padding must be an int, 'valid', 'same' or 'full', not {padding!r}")
-    return int(padding), int(padding)
-
-
-def dilated_conv_reference(x, w, b=None, stride: int = 1, padding=0, dilation: int = 1) -> np.ndarray:
-    """:func:`conv_reference` with dilation and "full" padding too (x (H, W, C), w (kh, kw, C, F)).
-
-    A dilated kernel is the kernel with ``dilation - 1`` zeros between its taps, so this
-    spreads the taps out and pads explicitly, then calls :func:`conv_reference`.
-    """
-    x, w = np.asarray(x), np.asarray(w)
-    (kh, kw), d = w.shape[:2], int(dilation)
-    spread = np.zeros((_span(kh, d), _span(kw, d), *w.shape[2:]), dtype=w.dtype)
-    spread[::d, ::d] = w
-    pads = [_pad_pair(padding, x.shape[0], kh, stride, d), _pad_pair(padding, x.shape[1], kw, stride, d)]
-    return conv_reference(np.pad(x, pads + [(0, 0)] * (x.ndim - 2)), spread, b, stride, 0)
-
-
-def _output_size_reference(n, k, stride=1, padding=0, dilation=1):
-    from coursekit import arith
-
-    return arith.conv_output_size(n, k, stride, padding, dilation)
-
-
-def _output_size_suspects(n, k, stride=1, padding=0, dilation=1):
-    before, after = _pad_pair(padding, n, k, stride, dilation)
-    span, found = _span(k, dilation), {}
-    if dilation > 1:
-        found[_DILATION_HINT] = (n + before + after - k) // stride + 1
-    if stride > 1:
-        found["round down once, at the end: floor((n + 2p - span) / stride) + 1, not ceil and not "
-              "floor((n + 2p) / stride) - ..."] = math.ceil((n + before + after - span) / stride) + 1
-    if isinstance(padding, str) and padding == "same" and stride > 1:
-        found["'same' keeps ceil(n / stride) pixels, not n: the stride still divides."] = n
-    return found
 
 
 def _raises(fn, args, error=ValueError) -> bool:
@@ -94,14 +34,14 @@ def _raises(fn, args, error=ValueError) -> bool:
 
 
 def check_output_size(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 2's ``output_size(n, k, stride, padding, dilation)``, against ``coursekit.arith``."""
+    """Self-check for lab 2's ``output_size(n, k, stride, padding, dilation)``."""
     cases = [case(5, 3, label="3x3 patches in a 5x5 map"), case(32, 5, label="a 5x5 kernel on 32x32"),
              case(7, 3, 2, label="stride 2"), case(5, 3, 2, 1, label="the seed's padding 1, stride 2"),
              case(224, 11, 4, label="a stride that does not divide"),
              case(7, 4, 2, "same", label="'same', stride 2"), case(10, 3, 1, "full", label="'full'"),
              case(10, 3, 1, "valid", 2, label="dilation 2"), case(9, 3, 2, "same", 3, label="all at once")]
-    result = check_function("output_size", fn, cases, _output_size_reference,
-                            suspects=_output_size_suspects, verbose=False)
+    expected, suspects = recorded("padding_stride", "output_size")
+    result = check_function("output_size", fn, cases, expected, suspects=suspects, verbose=False)
     if result:
         for args, why in [((5, 3, 1, "middle"), "an unknown padding name"),
                           ((4, 7), "a kernel larger than the padded input")]:
@@ -111,29 +51,14 @@ def check_output_size(fn: Callable, *, verbose: bool = True, strict: bool = Fals
     return _finish(result, verbose, strict)
 
 
-def _same_padding_suspects(n, k, stride=1, dilation=1):
-    before, after = same_pads(n, k, stride, dilation)
-    total = before + after
-    found = {"TensorFlow puts the odd row/column of padding after (bottom/right), not before.": (after, before)}
-    if total % 2:
-        found["'same' is not symmetric: when the total is odd, before = total // 2 and after gets "
-              "the rest."] = (total // 2, total // 2)
-    if dilation > 1:
-        found[_DILATION_HINT] = same_pads(n, k, stride, 1)
-    if stride > 1:
-        found["the total depends on the stride: (ceil(n / s) - 1) * s + span - n, at least 0."] = \
-            ((_span(k, dilation) - 1) // 2, _span(k, dilation) - 1 - (_span(k, dilation) - 1) // 2)
-    return {hint: wrong for hint, wrong in found.items() if tuple(wrong) != (before, after)}
-
-
 def check_same_padding(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 2's ``same_padding(n, k, stride, dilation)`` -> (before, after)."""
     cases = [case(5, 3, label="odd kernel"), case(5, 4, label="even kernel: an odd total"),
              case(224, 3, 2, label="224, stride 2"), case(7, 4, 2, label="stride 2, even kernel"),
              case(9, 3, 1, 2, label="dilation 2"), case(6, 1, 3, label="1x1 kernel, stride 3"),
              case(8, 5, 3, 2, label="all at once")]
-    return check_function("same_padding", fn, cases, same_pads, suspects=_same_padding_suspects,
-                          verbose=verbose, strict=strict)
+    expected, suspects = recorded("padding_stride", "same_padding")
+    return check_function("same_padding", fn, cases, expected, suspects=suspects, verbose=verbose, strict=strict)
 
 
 def _python_lines(fn: Callable, *args, **kwargs) -> int:
@@ -156,27 +81,10 @@ def _python_lines(fn: Callable, *args, **kwargs) -> int:
     return count
 
 
-def _im2col_suspects(x, w, b=None, stride=1, padding=0, dilation=1):
-    found = {}
-    if dilation > 1:
-        found[_DILATION_HINT] = dilated_conv_reference(x, w, b, stride, padding, 1)
-    if isinstance(padding, str) and padding == "same":
-        (pt, pb), (pl, pr) = (same_pads(x.shape[i], w.shape[i], stride, dilation) for i in (0, 1))
-        if (pt, pl) != (pb, pr):
-            xp = np.pad(x, ((pb, pt), (pr, pl), (0, 0)))
-            found["for 'same' with an odd amount of padding, the extra row/column goes at the "
-                  "bottom/right."] = dilated_conv_reference(xp, w, b, stride, 0, dilation)
-    if b is not None:
-        found["did you forget to add the bias b?"] = dilated_conv_reference(x, w, None, stride, padding, dilation)
-    found["did you flip the kernel? Multiply each window by the kernel as it is."] = \
-        dilated_conv_reference(x, w[::-1, ::-1], b, stride, padding, dilation)
-    return found
-
-
 def check_im2col(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 2's ``conv2d_im2col(x, w, b, stride, padding, dilation)``.
 
-    Compares with ``tf.nn.conv2d`` (dilation by a spread-out kernel), blocks library
+    Compares with outputs recorded from ``tf.nn.conv2d`` (dilation by a spread-out kernel), blocks library
     convolutions, and counts the lines of the student's code that run: a loop over the
     output pixels runs thousands, one matrix product a handful.
     """
@@ -193,8 +101,9 @@ def check_im2col(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: b
              case(arr(4, 5, 2), arr(2, 3, 2, 2), arr(2), 1, "full", label="'full'"),
              case(arr(6, 6, 3, dtype=np.float32), arr(3, 3, 3, 2, dtype=np.float32), arr(2, dtype=np.float32),
                   3, 2, label="float32, padding 2, stride 3")]
-    result = check_function("conv2d_im2col", fn, cases, dilated_conv_reference, rtol=1e-5, atol=1e-6,
-                            check_dtype=True, suspects=_im2col_suspects, guard=no_library_convolution,
+    expected, suspects = recorded("padding_stride", "conv2d_im2col")
+    result = check_function("conv2d_im2col", fn, cases, expected, rtol=1e-5, atol=1e-6,
+                            check_dtype=True, suspects=suspects, guard=no_library_convolution,
                             verbose=False)
     if result:
         x, w = arr(34, 34, 1), arr(3, 3, 1, 1)
@@ -207,45 +116,14 @@ def check_im2col(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: b
     return _finish(result, verbose, strict)
 
 
-def receptive_field_reference(layers) -> tuple[int, int, float]:
-    """(size, jump, start) after ``layers`` of (kernel, stride, dilation[, padding before]).
-
-    ``start`` is the centre of the first unit's field, with input pixel i centred at i.
-    """
-    size, jump, start = 1, 1, 0.0
-    for layer in layers:
-        kernel, stride, dilation, padding = (*tuple(layer), 0)[:4]
-        span = _span(kernel, dilation)
-        start += ((span - 1) / 2 - int(padding)) * jump
-        size += (span - 1) * jump
-        jump *= int(stride)
-    return size, jump, start
-
-
-def _receptive_field_suspects(layers):
-    size, jump, start = receptive_field_reference(layers)
-    no_jump = receptive_field_reference([(k, 1, d, p) for k, _s, d, p in ((*tuple(l), 0)[:4] for l in layers)])
-    no_dilation = receptive_field_reference([(k, s, 1, p) for k, s, _d, p in ((*tuple(l), 0)[:4] for l in layers)])
-    return {
-        "each layer adds (k - 1) * d units of the layer below, and they lie `jump` input pixels apart: "
-        "multiply by the jump before updating it.": (no_jump[0], jump, start),
-        _DILATION_HINT: no_dilation,
-        "padding before the input moves the first window to the left: subtract padding * jump from "
-        "the start.": receptive_field_reference([tuple(l)[:3] for l in layers]),
-    }
-
-
 def check_receptive_field(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 2's ``receptive_field(layers)`` -> (size, jump, start)."""
-    def suspects(layers):
-        want = receptive_field_reference(layers)
-        return {h: w for h, w in _receptive_field_suspects(layers).items() if tuple(w) != tuple(want)}
-
     cases = [case([], label="no layers"), case([(3, 1, 1)] * 6, label="six 3x3 convolutions"),
              case([(3, 1, 1), (2, 2, 1)] * 3, label="three conv3x3-pool2x2 blocks"),
              case([(3, 1, 1), (3, 1, 2), (3, 1, 4), (3, 1, 8)], label="dilations 1, 2, 4, 8"),
              case([(7, 2, 1, 3), (3, 2, 1, 1), (3, 1, 1, 1)], label="ResNet-like stem, with padding")]
-    return check_function("receptive_field", fn, cases, receptive_field_reference, suspects=suspects,
+    expected, suspects = recorded("padding_stride", "receptive_field")
+    return check_function("receptive_field", fn, cases, expected, suspects=suspects,
                           verbose=verbose, strict=strict)
 
 

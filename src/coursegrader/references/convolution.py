@@ -1,0 +1,87 @@
+"""Lab 1's reference: the deep-learning convolution (cross-correlation) via ``tf.nn.conv2d``, and
+the typical mistakes that ``coursekit.checks.check_conv`` names (kernel flipped or transposed,
+bias forgotten, TensorFlow's odd "same" pixel put before)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same': output ceil(size / stride); the odd pixel goes after."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pads(padding, x_shape, w_shape, stride):
+    (h, w), (kh, kw) = x_shape[:2], w_shape[:2]
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0), (0, 0)
+        if mode == "same":
+            return same_padding(h, kh, stride), same_padding(w, kw, stride)
+        raise ValueError(f"padding must be an int, 'valid' or 'same', not {padding!r}")
+    p = int(padding)
+    return (p, p), (p, p)
+
+
+def conv_reference(x, w, b=None, stride: int = 1, padding=0) -> np.ndarray:
+    """Deep-learning convolution (cross-correlation) of one image, via ``tf.nn.conv2d``.
+
+    ``x`` is (H, W, C) (or (H, W) for one channel), ``w`` is (kh, kw, C, F) as in
+    Keras (or (kh, kw, C) for one output map, (kh, kw) when x is (H, W)), ``b`` is
+    (F,) or None. ``padding`` is an int (zeros on every side), "valid" or "same"
+    (TensorFlow's). The result keeps the layout: (H', W', F), (H', W') for one map.
+    Computed in float64, returned as ``np.result_type`` of the inputs.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x)
+    w = np.asarray(w)
+    dtype = np.result_type(x, w, *(() if b is None else (np.asarray(b),)))
+    x4, w4, squeeze = x, w, False
+    if x.ndim == 2 and w.ndim == 2:
+        x4, w4, squeeze = x[:, :, None], w[:, :, None, None], True
+    elif x.ndim == 3 and w.ndim == 3:
+        w4, squeeze = w[..., None], True
+    if x4.ndim != 3 or w4.ndim != 4 or x4.shape[2] != w4.shape[2]:
+        raise ValueError(f"conv_reference: x {x.shape} and w {w.shape} do not fit together")
+    (pt, pb), (pl, pr) = _pads(padding, x4.shape, w4.shape, stride)
+    out = tf.nn.conv2d(
+        tf.constant(x4[None], tf.float64), tf.constant(w4, tf.float64),
+        strides=int(stride), padding=[[0, 0], [pt, pb], [pl, pr], [0, 0]],
+    ).numpy()[0]
+    if b is not None:
+        out = out + np.asarray(b, np.float64)
+    if squeeze:
+        out = out[..., 0]
+    return out.astype(dtype) if dtype.kind in "fc" else out
+
+
+FLIP_HINT = ("did you flip the kernel? Deep-learning 'convolution' is cross-correlation: "
+             "multiply each patch by the kernel as it is, without flipping it.")
+
+
+def conv_suspects(x, w, b=None, stride=1, padding=0) -> dict:
+    """{hint: what the mistake gives} for one case of check_conv."""
+    x, w = np.asarray(x), np.asarray(w)
+    found = {FLIP_HINT: conv_reference(x, w[::-1, ::-1], b, stride, padding)}
+    if w.shape[0] == w.shape[1] and w.shape[0] > 1:
+        found["did you swap the kernel's rows and columns (k[j, i] instead of k[i, j])?"] = \
+            conv_reference(x, np.swapaxes(w, 0, 1), b, stride, padding)
+    if b is not None:
+        found["did you forget to add the bias b?"] = conv_reference(x, w, None, stride, padding)
+    if isinstance(padding, str) and padding.lower() == "same":
+        (pt, pb), (pl, pr) = _pads("same", x.shape, w.shape, stride)
+        if (pt, pl) != (pb, pr):
+            xp = np.pad(x, ((pb, pt), (pr, pl), (0, 0)))
+            found["for 'same' with an odd amount of padding, TensorFlow puts the extra row/column "
+                  "at the bottom/right, not at the top/left."] = conv_reference(xp, w, b, stride, 0)
+    return found
+
+
+SELF_CHECKS = {f"conv2d_{stage}": (conv_reference, conv_suspects) for stage in ("single", "multi", "filters", "full")}

@@ -1,0 +1,111 @@
+"""Records what the self-checks compare with: ``python -m coursegrader.references.record`` (``make labs``).
+
+The self-check cells of the solution notebooks run here, as a student's kernel runs them, on
+the solution's answers; each check that looks up a recorded output (``coursekit.checks._recorded``)
+gets it from the reference of this package instead, and the reference's output and the outputs
+of the typical mistakes are written, per ``coursekit.checks`` module, into
+``src/coursekit/checks/expected/<module>.npz``. Every self-check must pass on the solution while
+it records: a reference and a solution that disagree stop the recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+from coursekit.checks import _recorded
+
+#: coursekit.checks module -> the lab whose self-check cells record it, and those cells' steps
+RECORDED = {
+    "convolution": ("lab1_convolution", ("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full")),
+    "padding_stride": ("lab2_padding_stride", ("output_size", "same_padding", "conv2d_im2col", "receptive_field")),
+}
+
+
+class Recorder:
+    """Hands the self-checks the references' outputs, and keeps them, with the mistakes', per module."""
+
+    def __init__(self):
+        self.tables: dict[str, dict[str, np.ndarray]] = {}
+
+    def pair(self, module: str, name: str):
+        reference, suspects = importlib.import_module(f"{__package__}.{module}").SELF_CHECKS[name]
+        table = self.tables.setdefault(module, {})
+
+        def expected(*args, **kwargs):
+            value = reference(*args, **kwargs)
+            table[_recorded.digest(name, args, kwargs)] = np.asarray(value)
+            return value
+
+        def mistakes(*args, **kwargs):
+            found = suspects(*args, **kwargs)
+            key = _recorded.digest(name, args, kwargs)
+            table[f"{key}:hints"] = np.array(list(found), dtype=str)
+            for number, wrong in enumerate(found.values()):
+                table[f"{key}:{number}"] = np.asarray(wrong)
+            return found
+
+        return expected, mistakes
+
+
+def selfcheck_cells(lab: str, steps=None) -> list[tuple[str, str]]:
+    """(grade_id, source) of the solution's self-check cells, in order (all, or those of `steps`)."""
+    from ..course import SOLUTIONS
+
+    notebook = json.loads((SOLUTIONS / lab / f"{lab}.ipynb").read_text())
+    cells = []
+    for cell in notebook["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        if grade_id.startswith("selfcheck_") and (steps is None or grade_id[len("selfcheck_"):] in steps):
+            cells.append((grade_id, "".join(cell["source"])))
+    return cells
+
+
+def run_selfchecks(lab: str, steps=None, namespace: dict | None = None) -> str:
+    """Run the solution's self-check cells of `lab` on its answers; returns what they printed."""
+    from coursekit import checks
+
+    from ..course import SOLUTIONS
+    from ..grade import reference_namespace, reference_sources
+
+    lab_dir = SOLUTIONS / lab
+    if namespace is None:
+        answers = reference_sources(json.loads((lab_dir / f"{lab}.ipynb").read_text()))
+        namespace = reference_namespace(lab_dir, *answers, checks=checks)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for grade_id, source in selfcheck_cells(lab, steps):
+            exec(compile(source, f"<{lab} {grade_id}>", "exec"), namespace)  # noqa: S102 - the course's own cells
+    return printed.getvalue()
+
+
+def record(folder: pathlib.Path = _recorded.FOLDER) -> list[pathlib.Path]:
+    """Record every module of RECORDED into `folder`; returns the files written."""
+    recorder = Recorder()
+    _recorded.recorder = recorder
+    try:
+        for module, (lab, steps) in RECORDED.items():
+            printed = run_selfchecks(lab, steps)
+            if "FAIL" in printed or module not in recorder.tables:
+                raise RuntimeError(f"{lab}'s self-checks do not pass on its solution:\n{printed}")
+    finally:
+        _recorded.recorder = None
+        _recorded._table.cache_clear()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for module, table in recorder.tables.items():
+        path = folder / f"{module}.npz"
+        np.savez_compressed(path, **table)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in record(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else _recorded.FOLDER):
+        print(f"recorded {path}")
