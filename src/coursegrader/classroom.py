@@ -2,7 +2,7 @@
 
     coursegrader release LAB [--roster roster.csv]     gradebook entries + release
     coursegrader collect LAB SOURCE [--pattern REGEX]  a folder or an LMS zip
-    coursegrader autograde LAB [--workers N] [--seed N] [--force]
+    coursegrader autograde LAB [--workers N | --scheduler tcp://HOST:8786] [--seed N] [--force]
     coursegrader feedback LAB
     coursegrader export [LAB ...]                      CSV per lab and for the course
 
@@ -14,10 +14,11 @@ PostgreSQL URL such as ``postgresql://grader@db.host/cnn`` lets several graders,
 processes or machines, write to it at once.
 
 Grading is course.py's (each submission in its own sandbox, judged by a trusted
-process). This module adds the class around it: one
-seed per lab for the whole class, each worker recording its student as soon as that
-student is graded (a crash loses nothing already graded), and a re-run that grades
-only submissions whose bytes changed since their recorded result.
+process). This module adds the class around it: one seed per lab for the whole class;
+one Dask task per submission (cluster.py: an embedded cluster, or the instructor's), each
+result recorded once, by this process, as soon as it comes back (a crash loses nothing
+already graded; the workers never touch the gradebook); and a re-run that grades only
+submissions whose bytes changed since their recorded result, or whose task failed.
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ import datetime
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import pathlib
 import re
 import shutil
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from . import course  # the grading chores this module builds on
 
@@ -298,24 +297,19 @@ def to_grade(klass: Class, lab: str, seed: int, force: bool = False) -> dict[str
         done = klass.result_path(lab, student)
         if not force and done.exists():
             old = json.loads(done.read_text())
-            if (old.get("sha256"), old.get("seed"), old.get("gradebook")) == (_digest(data), seed, _safe(klass.db)):
+            same = (old.get("sha256"), old.get("seed"), old.get("gradebook")) == (_digest(data), seed, _safe(klass.db))
+            if same and not old.get("retry"):
                 continue
         todo[student] = data
     return todo
 
 
-def _grade_and_record(url, lab, student, data, seed, probes, timestamp):
-    """In a worker: grade one submission and record it at once (each worker writes the gradebook)."""
-    result = course._grade_one(lab, data, seed, probes)
-    result.update(sha256=_digest(data), student=student, timestamp=timestamp, gradebook=_safe(url))
-    record(url, lab, student, result)
-    return result
-
-
 def autograde(klass: Class, lab: str, workers: int | None = None, seed: int | None = None,
-              force: bool = False, quiet: bool = False) -> dict[str, dict]:
-    """Grade every changed submission of `lab` in parallel; return {student: result} for those."""
-    from . import grade as engine
+              force: bool = False, quiet: bool = False, scheduler=None) -> dict[str, dict]:
+    """Grade every changed submission of `lab`, one Dask task each (cluster.py: an embedded
+    cluster of `workers` processes, or the scheduler at `scheduler`); return {student: result}.
+    Each result is recorded in the gradebook and under autograded/ as soon as it comes back."""
+    from . import cluster, grade as engine
 
     seed = klass.seed(lab, seed)
     todo = to_grade(klass, lab, seed, force)
@@ -324,37 +318,72 @@ def autograde(klass: Class, lab: str, workers: int | None = None, seed: int | No
         print(f"{lab}: nothing changed since the last run ({kept} results kept)")
         return {}
     probes = engine.probes_for(course.SOLUTIONS / lab, seed)   # once, shared with every worker
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    stamps = {s: _timestamp(klass, lab, s) for s in todo}
-    start, results = time.perf_counter(), {}
+    start = time.perf_counter()
+    with cluster.connect(scheduler, workers, tasks=len(todo)) as client:
+        cluster.check_course(client, lab)
+        size = cluster.size(client)
+        if not quiet:
+            print(f"{lab}: grading {len(todo)} submissions on {cluster.describe(client)}")
+        results = _grade_on(client, klass, lab, todo, seed, probes, quiet)
+    elapsed = time.perf_counter() - start
+    print(f"{lab}: graded {len(todo)} in {elapsed:.1f} s with {size} workers "
+          f"({60 * len(todo) / elapsed:.1f} per minute); {kept} unchanged results kept; seed {seed}")
+    return results
 
-    def done(student, result):
-        result["wall_seconds"] = round(time.perf_counter() - start, 2)
+
+def _grade_on(client, klass: Class, lab: str, todo: dict[str, bytes], seed: int, probes, quiet: bool):
+    """One task per submission (Dask retries a task once; a task whose worker dies is run again);
+    each result, or the failure of its task, recorded once, as it comes back."""
+    import uuid
+
+    from distributed import as_completed
+
+    from .progress import Progress
+
+    shared = client.scatter([probes], broadcast=True, hash=False)[0]   # sent once to each worker
+    run = uuid.uuid4().hex[:8]
+    futures = {client.submit(course._grade_one, lab, data, seed, shared, retries=1, key=(f"grade-{lab}", student, run)):
+               student for student, data in todo.items()}
+    progress = Progress(lab, len(todo), quiet=quiet)
+    results, failed = {}, 0
+    for future in as_completed(futures):
+        student = futures[future]
+        result = _outcome(future, lab, seed, len(results))
+        failed += bool(result.get("retry"))
+        result.update(sha256=_digest(todo[student]), student=student, timestamp=_timestamp(klass, lab, student),
+                      gradebook=_safe(klass.db))
+        record(klass.db, lab, student, result)
         _write_atomic(klass.result_path(lab, student), json.dumps(result, indent=1))
         results[student] = result
+        future.release()
         if not quiet:
             print(f"  {student:<24} {result['score']:g} / {result['max_score']:g}"
                   f"{'  FLAGGED' if result['flags'] else ''}{'  ' + result['refused'] if result['refused'] else ''}")
-
-    args = lambda s: (klass.db, lab, s, todo[s], seed, probes, stamps[s])  # noqa: E731
-    if workers == 1:
-        for student in todo:
-            done(student, _grade_and_record(*args(student)))
-    else:
-        # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_grade_and_record, *args(s)): s for s in todo}
-            for future in as_completed(futures):
-                student = futures[future]
-                try:
-                    result = future.result()
-                except Exception:  # noqa: BLE001 - a dead worker: grade that one again here
-                    result = _grade_and_record(*args(student))
-                done(student, result)
-    elapsed = time.perf_counter() - start
-    print(f"{lab}: graded {len(todo)} in {elapsed:.1f} s with {workers} workers "
-          f"({60 * len(todo) / elapsed:.1f} per minute); {kept} unchanged results kept; seed {seed}")
+        if progress.due():
+            progress.show(len(results), _running(client, futures), failed)
     return results
+
+
+def _running(client, futures) -> int:
+    """How many of these tasks a worker is running now."""
+    ours = {f.key for f in futures if f.status == "pending"}
+    return sum(key in ours for keys in client.processing().values() for key in keys)
+
+
+def _outcome(future, lab: str, seed: int, recorded: int) -> dict:
+    """The task's result; for a task that failed twice (its grader raised, or its worker died
+    each time it ran), a 0 with the reason, flagged, that the next autograde grades again."""
+    if future.status == "finished":
+        return future.result()
+    if future.status == "cancelled":   # the scheduler went away: what is recorded stays; re-run for the rest
+        raise SystemExit(f"{lab}: the Dask scheduler went away after {recorded} results (each recorded); "
+                         "run autograde again to grade the rest")
+    error = future.exception()
+    why = ("not graded: every worker that ran it died (out of memory? see the Dask workers' logs)"
+           if type(error).__name__ == "KilledWorker"
+           else f"not graded: the grader failed twice ({type(error).__name__}: {error})")
+    return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
+            "flags": [why], "refused": why, "retry": True}
 
 
 def _timestamp(klass, lab, student):

@@ -5,7 +5,7 @@
     coursegrader corpus LAB OUT_DIR                       the adversarial corpus, made from the lab
     coursegrader release LAB [--roster roster.csv]        a class: gradebook entries + release
     coursegrader collect LAB SOURCE [--pattern REGEX]     a folder or an LMS zip
-    coursegrader autograde LAB [--workers N] [--seed N] [--force]
+    coursegrader autograde LAB [--workers N | --scheduler tcp://HOST:8786] [--seed N] [--force]
     coursegrader feedback LAB
     coursegrader export [LAB ...] [--out DIR]             CSV per lab and for the course
 
@@ -61,7 +61,9 @@ def _class_commands(sub) -> None:
     col.add_argument("--pattern", help="regex with a (?P<student>...) group, matched on each file's path")
     aut = add("autograde", "grade every new or changed submission, in parallel")
     aut.add_argument("lab")
-    aut.add_argument("--workers", type=int, help="parallel graders (default: one per core)")
+    aut.add_argument("--workers", type=int, help="the embedded Dask cluster's graders (default: one per core)")
+    aut.add_argument("--scheduler", help="grade on this Dask scheduler, e.g. tcp://head:8786 "
+                                         "(default $DASK_SCHEDULER_ADDRESS, else an embedded cluster)")
     aut.add_argument("--seed", type=int, help="a new seed for the class's probes (re-grades everyone)")
     aut.add_argument("--force", action="store_true", help="grade everyone again")
     fbk = add("feedback", "write feedback pages under <class>/feedback/")
@@ -135,7 +137,7 @@ def _class(args) -> int:
         counts = {k: sum(v == k for v in status.values()) for k in ("new", "changed", "unchanged")}
         print(f"collected {len(status)} submissions of {args.lab}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     elif args.command == "autograde":
-        results = classroom.autograde(klass, args.lab, args.workers, args.seed, args.force)
+        results = classroom.autograde(klass, args.lab, args.workers, args.seed, args.force, scheduler=args.scheduler)
         flagged = [s for s, r in results.items() if r["flags"]]
         if flagged:
             print(f"FLAGGED for the instructor ({len(flagged)}): {', '.join(flagged)}; "
