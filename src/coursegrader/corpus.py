@@ -85,6 +85,23 @@ def _wrong(step: spec.Step, extra: str = "") -> str:
     return extra + "\n" + "\n".join(f"{name} = -7" for name in step.names) + "\n"
 
 
+def _debug_print(source: str, step: spec.Step) -> str:
+    """The answer with `print(..., file=sys.stderr)` first in the step's functions (at the top for a
+    value step), and no import of sys: the lab's setup cell imports it, as in the notebook."""
+    import ast
+
+    line = "print('debugging', file=sys.stderr)"
+    tree = ast.parse(source)
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if not functions:
+        return f"{line}\n{source}"
+    for function in functions:
+        first = function.body[0]
+        docstring = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant)
+        function.body.insert(1 if docstring else 0, ast.parse(line).body[0])
+    return ast.unparse(tree) + "\n"
+
+
 def cases(lab: str) -> list[Case]:
     L = Lab(lab)
     s1, s2, num = L.first, L.later, L.numpy
@@ -268,6 +285,11 @@ def cases(lab: str) -> list[Case]:
         L.cell(nb, gid)["source"] = ("import sys, warnings\nprint('debugging', file=sys.stderr)\n"
                                      "warnings.warn('just a warning')\n" + source)
     add("stderr_and_warnings", "honest work scored low (stderr output)", nb, L.full())
+    nb = L.honest()
+    for step in L.steps:
+        L.cell(nb, step.grade_id)["source"] = _debug_print(L.references[step.grade_id], step)
+    add("debug_print_to_given_sys", "honest work scored low (a debug print to sys.stderr, sys from the setup cell)",
+        nb, L.full(), clean=True)
     nb = L.honest()
     for cell in nb["cells"]:
         cell["metadata"] = {}
