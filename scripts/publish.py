@@ -6,7 +6,8 @@ OUT_DIR receives the files git tracks here (the book sources, labs/, coursekit a
 tests, the Makefile), except what only an instructor may see or needs:
 
 - solutions/ (solutions and hidden checks) and GRADING.md (how hidden checks are written);
-- the grading package (src/coursegrader: the grading engine, the class workflow, the corpus) and the
+- the grading package (src/coursegrader, and grader/ that builds it: the grading engine, the class
+  workflow, the corpus, the lab references) and the
   instructor's scripts that use it (a generated class, benchmarks of grading);
 - test modules that read solutions/ (the grading and course checks): a published copy has
   none, so its own `make test` runs what applies to it;
@@ -30,7 +31,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))   # course_files: what the course tests call secret
 MARKER = ".published-by-course"
-INSTRUCTOR_ONLY = re.compile(r"^(solutions/|GRADING\.md$|src/coursegrader/|scripts/(make_class|publish)\.py$"
+INSTRUCTOR_ONLY = re.compile(r"^(solutions/|GRADING\.md$|src/coursegrader/|grader/|scripts/(make_class|publish)\.py$"
                              r"|benchmarks/grading\.py$)")
 _READS_SOLUTIONS = re.compile(r"""["']solutions["']|SOLUTIONS\b|import make_class|coursegrader""")
 _INSTRUCTORS = re.compile(r"<!-- instructors:begin -->.*?<!-- instructors:end -->", re.S)
