@@ -1,14 +1,15 @@
 """coursekit.checks for lab 6 (batch normalization), against known answers.
 
-The references are checked against Keras' BatchNormalization and a float64 numeric gradient;
-each self-check must pass a right solution and name the usual mistake in a wrong one: the
-unbiased variance, the wrong axes for maps, epsilon outside the square root, and the momentum
-convention reversed.
+The references (coursegrader.references, on the instructor's side) are checked against Keras'
+BatchNormalization and a float64 numeric gradient; each self-check must pass a right solution and
+name the usual mistake in a wrong one: the unbiased variance, the wrong axes for maps, epsilon
+outside the square root, and the momentum convention reversed.
 """
 
 import numpy as np
 import pytest
 
+from coursegrader.references import batch_norm as refs
 from coursekit import checks
 from coursekit.checks import batch_norm as bn
 
@@ -100,12 +101,12 @@ def test_reference_equals_keras_in_both_modes_and_after_k_steps():
     mean, var = np.zeros(3), np.ones(3)
     for _ in range(4):
         x = rng.normal(2, 3, size=(5, 4, 4, 3))
-        out, mean, var = checks.batchnorm_reference(x, gamma, beta, 0.01, "train", mean, var, 0.9)
+        out, mean, var = refs.batchnorm_reference(x, gamma, beta, 0.01, "train", mean, var, 0.9)
         np.testing.assert_allclose(out, layer(x, training=True).numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(mean, layer.moving_mean.numpy(), rtol=1e-13)
     np.testing.assert_allclose(var, layer.moving_variance.numpy(), rtol=1e-13)
     x = rng.normal(size=(2, 4, 4, 3))
-    out, same_mean, _ = checks.batchnorm_reference(x, gamma, beta, 0.01, "inference", mean, var, 0.9)
+    out, same_mean, _ = refs.batchnorm_reference(x, gamma, beta, 0.01, "inference", mean, var, 0.9)
     np.testing.assert_allclose(out, layer(x, training=False).numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(same_mean, mean)
 
@@ -115,8 +116,8 @@ def test_backward_reference_equals_a_numeric_gradient():
     for shape in [(6, 4), (2, 3, 3, 2)]:
         x, dout = rng.normal(1, 2, size=shape), rng.normal(size=shape)
         gamma, beta = rng.uniform(0.5, 1.5, shape[-1]), rng.normal(size=shape[-1])
-        tape = checks.batchnorm_backward_reference(dout, x, gamma, beta, 1e-3)
-        numeric = checks.numeric_bn_gradients(dout, x, gamma, beta, 1e-3)
+        tape = refs.batchnorm_backward_reference(dout, x, gamma, beta, 1e-3)
+        numeric = refs.numeric_bn_gradients(dout, x, gamma, beta, 1e-3)
         for analytic, approx in zip(tape, numeric):
             np.testing.assert_allclose(analytic, approx, rtol=checks.GRADIENT_RTOL, atol=checks.GRADIENT_ATOL)
 
@@ -172,6 +173,6 @@ def test_layer_check_passes_a_right_layer_and_names_a_reversed_momentum():
 def test_suspects_are_what_the_mistakes_give():
     rng = np.random.default_rng(4)
     x, gamma, beta = rng.normal(size=(6, 3)), np.ones(3), np.zeros(3)
-    found = bn.batchnorm_suspects(x, gamma, beta, eps=0.1)
+    found = refs.batchnorm_suspects(x, gamma, beta, eps=0.1)
     wrong, _, _, _ = make_forward(eps_outside=True)(x, gamma, beta, eps=0.1)
     np.testing.assert_allclose(found["out"][bn._EPS_OUTSIDE], wrong)

@@ -1,7 +1,7 @@
 """Hidden checks of lab 3, on the instructor's side only (never copied to labs/).
 
 Each step draws its probes from a generator seeded at grading time. Expected values
-come from TensorFlow (``checks.pool_reference``: ``tf.nn.max_pool2d`` / ``avg_pool2d``
+come from TensorFlow (``coursegrader.references.pooling``: ``tf.nn.max_pool2d`` / ``avg_pool2d``
 in float64, and ``tf.GradientTape`` through them), from a numeric gradient, or, for the
 networks, from the lab's own reference solution run here, in the trusted grader, on
 the same digits and seed as the student's code. A reason says what property failed,
@@ -54,7 +54,7 @@ def _pool_inputs(rng):
 
 def _forward(kind):
     def probes(rng):
-        from coursekit.checks import pool_reference
+        from coursegrader.references.pooling import pool_reference
 
         return [Probe(reason, (x, size, stride), expect=pool_reference(x, size, stride, kind), **_tolerance(x))
                 for x, size, stride, reason in _pool_inputs(rng)]
@@ -63,7 +63,7 @@ def _forward(kind):
 
 def _backward(kind):
     def probes(rng):
-        from coursekit.checks import numeric_gradient, pool_backward_reference, pool_reference
+        from coursegrader.references.pooling import pool_backward_reference, pool_numeric_gradient
 
         found = []
         for x, size, stride, reason in _pool_inputs(rng):
@@ -74,7 +74,7 @@ def _backward(kind):
         # CS231n's check: a numeric gradient in float64, on distinct values (no ties within h).
         x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2) / 100.0
         dout = _normal(rng, 2, 3, 3, 2)
-        numeric = numeric_gradient(lambda v: float(np.sum(dout * pool_reference(v, 3, 2, kind))), x)
+        numeric = pool_numeric_gradient(dout, x, kind)
         found.append(Probe("relative error against a numeric gradient above 1e-8", (dout, x, 3, 2),
                            expect=numeric, rtol=1e-8, atol=1e-9))
         return found
@@ -93,7 +93,7 @@ def global_average(rng):
 
 
 def max_by_conv(rng):
-    from coursekit.checks import pool_reference
+    from coursegrader.references.pooling import pool_reference
 
     inputs = [(_normal(rng, 2, 8, 8, 3, dtype=np.float32), "wrong values on random inputs"),
               (_normal(rng, 1, 7, 9, 5, dtype=np.float32), "odd sides: the last row and column are left out"),

@@ -1,7 +1,7 @@
 """Hidden checks of lab 6, on the instructor's side only (never copied to labs/).
 
 Each step draws its probes from a generator seeded at grading time. Expected values come
-from TensorFlow and Keras (``checks.batchnorm_reference``: ``tf.nn.moments`` and
+from TensorFlow and Keras (``coursegrader.references.batch_norm``: ``tf.nn.moments`` and
 ``tf.nn.batch_normalization`` in float64; ``tf.GradientTape`` through them;
 ``keras.layers.BatchNormalization``), from a float64 numeric gradient, or, for the training
 run, from the lab's own reference solution run here, in the trusted grader, on the same digits
@@ -48,7 +48,7 @@ def _flat(*arrays):
 
 
 def _forward_case(rng, reason, conv=False, mode="train", dtype=np.float64, defaults=False, n=None):
-    from coursekit.checks import batchnorm_reference
+    from coursegrader.references.batch_norm import batchnorm_reference
 
     shape = _shape(rng, conv)
     if n is not None:
@@ -111,7 +111,8 @@ def _backward_inputs(rng):
 
 
 def backward(rng):
-    from coursekit.checks import GRADIENT_ATOL, GRADIENT_RTOL, batchnorm_backward_reference, numeric_bn_gradients
+    from coursegrader.references.batch_norm import batchnorm_backward_reference, numeric_bn_gradients
+    from coursekit.checks import GRADIENT_ATOL, GRADIENT_RTOL
 
     probes = [Probe(reason, (dout, x, gamma, beta, eps),
                     expect=_flat(*batchnorm_backward_reference(dout, x, gamma, beta, eps)))

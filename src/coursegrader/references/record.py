@@ -25,6 +25,9 @@ from coursekit.checks import _recorded
 RECORDED = {
     "convolution": ("lab1_convolution", ("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full")),
     "padding_stride": ("lab2_padding_stride", ("output_size", "same_padding", "conv2d_im2col", "receptive_field")),
+    "pooling": ("lab3_pooling", ("max_pool_forward", "avg_pool_forward", "max_pool_backward", "avg_pool_backward",
+                                 "global_average_pool", "max_pool_by_conv")),
+    "batch_norm": ("lab6_batch_norm", ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt")),
 }
 
 
@@ -44,7 +47,7 @@ class Recorder:
             return value
 
         def mistakes(*args, **kwargs):
-            found = suspects(*args, **kwargs)
+            found = suspects(*args, **kwargs) if suspects else {}
             key = _recorded.digest(name, args, kwargs)
             table[f"{key}:hints"] = np.array(list(found), dtype=str)
             for number, wrong in enumerate(found.values()):
@@ -101,9 +104,18 @@ def record(folder: pathlib.Path = _recorded.FOLDER) -> list[pathlib.Path]:
     written = []
     for module, table in recorder.tables.items():
         path = folder / f"{module}.npz"
-        np.savez_compressed(path, **table)
+        if not _same(path, table):  # an unchanged recording is not rewritten (no churn in git)
+            np.savez_compressed(path, **table)
         written.append(path)
     return written
+
+
+def _same(path: pathlib.Path, table: dict[str, np.ndarray]) -> bool:
+    if not path.exists():
+        return False
+    with np.load(path, allow_pickle=False) as old:
+        return sorted(old.files) == sorted(table) and all(
+            old[key].dtype == table[key].dtype and np.array_equal(old[key], table[key]) for key in table)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Self-checks for lab 6 (batch normalization), and the references they compare with.
+"""Self-checks for lab 6 (batch normalization).
 
-The references are TensorFlow's and Keras': ``tf.nn.moments`` and
+They compare with outputs recorded from TensorFlow (``tf.nn.moments`` and
 ``tf.nn.batch_normalization`` in float64 for the forward pass, ``tf.GradientTape``
-through them for the backward pass, and ``keras.layers.BatchNormalization`` for the
-layer. A wrong answer is matched against what the usual mistakes give, and the report
-names the mistake: the unbiased variance (Keras divides by m, not m - 1), statistics
+through them and a float64 numeric gradient for the backward pass), and with
+``keras.layers.BatchNormalization`` for the layer. A wrong answer is matched against the
+recorded outputs of the usual mistakes, and the report names the mistake: the unbiased variance (Keras divides by m, not m - 1), statistics
 over the wrong axes in the convolutional case (per channel means over N, H and W),
 epsilon outside the square root, and the momentum convention reversed (Keras 3:
 ``moving = moving * momentum + batch * (1 - momentum)``).
@@ -17,98 +17,16 @@ from typing import Callable
 import numpy as np
 
 from ._core import Check, _error_lines, _finish, _fmt_shape, case, compare
-from .pooling import numeric_gradient
+from ._recorded import NotRecorded, recorded
 
 __all__ = [
-    "GRADIENT_RTOL", "GRADIENT_ATOL", "numeric_bn_gradients", "batchnorm_reference", "batchnorm_backward_reference", "bn_cache", "keras_batchnorm_run",
-    "batchnorm_suspects", "check_batchnorm_forward", "check_batchnorm_backward",
+    "GRADIENT_RTOL", "GRADIENT_ATOL", "keras_batchnorm_run", "check_batchnorm_forward", "check_batchnorm_backward",
     "check_batchnorm_layer", "check_bn_experiment",
 ]
 
 #: the numeric-gradient criterion of the labs (CS231n): |analytic - numeric| <= ATOL + RTOL * |numeric|
 GRADIENT_RTOL = 1e-8   # |error| <= GRADIENT_ATOL + GRADIENT_RTOL * |numeric|
 GRADIENT_ATOL = 1e-9
-
-
-def _axes(x) -> tuple[int, ...]:
-    """Every axis but the last (the channels): N for (N, D), N, H and W for (N, H, W, C)."""
-    return tuple(range(np.ndim(x) - 1))
-
-
-def _float_dtype(x: np.ndarray):
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-
-
-def _running(x, running_mean, running_var):
-    channels = np.shape(x)[-1]
-    mean = np.zeros(channels) if running_mean is None else np.asarray(running_mean, dtype=np.float64)
-    var = np.ones(channels) if running_var is None else np.asarray(running_var, dtype=np.float64)
-    return mean, var
-
-
-def batchnorm_reference(x, gamma, beta, eps=1e-3, mode="train", running_mean=None, running_var=None,
-                        momentum=0.99):
-    """``(out, running_mean, running_var)`` as Keras computes them, by TensorFlow in float64.
-
-    In ``mode="train"`` the statistics are the batch's, per channel (the last axis) over
-    every other axis, with the biased variance; the running statistics move by Keras 3's
-    rule ``running * momentum + batch * (1 - momentum)``. In ``mode="inference"`` the
-    running statistics normalize and stay as they are. Results have x's float dtype.
-    """
-    import tensorflow as tf
-
-    x = np.asarray(x)
-    if mode not in ("train", "inference"):
-        raise ValueError(f"mode must be 'train' or 'inference', not {mode!r}")
-    x64 = tf.constant(x, dtype=tf.float64)
-    run_mean, run_var = _running(x, running_mean, running_var)
-    if mode == "train":
-        mean, var = (t.numpy() for t in tf.nn.moments(x64, axes=list(_axes(x))))
-        run_mean = run_mean * momentum + mean * (1 - momentum)
-        run_var = run_var * momentum + var * (1 - momentum)
-    else:
-        mean, var = run_mean, run_var
-    out = tf.nn.batch_normalization(x64, mean, var, np.asarray(beta, np.float64),
-                                    np.asarray(gamma, np.float64), eps).numpy()
-    dtype = _float_dtype(x)
-    return out.astype(dtype), run_mean.astype(dtype), run_var.astype(dtype)
-
-
-def batchnorm_backward_reference(dout, x, gamma, beta, eps=1e-3):
-    """``(dx, dgamma, dbeta)`` of L = sum(dout * out) in training mode, by ``tf.GradientTape``."""
-    import tensorflow as tf
-
-    x = np.asarray(x)
-    variables = [tf.constant(np.asarray(v, dtype=np.float64)) for v in (x, gamma, beta)]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        x64, gamma64, beta64 = variables
-        mean, var = tf.nn.moments(x64, axes=list(_axes(x)))
-        out = tf.nn.batch_normalization(x64, mean, var, beta64, gamma64, eps)
-        loss = tf.reduce_sum(tf.constant(np.asarray(dout, np.float64)) * out)
-    dtype = _float_dtype(x)
-    return tuple(g.numpy().astype(dtype) for g in tape.gradient(loss, variables))
-
-
-def bn_cache(x, gamma, eps=1e-3):
-    """The cache that lab 6's forward pass returns in training mode: (x, x_hat, mean, var, gamma, eps)."""
-    x = np.asarray(x)
-    mean, var = x.mean(axis=_axes(x)), x.var(axis=_axes(x))
-    return x, (x - mean) / np.sqrt(var + eps), mean, var, np.asarray(gamma), eps
-
-
-def _numpy_forward(x, gamma, beta, eps):
-    """Training-mode output in plain float64 NumPy: the function the numeric gradient differentiates."""
-    mean, var = x.mean(axis=_axes(x)), x.var(axis=_axes(x))
-    return gamma * (x - mean) / np.sqrt(var + eps) + beta
-
-
-def numeric_bn_gradients(dout, x, gamma, beta, eps=1e-3):
-    """(dx, dgamma, dbeta) by central differences in float64 (CS231n's check)."""
-    x, gamma, beta, dout = (np.asarray(v, dtype=np.float64) for v in (x, gamma, beta, dout))
-    return (numeric_gradient(lambda v: float(np.sum(dout * _numpy_forward(v, gamma, beta, eps))), x),
-            numeric_gradient(lambda v: float(np.sum(dout * _numpy_forward(x, v, beta, eps))), gamma),
-            numeric_gradient(lambda v: float(np.sum(dout * _numpy_forward(x, gamma, v, eps))), beta))
 
 
 def keras_batchnorm_run(batches, x_test, gamma, beta, momentum=0.99, epsilon=1e-3, layer=None):
@@ -133,7 +51,7 @@ def keras_batchnorm_run(batches, x_test, gamma, beta, momentum=0.99, epsilon=1e-
 
 
 # --------------------------------------------------------------------------
-# The usual mistakes, and what they give
+# The usual mistakes: their hints (what they give is recorded)
 # --------------------------------------------------------------------------
 
 _UNBIASED = ("the variance divides by m - 1 (unbiased, np.var(..., ddof=1) or PyTorch's running variance); "
@@ -149,41 +67,6 @@ _NOT_UPDATED = "the running statistics did not move: in training mode they take 
 _UPDATED_IN_INFERENCE = "in inference mode the running statistics must stay as they are."
 _BATCH_IN_INFERENCE = ("inference mode normalizes with the running statistics (running_mean, running_var), "
                        "not with the batch's own.")
-
-
-def _normalized(x, mean, var, gamma, beta, eps, outside=False):
-    scale = (np.sqrt(var) + eps) if outside else np.sqrt(var + eps)
-    return gamma * (x - mean) / scale + beta
-
-
-def batchnorm_suspects(x, gamma, beta, eps=1e-3, mode="train", running_mean=None, running_var=None,
-                       momentum=0.99) -> dict[str, dict[str, np.ndarray]]:
-    """What each usual mistake gives, for one call: ``{"out" | "running_mean" | "running_var": {hint: wrong}}``."""
-    x = np.asarray(x, dtype=np.float64)
-    gamma, beta = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
-    run_mean, run_var = _running(x, running_mean, running_var)
-    axes = _axes(x)
-    mean, var = x.mean(axis=axes), x.var(axis=axes)
-    m = x.size // x.shape[-1]
-    found = {"out": {}, "running_mean": {}, "running_var": {}}
-    if mode == "inference":
-        found["out"][_BATCH_IN_INFERENCE] = _normalized(x, mean, var, gamma, beta, eps)
-        found["out"][_EPS_OUTSIDE] = _normalized(x, run_mean, run_var, gamma, beta, eps, outside=True)
-        found["running_mean"][_UPDATED_IN_INFERENCE] = run_mean * momentum + mean * (1 - momentum)
-        found["running_var"][_UPDATED_IN_INFERENCE] = run_var * momentum + var * (1 - momentum)
-        return found
-    unbiased = var * m / (m - 1) if m > 1 else var
-    found["out"][_UNBIASED] = _normalized(x, mean, unbiased, gamma, beta, eps)
-    found["out"][_EPS_OUTSIDE] = _normalized(x, mean, var, gamma, beta, eps, outside=True)
-    if x.ndim > 2:
-        found["out"][_AXES_BATCH_ONLY] = _normalized(x, x.mean(axis=0), x.var(axis=0), gamma, beta, eps)
-    found["out"][_AXES_ALL] = _normalized(x, x.mean(), x.var(), gamma, beta, eps)
-    found["running_mean"][_MOMENTUM] = run_mean * (1 - momentum) + mean * momentum
-    found["running_mean"][_NOT_UPDATED] = run_mean
-    found["running_var"][_MOMENTUM] = run_var * (1 - momentum) + var * momentum
-    found["running_var"][_UNBIASED] = run_var * momentum + unbiased * (1 - momentum)
-    found["running_var"][_NOT_UPDATED] = run_var
-    return found
 
 
 # --------------------------------------------------------------------------
@@ -221,10 +104,11 @@ def _unpack(result, n: int, what: str) -> tuple[tuple | None, str | None]:
 
 def check_batchnorm_forward(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 6: ``fn(x, gamma, beta, eps, mode, running_mean, running_var, momentum)`` returns
-    ``(out, cache, running_mean, running_var)``; out and the running statistics must equal
-    :func:`batchnorm_reference`'s, and a wrong result is matched against the usual mistakes."""
+    ``(out, cache, running_mean, running_var)``; out and the running statistics must equal the
+    recorded ones (TensorFlow's), and a wrong result is matched against the usual mistakes."""
     name = "batchnorm_forward"
     cases = _forward_cases(np.random.default_rng(seed))
+    tables = {what: recorded("batch_norm", f"{name}.{what}") for what in ("out", "running_mean", "running_var")}
     for number, the_case in enumerate(cases, 1):
         args, kwargs = the_case["args"], the_case["kwargs"]
         where = f"case {number} of {len(cases)}: {the_case['label']}"
@@ -239,8 +123,11 @@ def check_batchnorm_forward(fn: Callable, *, seed: int = 0, verbose: bool = True
         parts, problem = _unpack(result, 4, "out, cache, running_mean, running_var")
         if problem:
             return _finish(Check(name, False, [where, problem]), verbose, strict)
-        expected = dict(zip(("out", "running_mean", "running_var"), batchnorm_reference(*args, **kwargs)))
-        suspects = batchnorm_suspects(*args, **kwargs)
+        try:
+            expected = {what: table[0](*args, **kwargs) for what, table in tables.items()}
+        except NotRecorded as missing:
+            return _finish(Check(name, False, [where, str(missing)]), verbose, strict)
+        suspects = {what: table[1](*args, **kwargs) for what, table in tables.items()}
         tolerance = {"rtol": 1e-5, "atol": 1e-5} if args[0].dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-9}
         for what, got in zip(("out", "running_mean", "running_var"), (parts[0], parts[2], parts[3])):
             verdict = compare(f"{name} ({what})", got, expected[what], check_dtype=True,
@@ -261,17 +148,28 @@ def _backward_cases(rng: np.random.Generator) -> list[dict]:
     return cases
 
 
+def _backward_recorded(prefix: str, parts, args) -> list[np.ndarray]:
+    """The recorded gradients (by tf.GradientTape, or numeric) or the forward pass's cache, for one case."""
+    return [recorded("batch_norm", f"batchnorm_backward.{prefix}{what}")[0](*args) for what in parts]
+
+
 def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 6: ``fn(dout, cache)`` with the cache of the forward pass,
     ``(x, x_hat, mean, var, gamma, eps)``, returns ``(dx, dgamma, dbeta)``: compared with
     ``tf.GradientTape``, then with a numeric gradient in float64
-    (|analytic - numeric| <= 1e-9 + 1e-8 |numeric|)."""
+    (|analytic - numeric| <= 1e-9 + 1e-8 |numeric|), both recorded."""
     name = getattr(fn, "__name__", "batchnorm_backward")
     for number, the_case in enumerate(_backward_cases(np.random.default_rng(seed)), 1):
         dout, x, gamma, beta, eps = the_case["args"]
         where = f"case {number}: {the_case['label']}"
         try:
-            result = fn(dout.copy(), bn_cache(x, gamma, eps))
+            tape = _backward_recorded("", ("dx", "dgamma", "dbeta"), the_case["args"])
+            numeric = _backward_recorded("numeric_", ("dx", "dgamma", "dbeta"), the_case["args"])
+            x_hat, mean, var = _backward_recorded("", ("x_hat", "mean", "var"), the_case["args"])
+        except NotRecorded as missing:
+            return _finish(Check(name, False, [where, str(missing)]), verbose, strict)
+        try:
+            result = fn(dout.copy(), (x.copy(), x_hat, mean, var, np.asarray(gamma), eps))
         except NotImplementedError:
             return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
                                                "`raise NotImplementedError()` with your code."]), verbose, strict)
@@ -280,8 +178,6 @@ def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = Tru
         parts, problem = _unpack(result, 3, "dx, dgamma, dbeta")
         if problem:
             return _finish(Check(name, False, [where, problem]), verbose, strict)
-        tape = batchnorm_backward_reference(dout, x, gamma, beta, eps)
-        numeric = numeric_bn_gradients(dout, x, gamma, beta, eps)
         hints = {"dx": "x reaches the output three ways: directly, through the mean and through the variance; "
                        "closed form: dx = gamma / (m * std) * (m * dout - sum(dout) - x_hat * sum(dout * x_hat)).",
                  "dgamma": "dgamma = sum of dout * x_hat over every axis but the channels.",

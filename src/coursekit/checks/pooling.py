@@ -1,5 +1,6 @@
-"""Self-checks of lab 3 (pooling): references for max and average pooling, forward and
-backward, a numeric gradient, and the checks built on them."""
+"""Self-checks of lab 3 (pooling): max and average pooling, forward and backward, compared with
+outputs recorded from TensorFlow (and a numeric gradient recorded beside them), and the generic
+gradient-check tools (:func:`numeric_gradient`, :func:`relative_error`)."""
 
 from __future__ import annotations
 
@@ -8,61 +9,17 @@ from typing import Callable
 import numpy as np
 
 from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function, forbid
+from ._recorded import NotRecorded, recorded
 
 # --------------------------------------------------------------------------
 # Pooling (lab 3)
 # --------------------------------------------------------------------------
 
 __all__ = [
-    "pool_reference", "pool_backward_reference", "numeric_gradient", "relative_error",
+    "numeric_gradient", "relative_error",
     "check_pool_forward", "check_pool_backward", "check_global_average_pool",
     "check_max_pool_by_conv", "check_shift_experiment",
 ]
-
-
-def _pool_op(kind: str):
-    import tensorflow as tf
-
-    ops = {"max": tf.nn.max_pool2d, "avg": tf.nn.avg_pool2d}
-    if kind not in ops:
-        raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
-    return ops[kind]
-
-
-def _float_dtype(x: np.ndarray):
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-
-
-def pool_reference(x, size: int, stride: int, kind: str = "max") -> np.ndarray:
-    """Max or average pooling of x (N, H, W, C) by TensorFlow, no padding.
-
-    Computed in float64, returned in x's float dtype (float64 for integers).
-    """
-    import tensorflow as tf
-
-    x = np.asarray(x)
-    # tf.constant with an explicit dtype: a NumPy float64 array given to tf.nn.max_pool2d
-    # as it is would be computed in float32.
-    inputs = tf.constant(x, dtype=tf.float64)
-    return np.asarray(_pool_op(kind)(inputs, int(size), int(stride), "VALID")).astype(_float_dtype(x))
-
-
-def pool_backward_reference(dout, x, size: int, stride: int, kind: str = "max") -> np.ndarray:
-    """dL/dx for L = sum(dout * pool(x)), by ``tf.GradientTape``, in x's float dtype.
-
-    Where several inputs of a window tie for the maximum, TensorFlow gives the whole
-    gradient to the first of them in row-major order (``np.argmax`` of the flat window).
-    """
-    import tensorflow as tf
-
-    x = np.asarray(x)
-    inputs = tf.constant(x.astype(np.float64))
-    upstream = tf.constant(np.asarray(dout, dtype=np.float64))
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        pooled = _pool_op(kind)(inputs, int(size), int(stride), "VALID")
-        loss = tf.reduce_sum(upstream * pooled)
-    return tape.gradient(loss, inputs).numpy().astype(_float_dtype(x))
 
 
 def numeric_gradient(f: Callable, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
@@ -127,25 +84,30 @@ _BACKWARD_HINT = {
 
 def check_pool_forward(fn: Callable, kind: str = "max", *, seed: int = 0,
                        verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 3: ``fn(x, size, stride)`` against ``tf.nn.max_pool2d`` or
-    ``tf.nn.avg_pool2d`` (``kind`` "max" or "avg") on several shapes, ties and dtypes."""
+    """Self-check for lab 3: ``fn(x, size, stride)`` against outputs recorded from ``tf.nn.max_pool2d``
+    or ``tf.nn.avg_pool2d`` (``kind`` "max" or "avg") on several shapes, ties and dtypes."""
     cases = _pool_cases(np.random.default_rng(seed), backward=False)
-    return check_function(
-        f"{kind}_pool_forward", fn, cases, lambda x, size, stride: pool_reference(x, size, stride, kind),
-        rtol=1e-6, atol=1e-6, check_dtype=True, hint=_POOL_HINT, verbose=verbose, strict=strict)
+    expected, _ = recorded("pooling", f"{_kind(kind)}_pool_forward")
+    return check_function(f"{kind}_pool_forward", fn, cases, expected, rtol=1e-6, atol=1e-6, check_dtype=True,
+                          hint=_POOL_HINT, verbose=verbose, strict=strict)
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("max", "avg"):
+        raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
+    return kind
 
 
 def check_pool_backward(fn: Callable, kind: str = "max", *, seed: int = 0,
                         verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 3: ``fn(dout, x, size, stride)`` against ``tf.GradientTape``
-    through TensorFlow's pooling, then against a numeric gradient in float64
-    (relative error below 1e-8, CS231n style)."""
-    name = f"{kind}_pool_backward"
+    """Self-check for lab 3: ``fn(dout, x, size, stride)`` against outputs recorded from
+    ``tf.GradientTape`` through TensorFlow's pooling, then against a numeric gradient in float64
+    (relative error below 1e-8, CS231n style), recorded too."""
+    name = f"{_kind(kind)}_pool_backward"
     rng = np.random.default_rng(seed)
-    result = check_function(
-        name, fn, _pool_cases(rng, backward=True),
-        lambda dout, x, size, stride: pool_backward_reference(dout, x, size, stride, kind),
-        rtol=1e-6, atol=1e-6, check_dtype=True, hint=_BACKWARD_HINT[kind], verbose=False)
+    expected, _ = recorded("pooling", name)
+    result = check_function(name, fn, _pool_cases(rng, backward=True), expected, rtol=1e-6, atol=1e-6,
+                            check_dtype=True, hint=_BACKWARD_HINT[kind], verbose=False)
     if not result:
         return _finish(result, verbose, strict)
     x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2) / 100.0  # 0.01 apart: no ties within h
@@ -154,7 +116,10 @@ def check_pool_backward(fn: Callable, kind: str = "max", *, seed: int = 0,
         analytic = np.asarray(fn(dout, x.copy(), 3, 2), dtype=np.float64)
     except Exception as error:  # noqa: BLE001 - any student error becomes a report
         return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
-    numeric = numeric_gradient(lambda v: float(np.sum(dout * pool_reference(v, 3, 2, kind))), x)
+    try:
+        numeric = recorded("pooling", f"{kind}_pool_gradient")[0](dout, x)
+    except NotRecorded as missing:
+        return _finish(Check(name, False, [str(missing)]), verbose, strict)
     error = relative_error(analytic, numeric)
     if not error < 1e-8:
         return _finish(Check(name, False, [f"relative error {error:.1e} against a numeric gradient "
@@ -171,13 +136,8 @@ def check_global_average_pool(fn: Callable, *, seed: int = 0, verbose: bool = Tr
     rng = np.random.default_rng(seed)
     cases = [case(rng.normal(size=(2, 5, 7, 3))), case(rng.normal(size=(1, 1, 1, 4))),
              case(rng.normal(size=(3, 4, 4, 8)).astype(np.float32), label="float32 stays float32")]
-
-    def reference(x):
-        import tensorflow as tf
-
-        return np.asarray(tf.reduce_mean(tf.constant(x, dtype=tf.float64), axis=(1, 2))).astype(x.dtype)
-
-    return check_function("global_average_pool", fn, cases, reference, rtol=1e-6, atol=1e-6,
+    expected, _ = recorded("pooling", "global_average_pool")
+    return check_function("global_average_pool", fn, cases, expected, rtol=1e-6, atol=1e-6,
                           check_dtype=True, hint="average over the height and width axes (1 and 2), "
                           "keep the batch and channel axes: (N, H, W, C) -> (N, C).",
                           verbose=verbose, strict=strict)
@@ -196,7 +156,7 @@ MAX_FUNCTIONS: dict[str, dict[str, str]] = {
 
 def check_max_pool_by_conv(fn: Callable, *, seed: int = 0, verbose: bool = True,
                            strict: bool = False) -> Check:
-    """Self-check for lab 3: ``fn(x)``, x (N, H, W, C) float32, must equal
+    """Self-check for lab 3: ``fn(x)``, x (N, H, W, C) float32, must equal the recorded
     ``tf.nn.max_pool2d(x, 2, 2, "VALID")`` without calling any max function."""
     rng = np.random.default_rng(seed)
     ties = rng.integers(-2, 2, size=(2, 6, 6, 1)).astype(np.float32)
@@ -204,7 +164,7 @@ def check_max_pool_by_conv(fn: Callable, *, seed: int = 0, verbose: bool = True,
              case(rng.normal(size=(1, 7, 9, 2)).astype(np.float32), label="odd sides"),
              case(ties, label="ties and negative values")]
     return check_function(
-        "max_pool_by_conv", fn, cases, lambda x: pool_reference(x, 2, 2, "max"),
+        "max_pool_by_conv", fn, cases, recorded("pooling", "max_pool_by_conv")[0],
         rtol=1e-5, atol=1e-6, check_dtype=True,
         hint="max(a, b) = b + relu(a - b): 2x2 kernels with stride 2 (tf.nn.depthwise_conv2d) pick "
              "one input of every window, or the difference of two; take the maximum of the top pair, "
