@@ -8,7 +8,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-pytest_plugins = ["budgets", "book_build"]
+pytest_plugins = ["budgets", "book_build", "graded_labs"]
 
 
 @pytest.fixture
@@ -32,8 +32,18 @@ _MARKS_BY_FIXTURE = {
 }
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for fixture in getattr(item, "fixturenames", ()):
-            for mark in _MARKS_BY_FIXTURE.get(fixture, ()):
-                item.add_marker(mark)
+# Fixtures that do a lab's expensive work once per worker: a test that uses one for a lab joins
+# that lab's xdist group, so that one worker grades (or generates) each lab, once.
+_PER_LAB_FIXTURES = {"graded_labs", "generated"}
+
+
+def pytest_itemcollected(item):
+    # Here, not in pytest_collection_modifyitems: -m and xdist's groups read the marks there.
+    fixtures = set(getattr(item, "fixturenames", ()))
+    for fixture in fixtures:
+        for mark in _MARKS_BY_FIXTURE.get(fixture, ()):
+            item.add_marker(mark)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    lab = params.get("lab") or params.get("corpus")
+    if lab and _PER_LAB_FIXTURES & fixtures:
+        item.add_marker(pytest.mark.xdist_group(f"lab-{lab}"))

@@ -1,11 +1,10 @@
 """Grading that holds: the corpus of cheating, broken and mangled submissions of issue 8.
 
 The corpus is made from the current lab by coursegrader.corpus; all of it is graded in
-one run, in parallel workers, with honest bystanders, and every case must score what a
-correct grader gives. The sandbox itself, the feedback and the self-checks are tested too.
+one run with the lab's solution and honest bystanders (tests/graded_labs.py), and every case
+must score what a correct grader gives. The sandbox itself, the feedback and the self-checks are tested too.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -16,56 +15,21 @@ import numpy as np
 import pytest
 
 from course_files import LABS, ROOT, course, normalize, secret_lines
+from graded_labs import BYSTANDERS, SEED, full_corpus
 
 from coursegrader import cli, corpus as make_corpus, sandbox
 from coursekit import checks
 
 BOXED, WHY = sandbox.available()
-in_one_worker = pytest.mark.xdist_group("grading_corpus")  # one pytest worker grades the corpus once
 needs_sandbox = pytest.mark.skipif(
     not BOXED and not os.environ.get("CI"),
     reason=f"the corpus runs cheating code, which only a sandbox may run: {WHY}")
-SEED = 20261201
-
-
-# The attacks are generic, so the first lab runs the whole corpus (with bystanders, timeouts
-# and the command line) and later labs a representative few, the cases that depend on a lab's
-# own steps (set COURSE_FULL_CORPUS=1 to run everything on every lab): CI's time grows by a
-# few submissions per lab, not by forty.
-# (The honest submission is the solution, which tests/test_course.py grades on every lab.)
-REPRESENTATIVE = {"untouched_release", "invalid_json", "mistake_reused_costs_once", "patch_isclose",
-                  "empty_file"}
-BYSTANDERS = ("bystander_first", "bystander_last")   # other students in the same run
-
-
-def _full_corpus(lab):
-    return lab == LABS[0] or bool(os.environ.get("COURSE_FULL_CORPUS"))
-
-
-def _in_corpus(lab, name):
-    return _full_corpus(lab) or name in REPRESENTATIVE
-
-
-def _digest(paths):
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
 
 @pytest.fixture(scope="module", params=LABS)
-def corpus(request, tmp_path_factory):
-    lab = request.param
-    folder = tmp_path_factory.mktemp(f"corpus-{lab}")
-    cases = {c.name: c for c in make_corpus.write(lab, folder) if _in_corpus(lab, c.name)}
-    for stale in set(p.stem for p in folder.glob("*.ipynb")) - set(cases):
-        (folder / f"{stale}.ipynb").unlink()
-    if _full_corpus(lab):
-        for name in BYSTANDERS:
-            (folder / f"{name}.ipynb").write_bytes((folder / "honest.ipynb").read_bytes())
-    submissions = {p.stem: p for p in sorted(folder.glob("*.ipynb"))}
-    watched = [*submissions.values(), ROOT / "nbgrader_config.py", *(ROOT / "solutions" / lab).iterdir()]
-    before = _digest(watched)
-    results = course.grade_many(lab, submissions, seed=SEED, workers=2, feedback=folder / "feedback")
-    return {"lab": lab, "folder": folder, "cases": cases, "results": results,
-            "before": before, "after": _digest(watched)}
+def corpus(request, graded_labs):
+    """The lab's corpus, graded once with its solution (tests/graded_labs.py)."""
+    return graded_labs(request.param)
 
 
 def _table(corpus):
@@ -75,10 +39,9 @@ def _table(corpus):
     return "\n".join(rows)
 
 
-@in_one_worker
 @needs_sandbox
 def test_the_corpus_covers_every_mechanism(corpus):
-    if not _full_corpus(corpus["lab"]):
+    if not full_corpus(corpus["lab"]):
         pytest.skip("a representative corpus (COURSE_FULL_CORPUS=1 runs every case)")
     mechanisms = " ".join(c.mechanism for c in corpus["cases"].values())
     for words in ("patching what the tests call", "objects that lie", "rewriting the tests",
@@ -91,7 +54,6 @@ def test_the_corpus_covers_every_mechanism(corpus):
     print("\n" + _table(corpus))
 
 
-@in_one_worker
 @needs_sandbox
 @pytest.mark.parametrize("name", [c.name for c in make_corpus.cases(LABS[0])])
 def test_corpus_case_scores_what_a_correct_grader_gives(corpus, name):
@@ -111,11 +73,10 @@ def test_corpus_case_scores_what_a_correct_grader_gives(corpus, name):
         assert all(v["reason"] for v in result["steps"].values())
 
 
-@in_one_worker
 @needs_sandbox
 def test_other_submissions_are_unaffected_and_present(corpus):
     results = corpus["results"]
-    bystanders = BYSTANDERS if _full_corpus(corpus["lab"]) else ()
+    bystanders = BYSTANDERS if full_corpus(corpus["lab"]) else ()
     assert set(results) >= set(corpus["cases"]) | set(bystanders)
     for name in [n for n in (*bystanders, "honest") if n in results]:
         assert results[name]["score"] == results[name]["max_score"] > 0
@@ -123,7 +84,6 @@ def test_other_submissions_are_unaffected_and_present(corpus):
     assert corpus["after"] == corpus["before"], "a submission changed a file outside its sandbox"
 
 
-@in_one_worker
 @needs_sandbox
 def test_no_process_outlives_grading(corpus):
     alive = []
@@ -136,7 +96,6 @@ def test_no_process_outlives_grading(corpus):
     assert not alive, f"daemons left by a submission: {alive}"
 
 
-@in_one_worker
 @needs_sandbox
 def test_feedback_shows_no_hidden_check_and_no_probe(corpus):
     lab, folder = corpus["lab"], corpus["folder"]
@@ -306,10 +265,9 @@ def test_a_step_can_forbid_functions(tmp_path, answer, score):
         assert "build it from a ReLU and sums" in step["reason"], step
 
 
-@in_one_worker
 @needs_sandbox
 def test_the_command_line_flags_cheats_with_a_nonzero_exit(corpus, capsys, tmp_path):
-    if not _full_corpus(corpus["lab"]):
+    if not full_corpus(corpus["lab"]):
         pytest.skip("the command line is the same for every lab: tested on the first")
     folder, report = corpus["folder"], tmp_path / "report.json"
     status = cli.main(["grade", corpus["lab"], str(folder / "patch_isclose.ipynb"),

@@ -15,6 +15,7 @@ without a sandbox).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import json
 import multiprocessing
@@ -80,13 +81,53 @@ def scratch_course(lab: str):
 
 
 def _prepare_course(lab: str, course: pathlib.Path) -> pathlib.Path:
+    """Fill `course` with the lab's generated nbgrader course (release and gradebook)."""
+    shutil.copytree(_generated_course(lab), course, dirs_exist_ok=True)
+    return course
+
+
+def _generated_course(lab: str) -> pathlib.Path:
+    """The lab's course as `nbgrader generate_assignment` leaves it, made once per content.
+
+    Generating costs seconds of nbgrader per call, and a test run or a demo asks for the same lab
+    many times: the result is kept under $COURSE_CACHE (default _build/nbgrader-courses), keyed by
+    a hash of what generate reads, and copied for each use.
+    """
+    cache = pathlib.Path(os.environ.get("COURSE_CACHE") or ROOT / "_build" / "nbgrader-courses")
+    target = cache / f"{lab}-{_source_key(lab)}"
+    if not target.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        fresh = pathlib.Path(tempfile.mkdtemp(prefix=f".{lab}-", dir=cache))
+        _generate_into(lab, fresh)
+        with contextlib.suppress(OSError):  # another process made it first: theirs is the same
+            fresh.rename(target)
+        shutil.rmtree(fresh, ignore_errors=True)
+        for stale in cache.glob(f"{lab}-*"):
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+def _source_key(lab: str) -> str:
+    """A hash of what generate reads: the lab's source (less grader.py), the config, nbgrader."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("nbgrader").encode())
+    files = [ROOT / "nbgrader_config.py", *(SOLUTIONS / lab).rglob("*")]
+    for path in sorted(p for p in files if p.is_file() and not set(p.parts) & set(_PRIVATE)):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# grader.py holds the hidden checks: it stays on the instructor's side, out of the release.
+_PRIVATE = ("grader.py", "__pycache__")
+
+
+def _generate_into(lab: str, course: pathlib.Path) -> None:
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    # grader.py holds the hidden checks: it stays on the instructor's side, out of the release.
-    shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab,
-                    ignore=shutil.ignore_patterns("grader.py", "__pycache__"))
+    shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab, ignore=shutil.ignore_patterns(*_PRIVATE))
     # Generating also records the graded cells and their points in the gradebook.
     _nbgrader(["generate_assignment", lab, "--force"], course)
-    return course
 
 
 def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
@@ -103,12 +144,15 @@ def _grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
     """One submission, in a worker process: a grader error becomes a recorded zero, never a loss."""
     from . import grade as engine
 
+    start = time.perf_counter()
     try:
-        return engine.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
-                                        probes=probes)
+        result = engine.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
+                                         probes=probes)
     except Exception as error:  # noqa: BLE001 - the submission keeps a gradebook entry and a reason
-        return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
-                "flags": [f"grader error: {type(error).__name__}: {error}"], "refused": "grader error"}
+        result = {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
+                  "flags": [f"grader error: {type(error).__name__}: {error}"], "refused": "grader error"}
+    result["wall_seconds"] = time.perf_counter() - start   # this submission's own grading
+    return result
 
 
 def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int | None = None,
