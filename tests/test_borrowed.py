@@ -286,3 +286,49 @@ def test_no_coursekit_function_body_answers_a_step(lab):
     assert tried, f"{lab}: no coursekit function fits any step: the signature test is broken"
     assert not scored, ("coursekit ships these answers (their bodies, pasted, score points):\n"
                         + "\n".join(scored))
+
+
+# --- the self-check says so before the notebook is handed in ------------------------------------
+
+def _notebook_functions(source: str) -> dict:
+    """Run `source` as a notebook cell runs it: in __main__, its source readable by inspect."""
+    import linecache
+
+    filename = f"<cell {abs(hash(source))}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - the test's own code
+    return namespace
+
+
+def test_the_self_check_fails_a_borrowed_answer_and_says_why():
+    from coursekit import checks
+
+    ns = _notebook_functions(
+        "import coursekit\n\n"
+        "def _mine(n, k, stride, padding, dilation):\n"
+        "    return coursekit.arith.conv_output_size(n, k, stride, padding, dilation)\n\n"
+        "def output_size(n, k, stride=1, padding=0, dilation=1):\n"
+        "    return _mine(n, k, stride, padding, dilation)\n")
+    result = checks.check_output_size(ns["output_size"], verbose=False)
+    assert not result.passed
+    assert result.lines[0] == ("output_size calls coursekit.arith.conv_output_size: grading gives this step 0, "
+                               "it asks you to write that yourself"), result.lines
+    assert sum("coursekit.arith" in line for line in result.lines) == 1, "said once"
+    with pytest.raises(AssertionError, match="calls coursekit.arith.conv_output_size"):
+        checks.check_output_size(ns["output_size"], verbose=False, strict=True)
+
+
+def test_the_self_check_knows_what_each_step_allows():
+    from coursekit.checks import _borrowed
+
+    for lab in LABS:
+        L = Lab(lab)
+        for step in L.steps:
+            assert _borrowed.ALLOWED.get(step.grade_id, ()) == grade._box_allow(step, L.steps), \
+                f"{lab} {step.grade_id}: coursekit.checks._borrowed.ALLOWED and the grader disagree"
+    L = Lab("lab5_training")
+    ns = _notebook_functions("import keras\n" + L.references["train_and_evaluate"])
+    fn = ns["train_and_evaluate"]
+    assert _borrowed.borrowed(fn, _borrowed.ALLOWED["train_and_evaluate"]) == []
+    assert _borrowed.borrowed(fn) == ["calls coursekit.train.fit"]
