@@ -10,6 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from coursegrader.references.fcn import conv_transpose_reference, mean_iou_reference
 from coursekit import checks
 from coursegrader.grade import reference_sources
 
@@ -29,15 +30,15 @@ def lab():
 
 def test_transposed_convolution_reference_gives_d2l_known_answer():
     x = np.array([[0.0, 1.0], [2.0, 3.0]])
-    np.testing.assert_array_equal(checks.conv_transpose_reference(x, x), [[0, 0, 1], [0, 4, 6], [4, 12, 9]])
+    np.testing.assert_array_equal(conv_transpose_reference(x, x), [[0, 0, 1], [0, 4, 6], [4, 12, 9]])
     # Stride 2 with a 2x2 kernel: the four copies do not overlap.
-    y = checks.conv_transpose_reference(np.array([[1.0, 2.0], [3.0, 4.0]]), np.eye(2), 2)
+    y = conv_transpose_reference(np.array([[1.0, 2.0], [3.0, 4.0]]), np.eye(2), 2)
     np.testing.assert_array_equal(y, [[1, 0, 2, 0], [0, 1, 0, 2], [3, 0, 4, 0], [0, 3, 0, 4]])
 
 
 def test_mean_iou_reference_leaves_out_classes_absent_from_both():
     # IoU 1/3 (class 0), 2/3 (class 1), 0 (class 2, only in the labels); class 3 is in neither.
-    value = checks.mean_iou_reference([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 4)
+    value = mean_iou_reference([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 4)
     assert value == pytest.approx((1 / 3 + 2 / 3 + 0) / 3, abs=1e-6)
 
 

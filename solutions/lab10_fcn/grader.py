@@ -81,7 +81,7 @@ def bilinear(rng):
 
 
 def transpose(rng):
-    from coursekit.checks import conv_transpose_reference
+    from coursegrader.references.fcn import conv_transpose_reference
 
     d2l = np.array([[0.0, 1.0], [2.0, 3.0]])
     probes = [Probe("d2l's known answer", (d2l, d2l, 1), expect=conv_transpose_reference(d2l, d2l, 1), dtype=False)]
@@ -104,7 +104,7 @@ def transpose(rng):
 
 
 def iou(rng):
-    from coursekit.checks import mean_iou_reference
+    from coursegrader.references.fcn import mean_iou_reference
 
     cases = [(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4, "a class absent from labels and predictions"),
              (np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1]), 3, "a class that is only predicted"),

@@ -41,7 +41,7 @@ def _seed(rng):
 
 
 def fans(rng):
-    from coursekit.checks import fans_reference
+    from coursegrader.references.initialization import fans_reference
 
     shapes = [(tuple(int(d) for d in rng.integers(2, 900, size=2)), "dense kernels (n_in, n_out)")]
     k_h, k_w = (int(d) for d in rng.integers(1, 8, size=2))

@@ -1,6 +1,7 @@
-"""Self-checks of lab 10 (fully convolutional networks): references for the transposed
-convolution and the mean IoU, and the checks of a convolutionalized classifier and of a small
-segmentation network. The grader of lab 10 judges with the same functions, in its own process."""
+"""Self-checks of lab 10 (fully convolutional networks): the transposed convolution and the mean
+IoU against recorded outputs, and the checks of a convolutionalized classifier and of a small
+segmentation network. The grader of lab 10 judges with the same property checks, in its own
+process."""
 
 from __future__ import annotations
 
@@ -9,34 +10,20 @@ from typing import Callable
 import numpy as np
 
 from ._core import Check, _error_lines, _finish, case, check_function
+from ._recorded import recorded
 
 __all__ = [
-    "conv_transpose_reference", "mean_iou_reference", "total_stride", "twin_problem",
+    "total_stride", "twin_problem",
     "fcn_problem", "segmentation_canvases", "train_and_score",
     "check_dense_to_conv", "check_bilinear_kernel", "check_conv_transpose2d", "check_mean_iou",
     "check_build_fcn",
 ]
 
 
-# --------------------------------------------------------------------------
-# References
-# --------------------------------------------------------------------------
-
-def conv_transpose_reference(x, k, stride: int = 1) -> np.ndarray:
-    """The transposed convolution of a map x (H, W) with a kernel k (kh, kw), no padding, by
-    ``tf.nn.conv2d_transpose`` in float64: shape ((H - 1) * stride + kh, (W - 1) * stride + kw)."""
-    import tensorflow as tf
-
-    x, k = np.asarray(x, dtype=np.float64), np.asarray(k, dtype=np.float64)
-    shape = [1, (x.shape[0] - 1) * stride + k.shape[0], (x.shape[1] - 1) * stride + k.shape[1], 1]
-    out = tf.nn.conv2d_transpose(x[None, :, :, None], k[:, :, None, None], shape, strides=int(stride),
-                                 padding="VALID")
-    return out.numpy()[0, :, :, 0]
-
-
-def mean_iou_reference(y_true, y_pred, n_classes: int) -> float:
-    """``keras.metrics.MeanIoU``: the mean IoU over the classes present in the labels or the
-    predictions (a class absent from both, IoU 0/0, is left out)."""
+def _keras_mean_iou(y_true, y_pred, n_classes: int) -> float:
+    """Keras' ``MeanIoU``, to score a trained network (:func:`train_and_score`). Keras' metric, not
+    the course's answer: the mean-IoU step is NumPy-only, and its self-check compares with
+    recorded values."""
     import keras
 
     metric = keras.metrics.MeanIoU(num_classes=int(n_classes))
@@ -158,7 +145,7 @@ def train_and_score(model, n_classes: int, *, seed: int = 0, n_train: int = 1000
     predicted = np.asarray(model.predict(x_val, verbose=0)).argmax(-1)
     return {"pixel_accuracy": float(np.mean(predicted == y_val)),
             "background": float(np.mean(y_val == n_classes)),
-            "mean_iou": mean_iou_reference(y_val, predicted, n_classes + 1)}
+            "mean_iou": _keras_mean_iou(y_val, predicted, n_classes + 1)}
 
 
 # --------------------------------------------------------------------------
@@ -232,22 +219,22 @@ def check_bilinear_kernel(fn: Callable, *, verbose: bool = True, strict: bool = 
 
 
 def check_conv_transpose2d(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 10: ``fn(x, k, stride)`` against d2l's known answer and
-    ``tf.nn.conv2d_transpose`` on several shapes and strides."""
+    """Self-check for lab 10: ``fn(x, k, stride)`` against d2l's known answer and outputs recorded
+    from ``tf.nn.conv2d_transpose`` on several shapes and strides."""
     rng = np.random.default_rng(seed)
     d2l = np.array([[0.0, 1.0], [2.0, 3.0]])
     cases = [case(d2l, d2l, 1, label="d2l's example: X = K = [[0, 1], [2, 3]]")]
     cases += [case(rng.normal(size=(h, w)), rng.normal(size=(kh, kw)), s, label=f"{h}x{w}, kernel {kh}x{kw}, stride {s}")
               for h, w, kh, kw, s in [(3, 4, 2, 2, 1), (4, 3, 3, 3, 2), (2, 5, 3, 2, 3), (5, 5, 2, 4, 2), (1, 1, 3, 3, 2)]]
     return check_function(
-        "conv_transpose2d", fn, cases, conv_transpose_reference, rtol=1e-6, atol=1e-9,
+        "conv_transpose2d", fn, cases, recorded("fcn", "conv_transpose2d")[0], rtol=1e-6, atol=1e-9,
         hint="each input value x[i, j] adds x[i, j] * k into out[i*stride : i*stride + kh, "
              "j*stride : j*stride + kw]; the output has (H - 1) * stride + kh rows.",
         verbose=verbose, strict=strict)
 
 
 def check_mean_iou(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 10: ``fn(y_true, y_pred, n_classes)`` against ``keras.metrics.MeanIoU``,
+    """Self-check for lab 10: ``fn(y_true, y_pred, n_classes)`` against ``keras.metrics.MeanIoU`` (recorded),
     on a class absent from both, from the labels only, from the predictions only, and on maps."""
     rng = np.random.default_rng(seed)
     cases = [case(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4, label="class 3 in neither"),
@@ -257,7 +244,7 @@ def check_mean_iou(fn: Callable, *, seed: int = 0, verbose: bool = True, strict:
              case(rng.integers(0, 4, size=(3, 8, 8)), rng.integers(0, 4, size=(3, 8, 8)), 6,
                   label="label maps (3, 8, 8), classes 4 and 5 absent")]
     return check_function(
-        "mean_iou", fn, cases, mean_iou_reference, rtol=1e-6, atol=1e-9,
+        "mean_iou", fn, cases, recorded("fcn", "mean_iou")[0], rtol=1e-6, atol=1e-9,
         hint="IoU_c = |true c and predicted c| / |true c or predicted c|; average it over the "
              "classes whose union is not empty (keras.metrics.MeanIoU's convention).",
         verbose=verbose, strict=strict)

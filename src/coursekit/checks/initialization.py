@@ -14,13 +14,14 @@ from typing import Callable
 import numpy as np
 
 from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function
+from ._recorded import recorded
 
 # --------------------------------------------------------------------------
 # Initialization (lab 7)
 # --------------------------------------------------------------------------
 
 __all__ = [
-    "TRUNCATED_STD", "KS_ALPHA", "SCHEMES", "fans_reference", "scheme_variance", "scheme_bound",
+    "TRUNCATED_STD", "KS_ALPHA", "SCHEMES", "scheme_variance", "scheme_bound",
     "keras_sample", "ks_test", "sample_problems", "stack_problems",
     "check_fans", "check_sampler", "check_truncated_normal", "check_forward_stats",
     "check_numpy_initializer", "check_symmetry_steps", "check_train_run", "train_problems",
@@ -47,8 +48,10 @@ _KERAS_CLASSES = {"glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNor
                   "he_uniform": "HeUniform", "he_normal": "HeNormal"}
 
 
-def fans_reference(shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a kernel shape, by Keras' own ``compute_fans``."""
+def _keras_fans(shape) -> tuple[int, int]:
+    """(fan_in, fan_out) as Keras' ``compute_fans`` gives them, for the variance of a scheme (the
+    samplers' checks). Keras itself, not the course's answer: the fans step is NumPy-only, and its
+    self-check compares with recorded pairs."""
     from keras.src.initializers.random_initializers import compute_fans
 
     return compute_fans(tuple(int(d) for d in shape))
@@ -57,7 +60,7 @@ def fans_reference(shape) -> tuple[int, int]:
 def scheme_variance(scheme: str, shape) -> float:
     """The variance that Keras' ``scheme`` gives weights of this shape."""
     mode, scale, _ = SCHEMES[scheme]
-    fan_in, fan_out = fans_reference(shape)
+    fan_in, fan_out = _keras_fans(shape)
     fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
     return scale / max(1.0, fan)
 
@@ -137,7 +140,7 @@ def sample_problems(values, shape, variance: float, bound: float, reference, *,
 # Known mistakes: (hint, variance ratio measured / right) for a shape.
 def _mistakes(scheme: str, shape) -> list[tuple[str, float]]:
     mode, scale, distribution = SCHEMES[scheme]
-    fan_in, fan_out = fans_reference(shape)
+    fan_in, fan_out = _keras_fans(shape)
     receptive = fan_in // int(shape[-2]) if len(shape) > 2 else 1
     right = scheme_variance(scheme, shape)
     found = []
@@ -219,7 +222,7 @@ def check_sampler(fn: Callable, scheme: str, *, seed: int = 0, verbose: bool = T
                                    keras_sample(scheme, shape, seed=1000 + seed + number))
         if problems:
             diagnosis = _diagnosis(scheme, shape, values)
-            fan_in, fan_out = fans_reference(shape)
+            fan_in, fan_out = _keras_fans(shape)
             return fail(f"kernel {_fmt_shape(shape)} (fan_in {fan_in}, fan_out {fan_out}):", *problems,
                         f"Likely cause: {diagnosis}" if diagnosis else "")
     shape = _SAMPLE_SHAPES[1]
@@ -275,24 +278,13 @@ def check_truncated_normal(fn: Callable, *, seed: int = 0, verbose: bool = True,
                    verbose, strict)
 
 
-def _fans_suspects(shape):
-    shape = tuple(shape)
-    fan_in, fan_out = fans_reference(shape)
-    found = {"fan-out used for fan-in: the pair is (fan_in, fan_out), fan_in from shape[-2]":
-             np.array([fan_out, fan_in])}
-    if len(shape) > 2:
-        found["the k_h * k_w factor (the receptive field, the product of shape[:-2]) is missing"] = \
-            np.array(shape[-2:])
-    return found
-
-
 def check_fans(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(shape)`` returns (fan_in, fan_out) as Keras computes them,
+    """Self-check for lab 7: ``fn(shape)`` returns (fan_in, fan_out) as Keras computes them (recorded),
     for dense, 1-D, 2-D and 3-D convolution kernels and 1-D shapes."""
     shapes = [(784, 128), (128, 10), (3, 3, 16, 32), (5, 1, 3, 16), (7, 12, 20), (3, 3, 3, 8, 16), (10,)]
+    expected, suspects = recorded("initialization", "fans")
     result = check_function(
-        "fans", fn, [case(shape) for shape in shapes], lambda shape: np.array(fans_reference(shape)),
-        rtol=0, atol=0, suspects=_fans_suspects,
+        "fans", fn, [case(shape) for shape in shapes], expected, rtol=0, atol=0, suspects=suspects,
         hint="a kernel is (k_h, k_w, ..., C_in, C_out): fan_in = C_in * k_h * k_w..., fan_out = C_out * the "
              "same product; a dense kernel (n_in, n_out) is its own pair; a 1-D shape (n,) gives (n, n).",
         verbose=False)
