@@ -1,7 +1,7 @@
 """Each lab graded once per test run, and every grading test reads that one result.
 
-One `grade_many` per lab takes the instructor's solution (graded first: its time is the lab's
-budget), the untouched release and the corpus of cheating, broken and mangled submissions
+One `grade_many` per lab takes the solution (graded first: its time is the lab's budget),
+the untouched release and the corpus of cheating, broken and mangled submissions
 (coursegrader.corpus), in one pytest worker with one grading worker: the full-marks test
 (test_course.py) and the corpus tests (test_grading.py) check its results. tests/conftest.py
 puts every test that uses it for a lab into that lab's xdist group, so no lab is graded twice.
@@ -25,7 +25,8 @@ import pytest
 from course_files import HAS_SOLUTIONS, LABS, ROOT
 
 SEED = int(os.environ.get("COURSE_SEED", 20261201))
-REPRESENTATIVE = {"untouched_release", "invalid_json", "mistake_reused_costs_once", "patch_isclose",
+SOLUTION = "solution"
+REPRESENTATIVE = {"honest", "untouched_release", "invalid_json", "mistake_reused_costs_once", "patch_isclose",
                   "empty_file", "debug_print_to_given_sys"}
 BYSTANDERS = ("bystander_first", "bystander_last")   # other students in the same run
 
@@ -46,22 +47,24 @@ def _digest(paths):
 
 
 def _submissions(lab: str, folder) -> tuple[dict, dict]:
-    """{student: notebook} with the solution first, and the corpus cases graded with it."""
+    """{student: notebook} with the solution first, and the corpus cases graded with it.
+
+    With the corpus, the solution is its `honest` case: the release with the solution's answers,
+    as a student who wrote them hands it in. Without it, the instructor's source notebook.
+    """
     from coursegrader import corpus as make_corpus
 
-    solution = folder / "solution.ipynb"
-    shutil.copy(ROOT / "solutions" / lab / f"{lab}.ipynb", solution)
-    cases = {}
-    if corpus_allowed()[0]:
-        cases = {c.name: c for c in make_corpus.write(lab, folder)
-                 if full_corpus(lab) or c.name in REPRESENTATIVE}
-        for stale in {p.stem for p in folder.glob("*.ipynb")} - set(cases) - {"solution"}:
-            (folder / f"{stale}.ipynb").unlink()
-        if full_corpus(lab):
-            for name in BYSTANDERS:
-                shutil.copy(folder / "honest.ipynb", folder / f"{name}.ipynb")
-    others = {p.stem: p for p in sorted(folder.glob("*.ipynb")) if p.stem != "solution"}
-    return {"solution": solution, **others}, cases
+    if not corpus_allowed()[0]:
+        shutil.copy(ROOT / "solutions" / lab / f"{lab}.ipynb", folder / f"{SOLUTION}.ipynb")
+        return {SOLUTION: folder / f"{SOLUTION}.ipynb"}, {}
+    cases = {c.name: c for c in make_corpus.write(lab, folder) if full_corpus(lab) or c.name in REPRESENTATIVE}
+    for stale in {p.stem for p in folder.glob("*.ipynb")} - set(cases):
+        (folder / f"{stale}.ipynb").unlink()
+    if full_corpus(lab):
+        for name in BYSTANDERS:
+            shutil.copy(folder / "honest.ipynb", folder / f"{name}.ipynb")
+    submissions = {p.stem: p for p in sorted(folder.glob("*.ipynb"))}
+    return {"honest": submissions.pop("honest"), **submissions}, cases
 
 
 def grade_lab(lab: str, folder) -> dict:
@@ -72,12 +75,14 @@ def grade_lab(lab: str, folder) -> dict:
     before = _digest(watched)
     results = course.grade_many(lab, submissions, seed=SEED, workers=1, feedback=folder / "feedback")
     return {"lab": lab, "folder": folder, "cases": cases, "results": results,
+            "solution": results[next(iter(submissions))],
             "before": before, "after": _digest(watched)}
 
 
 @pytest.fixture(scope="session")
 def graded_labs(tmp_path_factory):
-    """graded_labs(lab) -> {"lab", "folder", "cases", "results", "before", "after"}, graded once."""
+    """graded_labs(lab) -> {"lab", "folder", "cases", "results", "solution", "before", "after"},
+    graded once ("solution": the solution's result, also in "results")."""
     if not HAS_SOLUTIONS:
         pytest.skip("a published copy has no solutions/ to grade")
     done: dict[str, dict] = {}

@@ -63,7 +63,7 @@ def test_solution_autogrades_to_full_marks(lab, graded_labs, record_budget):
     """Graded through the command line's engine (scratch nbgrader course, expected values,
     sandboxed steps, gradebook), first of its lab's run (tests/graded_labs.py): its own grading
     time goes into the budget table."""
-    result = graded_labs(lab)["results"]["solution"]
+    result = graded_labs(lab)["solution"]
     record_budget("lab", lab, result["wall_seconds"],
                   note=f"{result['seconds']:.1f} s of it in the sandboxed steps, sandbox {result['sandbox']}")
     assert result["max_score"] > 0
