@@ -144,6 +144,7 @@ def _project_copy(tmp_path):
     return copy
 
 
+@pytest.mark.slow   # a fresh virtual environment and a build of the package
 def test_a_chapter_setup_cell_installs_coursekit_where_it_is_missing(tmp_path):
     """As in a fresh Colab runtime: no coursekit, TensorFlow present. The setup cell installs
     cnn-coursekit (from a copy of this checkout in place of the remote repository), and the
