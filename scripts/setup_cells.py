@@ -80,8 +80,17 @@ def requirement(extras: str = "offline") -> str:
     return f"{DISTRIBUTION}[{extras}] @ {source()}"
 
 
-def cell_source() -> str:
-    return _CELL.format(source=source(), distribution=DISTRIBUTION).rstrip("\n")
+# A chapter is a page of the book: coursekit's notes on where data and weights came from
+# (paths on the machine that built it) stay out of it. A student turns them on again.
+_CHAPTER_TAIL = (
+    "\ncoursekit.verbose(False)"
+    "  # verbose(True): where data and weights come from")
+
+
+def cell_source(chapter: bool = False) -> str:
+    """The setup cell; a chapter's ends with _CHAPTER_TAIL."""
+    cell = _CELL.format(source=source(), distribution=DISTRIBUTION).rstrip("\n")
+    return cell + _CHAPTER_TAIL if chapter else cell
 
 
 def readme_block() -> str:
@@ -119,7 +128,7 @@ def _with_setup_cell(nb, is_lab: bool):
         nb.cells.insert(0, nbformat.v4.new_code_cell(id=SETUP_ID))
         index = 0
     cell = nb.cells[index]
-    cell.source = cell_source()
+    cell.source = cell_source(chapter=not is_lab)
     tags = cell.metadata.setdefault("tags", [])
     if HIDE not in tags:
         tags.append(HIDE)

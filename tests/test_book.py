@@ -29,7 +29,8 @@ def _page(book, chapter):
 def test_book_has_intro_and_executed_chapters(book):
     assert (book / "index.html").exists()
     for chapter in CHAPTER_PAGES:
-        figures = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', _page(book, chapter).read_text())
+        figures = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.(?:png|jpe?g|webp)"',
+                             _page(book, chapter).read_text())
         assert len(figures) >= 3, f"{chapter.stem}: expected figures drawn by code, found {len(figures)}"
 
 
@@ -46,6 +47,36 @@ def test_every_figure_in_the_html_has_a_caption_and_alt_text(book, chapter):
     in_figures = sum(len(re.findall(r"<img\b[^>]*_images/", f)) for f in figures)
     assert in_figures == len(drawn), "every drawn image must sit in a <figure>"
     assert all("<figcaption" in f for f in figures), "a figure without a caption"
+
+
+# What the machine that built the book would leave on a page: its paths, checksums, hardware,
+# the notes coursekit prints on where data came from, and "skipped" notices.
+MACHINE_OUTPUT = re.compile(
+    r"/root\b|/home/\w|/Users/\w|/tmp/|[A-Za-z]:\\Users|\bSHA-?256\b|\b[0-9a-f]{40,}\b"
+    r"|\bskipped \(set\b|\bcores?, [\d.]+ GiB RAM|\bGiB RAM\b|\brecorded on \d{4}-\d\d-\d\d"
+    r"|\bcoursekit\.(?:data|models): \w+ from\b|\.(?:npz|h5|pth|weights\.h5)\b(?=[ ,)])", re.I)
+
+
+@pytest.mark.parametrize("chapter", CHAPTER_PAGES, ids=lambda p: p.stem)
+def test_no_machine_output_on_a_page(book, chapter):
+    """CONTRIBUTING.md, "No machine output": no path, checksum, hardware line, weight file or
+    "skipped" notice in a page's text, executed outputs included (coursekit.verbose(False) in
+    the chapters' setup cell; times are said in the reader's terms, "in 6 s on a CPU")."""
+    found = sorted({m.group(0) for m in MACHINE_OUTPUT.finditer(_text(_page(book, chapter)))})
+    assert not found, found
+
+
+MAX_IMAGE_BYTES = 300 * 1024
+
+
+def test_no_image_is_heavy(book):
+    """Figures stay light on a phone's connection: none over 300 KB. A photo-like figure is drawn
+    as JPEG (`set_matplotlib_formats("jpeg")` in its cell), diagrams and plots as PNG."""
+    shown = {name for page in book.rglob("*.html")
+             for name in re.findall(r'<img[^>]+src="[^"]*_images/([^"/]+)"', page.read_text(errors="replace"))}
+    sizes = {name: (book / "_images" / name).stat().st_size for name in shown}
+    heavy = {name: size // 1024 for name, size in sizes.items() if size > MAX_IMAGE_BYTES}
+    assert not heavy, f"images over {MAX_IMAGE_BYTES // 1024} KB (KB): {heavy}"
 
 
 def test_citations_match_the_reference_list(book):

@@ -101,10 +101,12 @@ class Visit:
 
     def __init__(self, browser, base: str, path: str, width: int):
         self.host = urllib.parse.urlsplit(base).netloc
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.context = browser.new_context(viewport={"width": width, "height": 900},
+                                           has_touch=width <= WIDTHS["phone"])
         self.remote, self.problems = [], []
         # Anything for another host is recorded and refused: the test never waits on a network.
         self.context.route("**/*", self._route)
+        self.touch = width <= WIDTHS["phone"]
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
@@ -270,3 +272,55 @@ def test_search_finds_receptive_field(browser, site):
     finally:
         visit.close()
     assert any("chapters/convolution.html" in hit for hit in hits), hits
+
+
+def test_phone_menu_and_contents_open(browser, site):
+    """At 390 px the menu button (the primary sidebar) and "On this page" (the secondary one)
+    open their drawers (_static/sidebar-toggles.js: the themes bind only the first, hidden,
+    toggle of each kind)."""
+    visit = Visit(browser, site, "chapters/padding_stride.html", WIDTHS["phone"])
+    try:
+        page = visit.page
+        for toggle, dialog, inside in [
+                (".primary-toggle", "#pst-primary-sidebar-modal", "a[href*='convolution']"),
+                (".secondary-toggle", "#pst-secondary-sidebar-modal", "a[href^='#']")]:
+            buttons = page.locator(f"{toggle}:visible")
+            assert buttons.count() >= 1, f"no visible {toggle} at 390 px"
+            buttons.first.tap() if visit.touch else buttons.first.click()
+            page.wait_for_function(f"() => document.querySelector('{dialog}')?.open", timeout=5000)
+            link = page.locator(f"{dialog} {inside}").first
+            assert link.is_visible(), f"{dialog} opened without its links"
+            page.keyboard.press("Escape")
+            page.wait_for_function(f"() => !document.querySelector('{dialog}').open", timeout=5000)
+        assert not visit.problems, visit.problems
+    finally:
+        visit.close()
+
+
+def test_one_search_box_on_the_desktop(browser, site):
+    visit = Visit(browser, site, "chapters/convolution.html", WIDTHS["desktop"])
+    try:
+        boxes = visit.page.locator(
+            "input[type=search]:visible, .search-button:visible, .search-button-field:visible")
+        assert boxes.count() == 1, f"{boxes.count()} search boxes or buttons shown"
+    finally:
+        visit.close()
+
+
+# Output boxes of executed cells whose content is wider than the box (it would scroll sideways).
+_WIDE_OUTPUTS = """() => [...document.querySelectorAll('div.cell_output pre, div.cell_output table')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width >
+               e.closest('article').getBoundingClientRect().width + 1)
+  .map(e => (e.textContent || '').trim().split('\\n')[0].slice(0, 60))"""
+
+
+@pytest.mark.parametrize("chapter", [p.stem for p in sorted((ROOT / "chapters").glob("*.ipynb"))])
+def test_printed_outputs_fit_at_1280_px(browser, site, chapter):
+    """Printed tables are formatted for about 80 columns (or are HTML tables): at 1280 px no
+    output box scrolls sideways."""
+    visit = Visit(browser, site, f"chapters/{chapter}.html", WIDTHS["desktop"])
+    try:
+        wide = visit.page.evaluate(_WIDE_OUTPUTS)
+    finally:
+        visit.close()
+    assert not wide, f"{len(wide)} output boxes wider than the page: {wide}"

@@ -90,9 +90,15 @@ def test_chapter_opens_with_a_title_and_the_question(chapter):
 
 @chapters
 def test_drawing_code_is_folded_and_computing_code_shown(chapter):
-    for cell in _chapter_code_cells(chapter):
+    cells = _chapter_code_cells(chapter)
+    for cell in cells:
         folded = "hide-input" in cell.metadata.get("tags", [])
         draws = bool(DRAWS.search(cell.source))
+        if cell is cells[0]:   # the imports cell: plumbing, folded, defines and prints nothing
+            assert folded, f"cell {cell.id}: fold the imports cell (tag hide-input)"
+            assert not re.search(r"^(def|class) |print\(", cell.source, re.M), (
+                f"cell {cell.id}: the folded imports cell only imports, seeds and configures")
+            continue
         head = cell.source.splitlines()[0] if cell.source else ""
         assert folded == draws, (
             f"cell {cell.id} ({head!r}): "
@@ -120,6 +126,26 @@ def test_every_figure_has_a_caption_and_alt_text(chapter):
         names.append(figure["name"])
     assert names, "a chapter shows its ideas in figures drawn by code"
     assert len(set(names)) == len(names), "figure names must be unique"
+
+
+MIN_PROSE = 0.60
+
+
+@chapters
+def test_chapter_reads_as_prose(chapter):
+    """At least 60 % of the words a reader sees are prose: markdown against the code cells
+    shown (folded and removed cells do not count)."""
+    prose = shown = 0
+    for cell in _nb(chapter).cells:
+        words = len(cell.source.split())
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "markdown":
+            prose += words
+        elif not {"hide-input", "remove-input", "remove-cell"} & set(tags):
+            shown += words
+    share = prose / (prose + shown)
+    assert share >= MIN_PROSE, (f"{share:.0%} prose ({prose} words against {shown} of code "
+                                "shown): fold code that only draws, explain what the code does")
 
 
 @chapters
@@ -199,6 +225,34 @@ def test_the_book_speaks_in_its_own_voice():
     found = [f"{where}: {m.group(0)!r}" for where, text in _voice_texts()
              for m in SOURCE_TALK.finditer(text)]
     assert not found, found
+
+
+MENTION = re.compile(r"\b(chapters?|labs?)\s+(\d+)\b", re.I)
+LINK = re.compile(r"\{doc\}`[^`<]*<([^>]+)>`|\[[^\]]*\]\(([^)]*)\)")
+
+
+@chapters
+def test_chapter_and_lab_mentions_are_links(chapter):
+    """ "chapter 7" and "lab 1" are links to that chapter or lab (the book numbers its chapters
+    in the sidebar and the titles: numbered: true in _toc.yml)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    order = [entry["file"] for entry in toc["parts"][0]["chapters"]]
+    assert toc["parts"][0].get("numbered"), "number the chapters: numbered: true in _toc.yml"
+    bad = []
+    for cell in _nb(chapter).cells:
+        if cell.cell_type != "markdown":
+            continue
+        links = [(m.span(), m.group(1) or m.group(2)) for m in LINK.finditer(cell.source)]
+        for mention in MENTION.finditer(cell.source):
+            kind, n = mention.group(1).lower(), int(mention.group(2))
+            target = next((t for (a, b), t in links if a <= mention.start() < b), None)
+            if kind.startswith("chapter"):
+                want = f"/{order[n - 1]}" if n <= len(order) else None
+            else:
+                want = f"/labs/lab{n}_"
+            if target is None or want is None or not target.startswith(want):
+                bad.append(f"cell {cell.id}: {mention.group(0)!r} -> {target}")
+    assert not bad, f"link each mention to its chapter or lab ({{doc}}`lab 1 </labs/...>`): {bad}"
 
 
 def test_one_citation_style():

@@ -11,8 +11,38 @@ import importlib
 
 __version__ = "0.1.0"
 
+# Whether coursekit says where data and weights came from (a line each). On by default, for a
+# student's notebook; the book's setup cell turns it off, so that a page shows results, not
+# the machine that built it. COURSEKIT_VERBOSE=0 turns it off too.
+_verbose = __import__("os").environ.get("COURSEKIT_VERBOSE", "1") != "0"
+
+
+def verbose(on: bool | None = None) -> bool:
+    """Turn coursekit's notes on where data and weights came from on or off; return the setting.
+
+    ``coursekit.verbose(False)`` silences them (the book's chapters do), ``coursekit.verbose(True)``
+    brings them back, ``coursekit.verbose()`` only reads the setting. A ``quiet=True`` argument
+    silences one call whatever the setting.
+
+    >>> import coursekit
+    >>> coursekit.verbose(False)
+    False
+    >>> coursekit.verbose(True)
+    True
+    """
+    global _verbose
+    if on is not None:
+        _verbose = bool(on)
+    return _verbose
+
+
+def _say(module: str, message: str, quiet: bool = False) -> None:
+    """Print coursekit.<module>: message, unless quiet or coursekit.verbose(False)."""
+    if _verbose and not quiet:
+        print(f"coursekit.{module}: {message}")
+
 _SUBMODULES = ("arith", "attacks", "cam", "checks", "data", "features", "models", "plot", "runs", "train")
-__all__ = list(_SUBMODULES)
+__all__ = [*_SUBMODULES, "verbose"]
 
 
 def __getattr__(name):

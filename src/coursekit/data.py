@@ -36,6 +36,8 @@ from typing import Callable
 
 import numpy as np
 
+from coursekit import _say
+
 __all__ = ["load", "samples", "photo", "PHOTOS", "DATASETS", "last_source", "cache_dir", "digit_segmentation"]
 
 Split = tuple  # ((x_train, y_train), (x_test, y_test))
@@ -379,7 +381,7 @@ def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
         ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"`` (see ``coursekit.data.DATASETS``;
         "fashion-mnist" works too).
     quiet : bool, default False
-        If False, print one line saying where the data came from.
+        If False, print one line saying where the data came from (unless ``coursekit.verbose(False)``).
     timeout : float, default 60.0
         Seconds to wait for the network when downloading.
 
@@ -419,8 +421,7 @@ def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
 
     def done(split, source):
         _LAST_SOURCE[key] = source
-        if not quiet:
-            print(f"coursekit.data: {key} from {source}")
+        _say("data", f"{key} from {source}", quiet)
         return split
 
     paths = _cached(ds)

@@ -45,6 +45,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import _say
 from .data import _hash_ok, _package_file
 
 __all__ = ["pretrained", "Pretrained", "MODELS", "imagenet_class_names", "decode_predictions"]
@@ -537,7 +538,7 @@ def pretrained(name: str = "mobilenet_v2", *, include_top: bool = False, input_s
         "keras": keras.applications with ``weights="imagenet"`` (MobileNetV2 only).
         "offline": the offline package only.
     quiet : bool, default False
-        If False, print one line saying where the weights came from.
+        If False, print one line saying where the weights came from (unless ``coursekit.verbose(False)``).
 
     Returns
     -------
@@ -591,8 +592,7 @@ def pretrained(name: str = "mobilenet_v2", *, include_top: bool = False, input_s
         model, classes = _OFFLINE_BUILDERS[name](spec, path, include_top, shape, pooling)
         where = f"the {spec.package.replace('_', '-')} package ({path.name}, SHA-256 checked), offline"
         license = spec.license
-    if not quiet:
-        print(f"coursekit.models: {name} from {where}")
+    _say("models", f"{name} from {where}", quiet)
     return Pretrained(model=model, name=name, preprocess_input=_copying(_PREPROCESS[name]),
                       class_names=None if classes is None else tuple(classes), source=where,
                       license=license)
