@@ -19,7 +19,8 @@ from course_files import HAS_SOLUTIONS
 # The references that coursekit.checks shipped until the answer keys moved to the instructor's side.
 MOVED = ["conv_reference", "dilated_conv_reference", "same_pads", "receptive_field_reference", "pool_reference",
          "pool_backward_reference", "batchnorm_reference", "batchnorm_backward_reference", "numeric_bn_gradients",
-         "bn_cache", "batchnorm_suspects", "fans_reference", "conv_transpose_reference", "mean_iou_reference"]
+         "bn_cache", "batchnorm_suspects", "fans_reference", "conv_transpose_reference", "mean_iou_reference",
+         "vis_forward_reference", "cam_reference", "linear_fgsm_reference"]
 
 
 @pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no references to record from")

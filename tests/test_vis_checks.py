@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from coursekit import attacks, checks
+from coursegrader.references import visualization as refs
 from coursekit.checks import visualization as vis
 
 
@@ -44,7 +45,7 @@ def test_flat_weights_round_trip_and_wrong_size_is_refused():
 def test_forward_reference_equals_the_keras_layers():
     model = _weights("cnn", 1)
     x = np.random.default_rng(1).random((2, 16, 16, 3), dtype=np.float32)
-    acts = vis.vis_forward_reference(model, x)
+    acts = refs.vis_forward_reference(model, x)
     for name, want in acts.items():
         got = keras.Model(model.inputs[0], model.get_layer(name).output)(x)
         np.testing.assert_allclose(want, got, rtol=1e-5, atol=1e-5, err_msg=name)
@@ -53,7 +54,7 @@ def test_forward_reference_equals_the_keras_layers():
 def test_cam_reference_is_grad_cam_behind_gap_and_its_mean_is_the_logit():
     model = _weights("cnn", 2)
     x = np.random.default_rng(2).random((3, 16, 16, 3), dtype=np.float32)
-    acts = vis.vis_forward_reference(model, x)
+    acts = refs.vis_forward_reference(model, x)
     kernel, bias = model.get_layer("logits").get_weights()
     # known answer: the class score is the mean of the (un-ReLU'd) CAM plus the bias
     cam = np.einsum("nhwk,k->nhw", acts["conv2"], kernel[:, 4])
@@ -66,7 +67,7 @@ def test_cam_reference_is_grad_cam_behind_gap_and_its_mean_is_the_logit():
     alpha = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2))
     grad = np.maximum(np.einsum("nhwk,nk->nhw", maps.numpy(), alpha.numpy()), 0)
     grad /= grad.max(axis=(1, 2), keepdims=True)
-    np.testing.assert_allclose(vis.cam_reference(acts["conv2"], kernel, 4), grad, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(refs.cam_reference(acts["conv2"], kernel, 4), grad, rtol=1e-4, atol=1e-5)
 
 
 def test_linear_fgsm_reference_equals_coursekit_and_a_numeric_gradient():
@@ -74,7 +75,7 @@ def test_linear_fgsm_reference_equals_coursekit_and_a_numeric_gradient():
     kernel, bias = model.get_layer("linear").get_weights()
     rng = np.random.default_rng(3)
     x, y = rng.random((4, 8, 8, 2), dtype=np.float32), np.array([0, 3, 1, 2])
-    want = vis.linear_fgsm_reference(kernel, bias, x, y, 0.05)
+    want = refs.linear_fgsm_reference(kernel, bias, x, y, 0.05)
     np.testing.assert_allclose(want, attacks.fgsm(model, x, y, eps=0.05), atol=1e-6)
 
     def loss(v):  # cross-entropy of image 0, float64
@@ -82,7 +83,7 @@ def test_linear_fgsm_reference_equals_coursekit_and_a_numeric_gradient():
         return np.log(np.exp(z - z.max()).sum()) + z.max() - z[y[0]]
 
     numeric = checks.numeric_gradient(loss, x[0].astype(np.float64))
-    unclipped = vis.linear_fgsm_reference(kernel, bias, x, y, 0.05, None)
+    unclipped = refs.linear_fgsm_reference(kernel, bias, x, y, 0.05, None)
     np.testing.assert_allclose(unclipped[0], x[0] + 0.05 * np.sign(numeric), atol=1e-6)
 
 

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from coursegrader.references import visualization as refs
 from coursekit.checks import visualization as vis
 from coursegrader import Probe, Step
 
@@ -36,7 +37,7 @@ def _images(rng, n, shape):
 def features(rng):
     model = _model("cnn", rng)
     images = _images(rng, 3, (16, 16, 3))
-    acts = vis.vis_forward_reference(model, images)
+    acts = refs.vis_forward_reference(model, images)
     cases = [(["conv1"], "one layer"), (["conv2", "pool1"], "two layers, in the order given"),
              (["pool1", "gap", "logits"], "pooling, GAP and dense layers too")]
     return [Probe(f"the activations differ from a forward pass ({reason})", (model, names),
@@ -112,11 +113,11 @@ def cams(rng):
     probes = []
     model = _model("cnn", rng)
     images = _images(rng, 4, (16, 16, 3))
-    conv2 = vis.vis_forward_reference(model, images)["conv2"]
+    conv2 = refs.vis_forward_reference(model, images)["conv2"]
     dense = np.asarray(model.get_layer("logits").kernel)
     for c in rng.choice(5, size=2, replace=False):
         probes.append(Probe("on a GAP -> Dense model, Grad-CAM must equal ReLU(CAM) divided by its maximum",
-                            (model, images, int(c), "conv2"), expect=vis.cam_reference(conv2, dense, int(c)),
+                            (model, images, int(c), "conv2"), expect=refs.cam_reference(conv2, dense, int(c)),
                             rtol=1e-4, atol=1e-5))
     model = _model("flat", rng)
     images = _images(rng, 3, (12, 12, 2))
@@ -170,7 +171,7 @@ def attacks(rng):
     for eps, reason in ((0.03, "a small eps"), (0.25, "a large eps: clip to [0, 1]")):
         probes.append(Probe(f"FGSM differs from its closed form on a linear classifier ({reason})",
                             (model, images, labels, eps),
-                            expect=vis.linear_fgsm_reference(kernel, bias, images, labels, eps),
+                            expect=refs.linear_fgsm_reference(kernel, bias, images, labels, eps),
                             rtol=0, atol=1e-5))
     probes.append(_mnist_probe(rng))
     return probes
