@@ -20,7 +20,8 @@ from course_files import HAS_SOLUTIONS
 MOVED = ["conv_reference", "dilated_conv_reference", "same_pads", "receptive_field_reference", "pool_reference",
          "pool_backward_reference", "batchnorm_reference", "batchnorm_backward_reference", "numeric_bn_gradients",
          "bn_cache", "batchnorm_suspects", "fans_reference", "conv_transpose_reference", "mean_iou_reference",
-         "vis_forward_reference", "cam_reference", "linear_fgsm_reference"]
+         "vis_forward_reference", "cam_reference", "linear_fgsm_reference", "preprocess_reference",
+         "features_reference"]
 
 
 @pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no references to record from")
@@ -48,6 +49,7 @@ def _coursekit_functions():
 def test_coursekit_holds_no_reference_of_a_lab_step():
     names = {name for _module, name in _coursekit_functions()}
     assert not names & set(MOVED)
+    assert not [f"{m}.{n}" for m, n in _coursekit_functions() if n.endswith("_reference")]
     assert not [n for n in MOVED if hasattr(checks, n)]
 
 

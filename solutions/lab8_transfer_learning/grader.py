@@ -57,7 +57,7 @@ def _pixels(rng, n, size, dtype=np.uint8):
 
 
 def preprocess(rng):
-    from coursekit.checks import preprocess_reference
+    from coursegrader.references.transfer_learning import preprocess_reference
 
     ends = np.array([[0.0, 255.0], [127.5, 51.0]])
     uint8 = _pixels(rng, 2, 5)
@@ -72,7 +72,7 @@ def preprocess(rng):
 
 
 def extract(rng):
-    from coursekit.checks import features_reference
+    from coursegrader.references.transfer_learning import features_reference
 
     base = _base(SMALL)
     images = _pixels(rng, int(rng.integers(9, 14)), SMALL)
@@ -97,7 +97,8 @@ def probe(rng):
     import keras
     from skimage.data import lfw_subset
 
-    from coursekit.checks import features_reference, head_problem, probe_accuracy
+    from coursegrader.references.transfer_learning import features_reference
+    from coursekit.checks import head_problem, probe_accuracy
 
     labels, train, test = _faces(rng)
     photos = keras.ops.image.resize(np.repeat(lfw_subset()[..., None] * 255.0, 3, axis=-1).astype("float32"),

@@ -22,6 +22,7 @@ import numpy as np
 from coursekit.checks import _recorded
 
 #: coursekit.checks module -> the lab whose self-check cells record it, and those cells' steps
+#: (and, where a cell needs a name that the lab's given cells define, what stands for it)
 RECORDED = {
     "convolution": ("lab1_convolution", ("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full")),
     "padding_stride": ("lab2_padding_stride", ("output_size", "same_padding", "conv2d_im2col", "receptive_field")),
@@ -31,6 +32,8 @@ RECORDED = {
     "initialization": ("lab7_initialization", ("fans",)),
     "fcn": ("lab10_fcn", ("conv_transpose2d", "mean_iou")),
     "visualization": ("lab9_visualization", ("feature_extractor", "grad_cam", "fgsm")),
+    "transfer_learning": ("lab8_transfer_learning", ("preprocess", "extract_features"),
+                          lambda: {"base": importlib.import_module("coursekit.checks").feature_base()}),
 }
 
 
@@ -73,8 +76,9 @@ def selfcheck_cells(lab: str, steps=None) -> list[tuple[str, str]]:
     return cells
 
 
-def run_selfchecks(lab: str, steps=None, namespace: dict | None = None) -> str:
-    """Run the solution's self-check cells of `lab` on its answers; returns what they printed."""
+def run_selfchecks(lab: str, steps=None, namespace: dict | None = None, **given) -> str:
+    """Run the solution's self-check cells of `lab` on its answers (and `given` names); returns what
+    they printed."""
     from coursekit import checks
 
     from ..course import SOLUTIONS
@@ -83,7 +87,7 @@ def run_selfchecks(lab: str, steps=None, namespace: dict | None = None) -> str:
     lab_dir = SOLUTIONS / lab
     if namespace is None:
         answers = reference_sources(json.loads((lab_dir / f"{lab}.ipynb").read_text()))
-        namespace = reference_namespace(lab_dir, *answers, checks=checks)
+        namespace = reference_namespace(lab_dir, *answers, checks=checks, **given)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         for grade_id, source in selfcheck_cells(lab, steps):
@@ -96,8 +100,8 @@ def record(folder: pathlib.Path = _recorded.FOLDER) -> list[pathlib.Path]:
     recorder = Recorder()
     _recorded.recorder = recorder
     try:
-        for module, (lab, steps) in RECORDED.items():
-            printed = run_selfchecks(lab, steps)
+        for module, (lab, steps, *given) in RECORDED.items():
+            printed = run_selfchecks(lab, steps, **(given[0]() if given else {}))
             if "FAIL" in printed or module not in recorder.tables:
                 raise RuntimeError(f"{lab}'s self-checks do not pass on its solution:\n{printed}")
     finally:

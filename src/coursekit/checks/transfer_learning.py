@@ -12,26 +12,28 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, case, check_function
+from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function
+from ._recorded import recorded
 
 __all__ = [
-    "preprocess_reference", "features_reference", "head_problem", "probe_accuracy", "transfer_problem",
+    "feature_base", "head_problem", "probe_accuracy", "transfer_problem",
     "unfreeze_problem", "check_preprocess", "check_extract_features", "check_linear_probe",
     "check_transfer_model", "check_unfreeze_top",
 ]
 
 
-def preprocess_reference(images) -> np.ndarray:
-    """MobileNetV2's preprocessing: pixels 0..255 to [-1, 1] as float32, x / 127.5 - 1."""
-    return np.asarray(images, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+def feature_base(size: int = 24):
+    """The small base that ``check_extract_features`` feeds the student's function, its features
+    recorded: BatchNormalization with set statistics (its output in training mode differs from
+    inference mode, as MobileNetV2's does), then global average pooling, 3 features."""
+    import keras
 
-
-def features_reference(base, images, batch_size: int = 32) -> np.ndarray:
-    """The base's features of raw images, preprocessed, in inference mode, in batches."""
-    images = np.asarray(images)
-    parts = [np.asarray(base(preprocess_reference(images[i:i + batch_size]), training=False))
-             for i in range(0, len(images), batch_size)]
-    return np.concatenate(parts).astype(np.float32)
+    inputs = keras.Input((size, size, 3))
+    norm = keras.layers.BatchNormalization(name="norm")
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(norm(inputs)), name="feature_base")
+    norm.set_weights([np.array([1.0, 2.0, 0.5], np.float32), np.array([0.0, 0.1, -0.2], np.float32),
+                      np.array([0.3, -0.1, 0.2], np.float32), np.array([0.5, 2.0, 1.0], np.float32)])
+    return model
 
 
 # --------------------------------------------------------------------------
@@ -114,7 +116,9 @@ def transfer_problem(model, base, images, n_classes: int, augment: bool) -> str 
     except Exception as error:  # noqa: BLE001
         return f"the model does not take raw images of shape {images.shape[1:]} ({type(error).__name__})"
     kernel, bias = dense[-1].get_weights()
-    logits = features_reference(base, images) @ kernel + bias
+    # MobileNetV2's own preprocessing, from Keras: the features that the head must see
+    preprocessed = keras.applications.mobilenet_v2.preprocess_input(images.copy())
+    logits = np.asarray(base(preprocessed, training=False), np.float64) @ kernel + bias
     want = np.exp(logits - logits.max(axis=1, keepdims=True))
     want /= want.sum(axis=1, keepdims=True)
     if got.shape != want.shape or not np.allclose(got, want, atol=1e-4):
@@ -197,20 +201,40 @@ def check_preprocess(fn: Callable, *, verbose: bool = True, strict: bool = False
     cases = [case(np.array([[0, 127.5, 255]]), label="0, 127.5 and 255"),
              case(rng.integers(0, 256, size=(2, 5, 5, 3)).astype(np.uint8), label="uint8 images"),
              case(rng.uniform(0, 255, size=(3, 4, 4, 3)), label="float64 images (not to be changed in place)")]
-    return check_function("preprocess", fn, cases, preprocess_reference, rtol=1e-6, atol=1e-6, check_dtype=True,
+    return check_function("preprocess", fn, cases, recorded("transfer_learning", "preprocess")[0], rtol=1e-6,
+                          atol=1e-6, check_dtype=True,
                           hint="MobileNetV2 expects x / 127.5 - 1, in float32", verbose=verbose, strict=strict)
 
 
 def check_extract_features(fn: Callable, base, *, verbose: bool = True, strict: bool = False) -> Check:
-    """``extract_features(base, images, batch_size)`` against the reference, on 11 images."""
+    """``extract_features(base, images, batch_size)``: the recorded features of 11 images on a small
+    base of the check's own (:func:`feature_base`), in batches of 4 and at once; then, on ``base``,
+    one float32 vector per image, whatever the batch size."""
+    images = np.random.default_rng(8).integers(0, 256, size=(11, 24, 24, 3)).astype(np.uint8)
+    small = feature_base()
+    cases = [case(images, batch_size=4, label="11 images in batches of 4 (a small base)"),
+             case(images[:3], label="3 images (a small base)")]
+    result = check_function("extract_features", lambda x, **kw: fn(small, x, **kw), cases,
+                            recorded("transfer_learning", "extract_features")[0], rtol=1e-4, atol=1e-4,
+                            hint="preprocess each batch, call base(x, training=False), concatenate",
+                            verbose=False)
+    if result:
+        result = _judged("extract_features", lambda: _features_problem(fn, base), "recorded features, "
+                         "and one float32 vector per image on your base", False, False)
+    return _finish(result, verbose, strict)
+
+
+def _features_problem(fn: Callable, base) -> str | None:
+    """What is wrong with the features of `base` (shape, dtype, batches), or None."""
     size = base.input.shape[1]
-    images = np.random.default_rng(8).integers(0, 256, size=(11, size, size, 3)).astype(np.uint8)
-    want = features_reference(base, images)
-    cases = [case(images, batch_size=4, label="11 images in batches of 4"), case(images[:3], label="3 images")]
-    return check_function("extract_features", lambda x, **kw: fn(base, x, **kw), cases,
-                          lambda x, **kw: want[:len(x)], rtol=1e-4, atol=1e-4,
-                          hint="preprocess each batch, call base(x, training=False), concatenate",
-                          verbose=verbose, strict=strict)
+    images = np.random.default_rng(9).integers(0, 256, size=(5, size, size, 3)).astype(np.uint8)
+    whole, parts = np.asarray(fn(base, images)), np.asarray(fn(base, images, batch_size=2))
+    want = (len(images), base.output.shape[-1])
+    if whole.shape != want or whole.dtype != np.float32:
+        return f"on your base: shape {_fmt_shape(whole.shape)} {whole.dtype}, expected {_fmt_shape(want)} float32"
+    if not np.allclose(whole, parts, rtol=1e-4, atol=1e-4):
+        return "on your base, batches of 2 give other features than one batch: call it with training=False"
+    return None
 
 
 def _clusters(n_classes: int = 3, n: int = 90, dim: int = 16, seed: int = 8):
