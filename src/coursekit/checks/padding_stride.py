@@ -162,6 +162,9 @@ def rf_design_problems(design, *, size_in: int = 224, size_out: int = 7, min_fie
 
 def check_rf_design(design, *, verbose: bool = True, strict: bool = False, **constraints) -> Check:
     """Self-check for lab 2's design question: the constraints that the grader checks, one by one."""
+    if design is None:
+        return _finish(Check("rf_design", False, ["design is not written yet: set design = [(kernel, stride), ...] "
+                                                  "in the cell above."]), verbose, strict)
     problem = rf_design_problems(design, **constraints)
     lines = [problem[0].upper() + problem[1:] + "."] if problem else ["every constraint is met"]
     return _finish(Check("rf_design", problem is None, lines), verbose, strict)

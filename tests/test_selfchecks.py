@@ -1,0 +1,133 @@
+"""Every self-check of every lab, as a student's kernel runs it.
+
+The solution notebook's code cells run in order, in one namespace (the student's kernel, in this
+process). At each ``selfcheck_<step>`` cell: the self-check passes on the solution; then, with the
+step's answer cell as the release gives it (blank), it says that the step is not written yet; then,
+with the solution's answer cell changed by a typical mistake (``MISTAKES``), it names that mistake;
+then the solution's answer cell runs again and the notebook goes on.
+"""
+
+import ast
+import contextlib
+import io
+import json
+
+import pytest
+
+from course_files import HAS_SOLUTIONS, LABS, ROOT
+
+pytestmark = pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
+
+#: what a self-check says about a blank answer (one of these)
+NOT_WRITTEN = ("not implemented yet", "not written yet", "in the cell above")
+
+#: (lab, step) -> [(text of the solution's answer cell, what a typical mistake writes instead,
+#: words that the self-check's report must hold)]
+MISTAKES = {
+    ("lab1_convolution", "conv2d_single"): [("np.sum(window_of_x * k)", "np.sum(window_of_x * k[::-1, ::-1])",
+                                             "flip the kernel")],
+    ("lab1_convolution", "conv2d_multi"): [("return total.astype(", "return total[1:].astype(",
+                                            "sum over the channels as well")],
+    ("lab1_convolution", "conv2d_filters"): [(" + b[f] ", " ", "forget to add the bias")],
+    ("lab1_convolution", "conv2d_full"): [("(total // 2, total - total // 2)", "(total - total // 2, total // 2)",
+                                           "bottom/right")],
+    ("lab1_convolution", "params_quiz"): [("answer_dense = 32 * 32 * 3 * 10 + 10", "answer_dense = 32 * 32 * 3 * 10",
+                                           "answer_dense")],
+    ("lab2_padding_stride", "output_size"): [("span = (k - 1) * dilation + 1\n    if padding == \"same\"",
+                                              "span = k\n    if padding == \"same\"", "forget the dilation")],
+    ("lab2_padding_stride", "same_padding"): [("return total // 2, total - total // 2",
+                                               "return total - total // 2, total // 2", "after (bottom/right)")],
+    ("lab2_padding_stride", "conv2d_im2col"): [("out = out + np.asarray(b)", "out = out", "forget to add the bias")],
+    ("lab2_padding_stride", "receptive_field"): [("size += (span - 1) * jump", "size += span - 1",
+                                                  "multiply by the jump")],
+    ("lab2_padding_stride", "rf_design"): [("design = [(3, 2)] * 5 + [(3, 1)]", "design = [(3, 2)] * 5",
+                                            "receptive field is 63")],
+    ("lab3_pooling", "max_pool_forward"): [("windows[:, ::stride, ::stride].max(", "windows[:, ::size, ::size].max(",
+                                            "(H - size) // stride + 1")],
+    ("lab3_pooling", "avg_pool_forward"): [("windows[:, ::stride, ::stride].mean(", "windows[:, ::size, ::size].mean(",
+                                            "(H - size) // stride + 1")],
+    ("lab3_pooling", "max_pool_backward"): [("dx[:, rows, cols, :] += routed", "dx[:, rows, cols, :] = routed",
+                                             "overlap add (+=)")],
+    ("lab3_pooling", "avg_pool_backward"): [("share = dout / (size * size)", "share = dout", "dout / size**2")],
+    ("lab3_pooling", "global_average_pool"): [("x.mean(axis=(1, 2))", "x.mean(axis=(1, 2), keepdims=True)",
+                                               "(N, H, W, C) -> (N, C)")],
+    ("lab3_pooling", "max_pool_by_conv"): [("return bottom + tf.nn.relu(top - bottom)", "return tf.maximum(top, bottom)",
+                                            "convolutions and ReLUs")],
+    ("lab3_pooling", "tiny_net"): [("for filters in (8, 16):", "for filters in (8, 8):", "number of filters")],
+}
+
+
+def _cells(lab: str, folder: str) -> list[dict]:
+    notebook = json.loads((ROOT / folder / lab / f"{lab}.ipynb").read_text())
+    return [c for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def _grade_id(cell) -> str:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+
+
+def _source(cell) -> str:
+    lines = "".join(cell["source"]).splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))  # no magics
+
+
+class _Anything:
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+
+def _run(source: str, namespace: dict, label: str) -> str:
+    """Run one cell as the kernel would; what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, f"<{label}>", "exec"), namespace)  # noqa: S102 - the course's own cells
+    return printed.getvalue()
+
+
+def _assigned(source: str) -> set[str]:
+    """Names that a cell binds at its top level (a value step's answers)."""
+    names = set()
+    for node in ast.parse(source).body:
+        for target in getattr(node, "targets", [getattr(node, "target", None)]):
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target is not None else set()
+    return names
+
+
+def _report(check_source: str, answer: str, solution: str, namespace: dict, label: str) -> str:
+    """What the self-check cell prints with `answer` in place of the step's answer cell (`solution`)."""
+    for name in _assigned(solution) | _assigned(answer):
+        namespace.pop(name, None)
+    with contextlib.suppress(NotImplementedError):  # a blank value cell raises where the kernel would
+        _run(answer, namespace, f"{label} answer")
+    return _run(check_source, namespace, label)
+
+
+@pytest.mark.parametrize("lab", LABS if HAS_SOLUTIONS else [])
+def test_every_self_check_passes_the_solution_says_blank_and_names_a_mistake(lab):
+    release = {_grade_id(c): _source(c) for c in _cells(lab, "labs")}
+    namespace = {"__name__": "__main__", "get_ipython": _Anything()}
+    answers, checked = {}, []
+    for cell in _cells(lab, "solutions"):
+        grade_id, source = _grade_id(cell), _source(cell)
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            answers[grade_id] = source
+        if not grade_id.startswith("selfcheck_"):
+            _run(source, namespace, grade_id)
+            continue
+        step = grade_id[len("selfcheck_"):]
+        solution = answers[step]
+        report = _run(source, namespace, grade_id)
+        assert "PASS" in report and "FAIL" not in report, f"{lab} {grade_id} on the solution:\n{report}"
+        report = _report(source, release[step], solution, namespace, f"{grade_id}, blank")
+        assert "FAIL" in report and any(words in report for words in NOT_WRITTEN), \
+            f"{lab} {grade_id} on the release's blank:\n{report}"
+        for old, new, words in MISTAKES.get((lab, step), []):
+            assert old in solution, f"{lab} {step}: the solution no longer holds {old!r}"
+            report = _report(source, solution.replace(old, new), solution, namespace, f"{grade_id}, mistake")
+            assert "FAIL" in report and words in report, f"{lab} {grade_id}, {new!r}:\n{report}"
+        _run(solution, namespace, step)
+        checked.append(step)
+    assert checked, f"{lab} has no self-check cell"
