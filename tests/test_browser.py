@@ -324,3 +324,16 @@ def test_printed_outputs_fit_at_1280_px(browser, site, chapter):
     finally:
         visit.close()
     assert not wide, f"{len(wide)} output boxes wider than the page: {wide}"
+
+
+def test_identifiers_stay_whole_on_the_desktop(browser, site):
+    """`overflow-wrap: anywhere` applies on a phone only: at 1280 px an identifier such as
+    conv2d_single in lab 1's table of steps is never broken mid-word."""
+    visit = Visit(browser, site, "labs/lab1_convolution/lab1_convolution.html", WIDTHS["desktop"])
+    try:
+        broken = visit.page.evaluate("""() => [...document.querySelectorAll('code.literal')]
+          .filter(c => !/\\s/.test(c.textContent.trim()) && c.getClientRects().length > 1)
+          .map(c => c.textContent.trim())""")
+    finally:
+        visit.close()
+    assert not broken, f"identifiers broken across lines at 1280 px: {broken}"
