@@ -126,6 +126,18 @@ def test_a_task_that_fails_twice_is_a_recorded_zero_with_its_reason(tmp_path, mo
     assert set(classroom.to_grade(klass, LAB, klass.seed(LAB))) == {"ann", "bob"}, "a failed task is graded again"
 
 
+@pytest.mark.parametrize("workers, transport", [(1, "inproc://"), (2, "tcp://127.0.0.1:")])
+def test_the_embedded_cluster(workers, transport):
+    """One worker per process asked for (one: a thread of this process), single-threaded,
+    listening on 127.0.0.1 only; never more workers than submissions."""
+    with cluster.connect(workers=workers, tasks=5) as client:
+        assert client.scheduler.address.startswith(transport)
+        assert cluster.size(client) == workers and cluster.describe(client).endswith("embedded Dask worker" + "s" * (workers > 1))
+        assert client.submit(sum, [1, 2]).result() == 3
+    with cluster.connect(workers=8, tasks=1) as client:
+        assert cluster.size(client) == 1
+
+
 def test_no_scheduler_is_a_clear_error_in_bounded_time(monkeypatch):
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "2s")
     start = time.monotonic()
@@ -180,3 +192,38 @@ def test_progress_line():
     assert line.startswith(f"{LAB}: 40/200 done, 2 running, 1 failed; 40.0 a minute; finish about ")
     assert line.endswith("(in 4 min 0 s)")
     assert not Progress(LAB, 200, quiet=True, clock=lambda: now[0] + 99).due()
+
+
+def test_the_documented_clusters_keep_the_grading_settings():
+    """The README's commands, the Slurm and the Kubernetes configurations all run single-threaded
+    graders and let a task's worker die once, as the embedded cluster does; the workers' image
+    has bubblewrap and the grading extra."""
+    import yaml
+
+    deploy = ROOT / "src" / "coursegrader" / "deploy"
+    failures = str(cluster.ALLOWED_FAILURES)
+    commands = re.search(r"<!-- cluster-commands:begin -->(.*?)<!-- cluster-commands:end -->",
+                         (ROOT / "README.md").read_text(), re.S).group(1)
+    assert f"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES={failures} dask scheduler" in commands
+    assert re.search(r"dask worker tcp://HOST:8786 .*--nthreads 1", commands)
+
+    slurm = yaml.safe_load((deploy / "dask.yaml").read_text())
+    assert slurm["distributed"]["scheduler"]["allowed-failures"] == cluster.ALLOWED_FAILURES
+    job = slurm["jobqueue"]["slurm"]
+    assert job["processes"] == job["cores"], "one single-threaded grader per core"
+    assert any("activate" in line for line in job["job-script-prologue"])
+
+    k8s = yaml.safe_load((deploy / "dask-cluster.yaml").read_text())
+    assert (k8s["apiVersion"], k8s["kind"]) == ("kubernetes.dask.org/v1", "DaskCluster")
+    (worker,) = k8s["spec"]["worker"]["spec"]["containers"]
+    (scheduler,) = k8s["spec"]["scheduler"]["spec"]["containers"]
+    assert worker["args"][:2] == ["dask", "worker"] and "--nthreads" in worker["args"]
+    assert worker["args"][worker["args"].index("--nthreads") + 1] == "1"
+    assert worker["securityContext"]["seccompProfile"]["type"] == "Unconfined", "bubblewrap needs user namespaces"
+    assert {"name": "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "value": failures} in scheduler["env"]
+    assert worker["image"] == scheduler["image"]
+
+    image = (deploy / "Dockerfile").read_text()
+    assert "bubblewrap" in image and re.search(r'pip install .*-e "\.\[[^]]*grading[^]]*\]"', image)
+    extras = re.search(r"^grading = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.S | re.M).group(1)
+    assert '"dask>=' in extras and '"distributed>=' in extras

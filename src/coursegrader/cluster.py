@@ -7,7 +7,9 @@
 The scheduler's address comes from the argument, else Dask's own configuration
 (``DASK_SCHEDULER_ADDRESS``). The embedded cluster has one single-threaded worker process
 per core, spawned (not forked: a forked copy of a process that runs TensorFlow can
-deadlock), on 127.0.0.1, with no memory limit of Dask's (the sandbox sets each step's).
+deadlock), on 127.0.0.1, with no memory limit of Dask's (the sandbox sets each step's);
+a cluster of one is a thread of this process, which has TensorFlow loaded already (the
+expected values), where a worker process would load it again.
 Dask does the scheduling, the load balancing and the retries: a task whose worker dies is
 run again on another worker, and after ``ALLOWED_FAILURES + 1`` deaths it fails
 (``KilledWorker``); the instructor's scheduler is started with the same setting
@@ -60,9 +62,11 @@ def _embedded(workers: int):
     import dask
     from distributed import LocalCluster
 
+    processes = workers > 1   # else in-process: Dask's inproc transport, nothing listens at all
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                         dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR) as local:
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                         host="127.0.0.1" if processes else None, dashboard_address=None, memory_limit=0,
+                         silence_logs=logging.ERROR) as local:
         yield local
 
 
@@ -100,7 +104,7 @@ def describe(client) -> str:
     from distributed import LocalCluster
 
     if isinstance(getattr(client, "cluster", None), LocalCluster):
-        return f"{size(client)} embedded Dask workers"
+        return f"{size(client)} embedded Dask worker{'s' if size(client) > 1 else ''}"
     info = client.scheduler_info()
     link = f" (dashboard: {client.dashboard_link})" if "dashboard" in info.get("services", {}) else ""
     return f"{size(client)} Dask workers at {client.scheduler.address}{link}"
