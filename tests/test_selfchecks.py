@@ -16,7 +16,8 @@ import pytest
 
 from course_files import HAS_SOLUTIONS, LABS, ROOT
 
-pytestmark = pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
+# A lab's notebook trains its networks here, as in the student's kernel: minutes for some labs.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")]
 
 #: what a self-check says about a blank answer (one of these)
 NOT_WRITTEN = ("not implemented yet", "not written yet", "in the cell above")
@@ -54,6 +55,72 @@ MISTAKES = {
     ("lab3_pooling", "max_pool_by_conv"): [("return bottom + tf.nn.relu(top - bottom)", "return tf.maximum(top, bottom)",
                                             "convolutions and ReLUs")],
     ("lab3_pooling", "tiny_net"): [("for filters in (8, 16):", "for filters in (8, 8):", "number of filters")],
+    ("lab3_pooling", "shift_experiment"): [("keras.utils.set_random_seed(seed)\n        model = tiny_net(pooling)",
+                                            "model = tiny_net(pooling)", "set_random_seed(seed)")],
+    ("lab4_architectures", "lenet5"): [("for units in (120, 84):", "for units in (120, 64):",
+                                        "number of filters (or units)")],
+    ("lab4_architectures", "vgg_block"): [('padding="same", activation="relu")(x)\n    return keras.layers.MaxPooling2D',
+                                          'padding="valid", activation="relu")(x)\n    return keras.layers.MaxPooling2D',
+                                          "padding")],
+    ("lab4_architectures", "vgg"): [("Dense(4096", "Dense(2048", "number of filters (or units)")],
+    ("lab4_architectures", "inception_module"): [("relu_conv(pooled, fp, 1)", "relu_conv(pooled, fp, 3)",
+                                                  "is not expected")],
+    ("lab4_architectures", "residual_block"): [("return keras.layers.ReLU()(keras.layers.Add()([branch, shortcut]))",
+                                                "return keras.layers.Add()([branch, shortcut])", "is missing")],
+    ("lab4_architectures", "bottleneck_block"): [("return keras.layers.ReLU()(keras.layers.Add()([branch, shortcut]))",
+                                                  "return keras.layers.Add()([branch, shortcut])", "is missing")],
+    ("lab4_architectures", "resnext_block"): [("return keras.layers.ReLU()(keras.layers.Add()([branch, shortcut]))",
+                                               "return keras.layers.Add()([branch, shortcut])", "is missing")],
+    ("lab4_architectures", "degradation"): [("for _ in range(9):", "for _ in range(8):", "expected 20")],
+    ("lab5_training", "build_seed_cnn"): [("keras.layers.Dropout(0.5)", "keras.layers.Dropout(0.2)",
+                                           "dropout rates")],
+    ("lab5_training", "make_model"): [("for width in (filters, 2 * filters, 4 * filters):",
+                                       "for width in (filters, filters, filters):", "number of filters (or units)")],
+    ("lab5_training", "make_augmenter"): [('fill_mode="constant", seed=seed))\n    if rotation',
+                                           'fill_mode="constant"))\n    if rotation', "pass seed=seed")],
+    ("lab5_training", "curves_quiz"): [("overfitting_run = 2", "overfitting_run = 3", "overfitting_run")],
+    ("lab6_batch_norm", "batchnorm_forward"): [("var = x.var(axis=axes) ", "var = x.var(axis=axes, ddof=1) ", "m - 1")],
+    ("lab6_batch_norm", "batchnorm_backward"): [("dbeta = dout.sum(axis=axes)", "dbeta = dout.sum(axis=0)",
+                                                 "every axis but the channels")],
+    ("lab6_batch_norm", "batchnorm_backward_alt"): [("(m * dout - dbeta - x_hat * dgamma)", "(m * dout - dbeta - dgamma)",
+                                                     "x reaches the output three ways")],
+    ("lab6_batch_norm", "batchnorm_layer"): [
+        ("self.moving_mean * self.momentum + mean * (1 - self.momentum)",
+         "self.moving_mean * (1 - self.momentum) + mean * self.momentum", "momentum convention is reversed")],
+    ("lab6_batch_norm", "bn_experiment"): [("keras.utils.set_random_seed(seed)\n        model = mlp(batch_norm)",
+                                            "model = mlp(batch_norm)", "set_random_seed(seed)")],
+    ("lab7_initialization", "fans"): [("return dims[-2] * receptive_field, dims[-1] * receptive_field",
+                                       "return dims[-2], dims[-1]", "k_h * k_w factor")],
+    ("lab7_initialization", "glorot_uniform"): [("bound = np.sqrt(3.0 * variance)", "bound = np.sqrt(variance)",
+                                                 "used as the uniform bound")],
+    ("lab7_initialization", "he_uniform"): [("np.sqrt(3.0 * (2.0 / n_in))", "np.sqrt(3.0 * (1.0 / n_in))",
+                                             "factor 2 of He is missing")],
+    ("lab7_initialization", "truncated_normal"): [("while beyond.any():", "while False:", "tails are not cut")],
+    ("lab7_initialization", "glorot_normal"): [("wanted_std / 0.87962566103423978", "wanted_std",
+                                                "not divided by 0.8796")],
+    ("lab7_initialization", "he_normal"): [("wanted_std / 0.87962566103423978", "wanted_std", "not divided by 0.8796")],
+    ("lab8_transfer_learning", "preprocess"): [("/ np.float32(127.5) - np.float32(1.0)", "/ np.float32(255.0)",
+                                                "x / 127.5 - 1")],
+    ("lab8_transfer_learning", "extract_features"): [("base(batch, training=False)", "base(batch, training=True)",
+                                                      "training=False")],
+    ("lab8_transfer_learning", "linear_probe"): [('keras.layers.Dense(n_classes, activation="softmax")',
+                                                  "keras.layers.Dense(n_classes)", "end with a softmax")],
+    ("lab8_transfer_learning", "build_transfer_model"): [("keras.layers.Rescaling(1 / 127.5, offset=-1)",
+                                                          "keras.layers.Rescaling(1 / 255.0)", "Rescaling(1 / 127.5")],
+    ("lab8_transfer_learning", "unfreeze_top"): [("model.compile(optimizer=keras.optimizers.Adam(lr)",
+                                                  "model.compile(optimizer=keras.optimizers.SGD(lr)",
+                                                  "keras.optimizers.Adam at the learning rate")],
+    ("lab9_visualization", "feature_extractor"): [("keras.Model(model.inputs[0], outputs)",
+                                                   "keras.Model(model.inputs[0], outputs[::-1])",
+                                                   "model.get_layer(n).output")],
+    ("lab9_visualization", "gradient_ascent"): [("x.assign(x / tf.maximum(1.0, tf.norm(x)))", "x.assign(x)",
+                                                 "onto the unit ball")],
+    ("lab9_visualization", "grad_cam"): [("cam = tf.nn.relu(", "cam = (", "ReLU(sum_k")],
+    ("lab9_visualization", "fgsm"): [("adv = x + eps * tf.sign(", "adv = x - eps * tf.sign(", "goes down the loss")],
+    ("lab10_fcn", "bilinear_kernel"): [("np.zeros((size, size, out_ch, in_ch)", "np.zeros((size, size, in_ch, out_ch)",
+                                        "(size, size, out, in)")],
+    ("lab10_fcn", "conv_transpose2d"): [("+= k[a, b] * x", "+= k[-1 - a, -1 - b] * x", "adds x[i, j] * k")],
+    ("lab10_fcn", "mean_iou"): [("seen = either > 0", "seen = either >= 0", "whose union is not empty")],
 }
 
 
@@ -88,9 +155,12 @@ def _run(source: str, namespace: dict, label: str) -> str:
 
 
 def _assigned(source: str) -> set[str]:
-    """Names that a cell binds at its top level (a value step's answers)."""
+    """Names that a cell defines at its top level: values, functions, classes (a fresh kernel running
+    the blank cell, which raises, would not have them)."""
     names = set()
     for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
         for target in getattr(node, "targets", [getattr(node, "target", None)]):
             names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target is not None else set()
     return names

@@ -483,7 +483,11 @@ def _call_text(fn_name: str, the_case: dict) -> str:
 
 
 def _error_lines(error: BaseException, fn: Callable) -> list[str]:
-    """Two lines on an exception raised by the student's function: what and where."""
+    """Two lines on an exception raised by the student's function: what and where (one line for a
+    step not written yet: the release's ``raise NotImplementedError()``)."""
+    if isinstance(error, NotImplementedError):
+        return [f"{getattr(fn, '__name__', 'this step')} is not implemented yet: replace "
+                "`raise NotImplementedError()` with your code."]
     frames = traceback.extract_tb(error.__traceback__)
     code = getattr(fn, "__code__", None)
     theirs = [f for f in frames if code is not None and f.filename == code.co_filename]
@@ -592,13 +596,21 @@ def check_model(name: str, model, expected, *, verbose: bool = True, strict: boo
     ``expected`` lists one ``(layer type, output shape without the batch axis,
     parameter count)`` per layer, input layer left out, nested models flattened;
     ``None`` in a position skips that comparison. Reports the first difference with
-    the layer's name and, for parameter counts, the shapes of its weights.
+    the layer's name and, for parameter counts, the shapes of its weights. ``model`` may be a
+    function of no arguments that builds it (``lambda: tiny_net(True)``): an error raised while
+    it builds is then reported, not raised.
     """
     expected = [tuple(row) for row in expected]
 
     def fail(*reasons):
         return _finish(Check(name, False, reasons), verbose, strict)
 
+    if callable(model) and not hasattr(model, "layers"):
+        build = model
+        try:
+            model = build()
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return fail(*_error_lines(error, build))
     if model is None or not hasattr(model, "layers"):
         return fail(f"expected a Keras model, got {type(model).__name__}: did you forget to return it?")
     layers = list(_flat_layers(model))

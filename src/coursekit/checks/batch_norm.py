@@ -205,6 +205,9 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
     name = "BatchNorm"
     rng = np.random.default_rng(seed)
     fail = lambda *lines: _finish(Check(name, False, lines), verbose, strict)  # noqa: E731
+    if layer_class is None:
+        return fail("BatchNorm is not written yet: the cell above defines it once it runs without "
+                    "NotImplementedError.")
     for shape, momentum, epsilon in [((8, 3), 0.9, 1e-3), ((4, 5, 5, 2), 0.5, 0.1)]:
         batches = rng.normal(2, 3, size=(3, *shape)).astype(np.float32)
         x_test = rng.normal(2, 3, size=shape).astype(np.float32)

@@ -151,6 +151,9 @@ MAX_FUNCTIONS: dict[str, dict[str, str]] = {
     },
     "tensorflow.python.ops.gen_math_ops": {"_max": "tf.reduce_max", "maximum": "tf.maximum"},
     "numpy": {"max": "np.max", "amax": "np.amax", "maximum": "np.maximum"},
+    # the public names too: tf.maximum and tf.math.maximum hold their own reference to the op
+    "tensorflow": {"maximum": "tf.maximum", "reduce_max": "tf.reduce_max"},
+    "tensorflow.math": {"maximum": "tf.maximum", "reduce_max": "tf.reduce_max"},
 }
 
 
