@@ -133,7 +133,7 @@ def _run(name: str, build: Callable, verbose: bool, strict: bool):
 def check_lenet5(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
     """lenet5(): LeNet-5 for (28, 28, 1) digits, layer by layer."""
     model, failed = _run("lenet5", fn, verbose, strict)
-    return failed or check_model("lenet5()", model, [
+    return failed if failed is not None else check_model("lenet5()", model, [
         ("Conv2D", (28, 28, 6), 156), ("AveragePooling2D", (14, 14, 6), 0),
         ("Conv2D", (10, 10, 16), 2416), ("AveragePooling2D", (5, 5, 16), 0),
         ("Flatten", (400,), 0), ("Dense", (120,), 48120), ("Dense", (84,), 10164),
@@ -145,7 +145,7 @@ def check_vgg_block(block_model: Callable, vgg_block: Callable, *, verbose: bool
     """vgg_block on (32, 32, 3) with [3, 3, 1] and 64 filters, layer by layer."""
     model, failed = _run("vgg_block", lambda: block_model(vgg_block, (32, 32, 3), [3, 3, 1], 64),
                          verbose, strict)
-    return failed or check_model("vgg_block(x, [3, 3, 1], 64)", model, [
+    return failed if failed is not None else check_model("vgg_block(x, [3, 3, 1], 64)", model, [
         ("Conv2D", (32, 32, 64), 1792), ("Conv2D", (32, 32, 64), 36928),
         ("Conv2D", (32, 32, 64), 4160), ("MaxPooling2D", (16, 16, 64), 0)],
         verbose=verbose, strict=strict)
@@ -159,7 +159,7 @@ def check_vgg(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Ch
     """vgg("D") against keras.applications.VGG16(weights=None), layer by layer; then the five
     configurations on small inputs, by their parameter counts."""
     model, failed = _run("vgg", lambda: fn("D"), verbose, strict)
-    if failed:
+    if failed is not None:   # a Check that failed is falsy
         return failed
     report = check_model('vgg("D") against keras.applications.VGG16', model, vgg16_rows(),
                          verbose=False)
@@ -169,7 +169,7 @@ def check_vgg(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Ch
     for config, want in VGG_SMALL.items():
         small, failed = _run("vgg", lambda c=config: fn(c, input_shape=(32, 32, 3), classes=10),
                              verbose, strict)
-        if failed:
+        if failed is not None:   # a Check that failed is falsy
             return failed
         if small.count_params() != want:
             return _finish(Check("vgg", False, [
@@ -184,7 +184,7 @@ def _check_block(name: str, build: Callable, rows: list[tuple], out_shape: tuple
                  verbose: bool, strict: bool) -> Check:
     """A block's layers (any order), output shape and, for identity blocks, ReLU(x) at gamma 0."""
     model, failed = _run(name, build, verbose, strict)
-    if failed:
+    if failed is not None:   # a Check that failed is falsy
         return failed
     got_shape = tuple(model.output.shape)[1:]
     if got_shape != out_shape:
@@ -280,7 +280,7 @@ def check_twenty_layer_net(fn: Callable, *, verbose: bool = True, strict: bool =
     lines = []
     for residual in (False, True):
         model, failed = _run("twenty_layer_net", lambda r=residual: fn(r), verbose, strict)
-        if failed:
+        if failed is not None:   # a Check that failed is falsy
             return failed
         kinds = [row[0] for row in layer_rows(model)]
         weighted = kinds.count("Conv2D") + kinds.count("Dense")
