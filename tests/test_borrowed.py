@@ -240,7 +240,8 @@ def _at_most(seconds: float):
     def stop(*_):
         raise _Slow()
     old = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # again every 0.2 s after the deadline: the runner catches each probe's exception and goes on
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
     try:
         yield
     finally:
@@ -258,9 +259,9 @@ def judge_in_process(L: Lab, step, answer: str, probes) -> bool:
         grade._write_job(job, step, probes, answer, helpers, needed, 0)
         runner.JOB = str(job)
         try:
-            with _at_most(10), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with _at_most(5), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 runner.main()
-        except _Slow:
+        except _Slow:   # past 5 s: a body that slow is no answer (the step's own limit is 20 s and up)
             return False
         returned = grade._read_outputs(job)
         if returned is None:
@@ -281,7 +282,8 @@ def test_no_coursekit_function_body_answers_a_step(lab):
             continue
         probes = grade._settings_kept(step.probes, np.random.default_rng([SEED, number]))
         for f, answer in runnable:
-            if grade._settings_kept(judge_in_process, L, step, answer, probes):
+            # all probes must pass for a point: most bodies fail the first one, and stop there
+            if all(grade._settings_kept(judge_in_process, L, step, answer, some) for some in (probes[:1], probes)):
                 scored.append(f"{step.grade_id} <- the body of {f.__module__}.{f.__name__}")
     assert tried, f"{lab}: no coursekit function fits any step: the signature test is broken"
     assert not scored, ("coursekit ships these answers (their bodies, pasted, score points):\n"
