@@ -4,8 +4,8 @@ Every public function of the installed coursekit (found by walking its modules, 
 list) whose signature fits a graded step is tried as that step's answer in two ways:
 - wrapped (the answer calls it): the step scores 0, with the reason that names it;
 - pasted (its body, renamed, as the answer, with its module's imports): it must score no
-  points, judged in this process on the grading probes of a fixed seed. A body that scores
-  is a lab's answer key shipped to every student.
+  points, graded as grading does (a sandbox session, a process per body, 5 s each) on the
+  probes of a fixed seed. A body that scores is a lab's answer key shipped to every student.
 The verdicts come from the grader's own functions (the rule is static: no sandbox is
 needed to refuse a wrap); one notebook per lab also goes through the command line.
 """
@@ -18,10 +18,10 @@ import copy
 import functools
 import importlib
 import inspect
-import io
 import json
+import pathlib
 import pkgutil
-import signal
+import shutil
 import tempfile
 import textwrap
 
@@ -30,7 +30,7 @@ import pytest
 
 from course_files import LABS, ROOT
 
-from coursegrader import cli, grade, intake, runner, spec, static
+from coursegrader import cli, grade, intake, sandbox, spec, static
 
 SEED = 20261207
 pytestmark = pytest.mark.grading
@@ -231,45 +231,43 @@ def _helpers_used(module: ast.Module, tree: ast.Module) -> list[str]:
     return [ast.unparse(node) for node in sorted(used, key=lambda node: order[id(node)])]
 
 
-class _Slow(Exception):
-    pass
-
-
 @contextlib.contextmanager
-def _at_most(seconds: float):
-    def stop(*_):
-        raise _Slow()
-    old = signal.signal(signal.SIGALRM, stop)
-    # again every 0.2 s after the deadline: the runner catches each probe's exception and goes on
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def judge_in_process(L: Lab, step, answer: str, probes) -> bool:
-    """Would this answer score the step's points? Run as the sandbox runs it (runner.main on a job
-    folder), here, on coursekit's own code, and judged by the grader."""
+def step_job(L: Lab, step, probes):
+    """The step's job files as the grader writes them (probes, models, given code, references),
+    written once for all the bodies tried on the step: only the answer changes."""
     with tempfile.TemporaryDirectory() as tmp:
-        job = __import__("pathlib").Path(tmp)
+        job = pathlib.Path(tmp) / "base"
+        job.mkdir()
         helpers = grade._usable(step, L.given.sources, grade._box_allow(step, L.steps))
         needed = [(f"reference {n}", L.references[n]) for n in step.needs]
-        grade._write_job(job, step, probes, answer, helpers, needed, 0)
-        runner.JOB = str(job)
-        try:
-            with _at_most(5), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                runner.main()
-        except _Slow:   # past 5 s: a body that slow is no answer (the step's own limit is 20 s and up)
-            return False
-        returned = grade._read_outputs(job)
-        if returned is None:
-            return False
-        verdict = grade._judge(step, probes, *returned, 1.0, [])
-        return verdict["score"] > 0
+        grade._write_job(job, step, probes, "", helpers, needed, 0)
+        yield job
 
 
+def scoring(base: pathlib.Path, step, answers: list[str], probes) -> list[bool]:
+    """Which answers pass these probes (the first ones of the job), graded as grading does: one
+    sandbox session, each answer in its own process, 5 s each (a body that slow is no answer)."""
+    whole = json.loads((base / "job.json").read_text())
+
+    def writer(answer):
+        def write(folder):
+            for path in base.iterdir():
+                if path.name != "job.json":
+                    shutil.copy(path, folder / path.name)
+            (folder / "job.json").write_text(json.dumps(whole | {"answer": answer,
+                                                                 "probes": whole["probes"][:len(probes)]}))
+        return write
+
+    jobs = [sandbox.Job(base.parent / f"answer{n}", 5.0, step.memory_mb, writer(a)) for n, a in enumerate(answers)]
+    hide = static.LIBRARIES if step.numpy_only else ()   # coursekit stays: the bodies import none of it
+    with contextlib.closing(sandbox.run_jobs(jobs, hide=hide, sandbox=sandbox.available()[0])) as outcomes:
+        verdicts = [grade._finish_step(step, probes, job.folder, outcome, 1.0, []) for job, outcome in zip(jobs, outcomes)]
+    for job in jobs:
+        shutil.rmtree(job.folder, ignore_errors=True)
+    return [v["score"] > 0 for v in verdicts]
+
+
+@pytest.mark.slow   # a sandbox session per step, ~50 bodies each: minutes per lab on 2 cores
 @pytest.mark.parametrize("lab", LABS)
 def test_no_coursekit_function_body_answers_a_step(lab):
     L, scored, tried = Lab(lab), [], 0
@@ -281,10 +279,13 @@ def test_no_coursekit_function_body_answers_a_step(lab):
         if not runnable:
             continue
         probes = grade._settings_kept(step.probes, np.random.default_rng([SEED, number]))
-        for f, answer in runnable:
+        with step_job(L, step, probes) as base:
             # all probes must pass for a point: most bodies fail the first one, and stop there
-            if all(grade._settings_kept(judge_in_process, L, step, answer, some) for some in (probes[:1], probes)):
-                scored.append(f"{step.grade_id} <- the body of {f.__module__}.{f.__name__}")
+            first = scoring(base, step, [a for _, a in runnable], probes[:1])
+            passing = [(f, a) for (f, a), ok in zip(runnable, first) if ok]
+            for (f, _), ok in zip(passing, scoring(base, step, [a for _, a in passing], probes) if passing else []):
+                if ok:
+                    scored.append(f"{step.grade_id} <- the body of {f.__module__}.{f.__name__}")
     assert tried, f"{lab}: no coursekit function fits any step: the signature test is broken"
     assert not scored, ("coursekit ships these answers (their bodies, pasted, score points):\n"
                         + "\n".join(scored))
