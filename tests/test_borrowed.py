@@ -75,10 +75,11 @@ class Lab:
 
     def fitting(self, step) -> list:
         """The public coursekit functions that can be called with the step's arguments, less the
-        modules that the step allows."""
+        modules that the step allows (its own, and those of the steps it builds on)."""
         _, names, required = self.parameters(step)
+        allow = grade._box_allow(step, self.steps)
         return [f for f in public_functions()
-                if not static.allowed(f"{f.__module__}.{f.__name__}", step.allow)
+                if not static.allowed(f"{f.__module__}.{f.__name__}", allow)
                 and (_binds(f, names) or _binds(f, names[:required]))]
 
     def prepare(self, step, answer: str):
