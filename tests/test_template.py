@@ -128,6 +128,67 @@ def test_every_figure_has_a_caption_and_alt_text(chapter):
     assert len(set(names)) == len(names), "figure names must be unique"
 
 
+# Legible figures (CONTRIBUTING.md, "Legible at 390 px"). A figure's text is drawn at the
+# sizes of the imports cell's plt.rcParams (font.size, axes.titlesize, figure.dpi) or at a
+# literal fontsize=/labelsize= of its own cell, never smaller than that by a name ("small")
+# or a variable, so that its smallest size in points is read from the notebook.
+# test_browser.py::test_figure_text_is_legible turns it into pixels on the page.
+FONT_LITERAL = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(\d+(?:\.\d+)?)\b|"
+                          r"[\"']size[\"']\s*:\s*(\d+(?:\.\d+)?)\b")
+FONT_HIDDEN = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(?!\d)|rcParams|rc_context|"
+                         r"[\"'](?:xx?-)?small(?:er)?[\"']|set_(?:font)?size\(|"
+                         r"\.(?:text|annotate|set_title|suptitle|title|xlabel|ylabel|"
+                         r"set_xlabel|set_ylabel)\([^()]*\bsize\s*=")
+
+
+def _helper_fonts() -> dict[str, float]:
+    """{name: smallest literal font size} of the drawing helpers of coursekit.plot."""
+    tree = ast.parse((ROOT / "src" / "coursekit" / "plot.py").read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            own = [float(a or b) for a, b in FONT_LITERAL.findall(ast.unparse(node))]
+            if own:
+                found[node.name] = min(own)
+        elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name)
+              and node.value.id in found):  # an alias: heatmap_overlay = overlay
+            found.update({t.id: found[node.value.id] for t in node.targets
+                          if isinstance(t, ast.Name)})
+    return found
+
+
+def figure_fonts(chapter) -> tuple[float, dict[str, float]]:
+    """(dpi, {figure name: smallest font size in points}) of a chapter's figures."""
+    cells = _chapter_code_cells(chapter)
+    rc_line = re.search(r"plt\.rcParams\.update\((\{.*?\})\)", cells[0].source, re.S)
+    assert rc_line, f"{chapter.stem}: the imports cell sets plt.rcParams.update({{...}})"
+    rc = ast.literal_eval(rc_line.group(1))
+    sizes = [v for k, v in rc.items() if k.endswith("size") and isinstance(v, (int, float))]
+    assert "font.size" in rc and "figure.dpi" in rc, f"{chapter.stem}: rcParams {rc}"
+    fonts, helpers = {}, _helper_fonts()
+    for cell in cells[1:]:
+        name = cell.metadata.get("mystnb", {}).get("figure", {}).get("name")
+        if name:
+            own = [float(a or b) for a, b in FONT_LITERAL.findall(cell.source)]
+            own += [size for helper, size in helpers.items()
+                    if re.search(rf"\bplot\.{helper}\(", cell.source)]
+            fonts[name] = min(sizes + own)
+    return float(rc["figure.dpi"]), fonts
+
+
+@chapters
+def test_figure_font_sizes_are_literal_points(chapter):
+    """Only the imports cell's rcParams and numeric fontsize=/labelsize= set a figure's text
+    size, so that test_browser.py::test_figure_text_is_legible knows the smallest one."""
+    for cell in _chapter_code_cells(chapter)[1:]:
+        hidden = FONT_HIDDEN.search(cell.source)
+        assert not hidden, (
+            f"cell {cell.id}: {hidden.group(0)!r} sets a font size the legibility test cannot "
+            "read: use fontsize=<points> (a number) or the imports cell's plt.rcParams")
+    dpi, fonts = figure_fonts(chapter)
+    assert fonts and dpi > 0
+
+
 MIN_PROSE = 0.60
 
 
