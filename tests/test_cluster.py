@@ -83,7 +83,13 @@ def test_readme_commands_on_a_cluster_whose_worker_dies(postgres, tmp_path):  # 
         assert workers["w1"].wait(timeout=30) == -signal.SIGKILL and workers["w0"].poll() is None
     print(f"\nkilled w1 after {killed['done_before']} results, while it graded {killed['killed_while_grading']}")
     assert "graded 30 in" in proc.stdout and "on 2 Dask workers at tcp://127.0.0.1:" in proc.stdout
-    rows = check_scores(clone / "class", expected)
+    try:
+        rows = check_scores(clone / "class", expected)
+    except AssertionError:   # say what the killed worker's submissions were given, and why
+        for student in killed["killed_while_grading"]:
+            result = (clone / "class" / "autograded" / student / LAB / "result.json").read_text()
+            print(f"{student} (its worker was killed): {result[:3000]}")
+        raise
     with classroom._gradebook(gradebook) as book:
         submissions = book.find_assignment(LAB).submissions
         assert sorted(s.student.id for s in submissions) == sorted(expected), "a student graded twice, or not at all"
