@@ -343,12 +343,6 @@ def test_identifiers_stay_whole_on_the_desktop(browser, site):
 # as shown, is its smallest font size in points (test_template.figure_fonts: the imports
 # cell's rcParams or a fontsize= of its cell) x dpi/72 x shown width / natural width.
 MIN_TEXT_PX = {"desktop": 9.0, "phone": 7.0}
-# Figures not redrawn yet (issue 26), each failing at the width named; a redrawn figure
-# that passes must leave this list (the test fails on it), and no other figure may join it.
-STILL_SMALL = {
-    "fig-arch-ilsvrc": ("phone",),  # 680 px natural: 7.0 px, just under
-    "fig-vis-filters": ("phone",),  # 686 px natural: 6.9 px
-}
 _FIGURE_SIZES = """async () => {
   const images = [...document.querySelectorAll('figure[id] img')];
   images.forEach(i => i.loading = 'eager');
@@ -370,15 +364,11 @@ def test_figure_text_is_legible(browser, site, chapter, width):
     finally:
         visit.close()
     assert {s["name"] for s in shown} == set(fonts), "every figure of the notebook is on the page"
-    small, fixed = {}, []
+    small = {}
     for s in shown:
         px = fonts[s["name"]] * dpi / 72 * s["shown"] / s["natural"]
-        known = width in STILL_SMALL.get(s["name"], ())
-        if px < MIN_TEXT_PX[width] and not known:
+        if px < MIN_TEXT_PX[width]:
             small[s["name"]] = (f"{fonts[s['name']]:g} pt at {s['natural']} px shown "
                                 f"{s['shown']:.0f} px wide: {px:.1f} px")
-        elif px >= MIN_TEXT_PX[width] and known:
-            fixed.append(s["name"])
     assert not small, (f"text under {MIN_TEXT_PX[width]:g} px at {WIDTHS[width]} px: {small}; "
                        "draw narrower (stack panels) or with larger fonts")
-    assert not fixed, f"legible now at {WIDTHS[width]} px: take {fixed} off STILL_SMALL"
