@@ -518,8 +518,8 @@ def check_function(
 ) -> Check:
     """Run ``fn`` on each case and compare with ``reference`` on the same arguments.
 
-    ``reference`` and ``suspects`` are usually the recorded outputs of :func:`._recorded.recorded`:
-    no lab's reference implementation ships with coursekit.
+    ``reference`` and ``suspects`` are usually the recorded outputs of
+    ``coursekit.checks._recorded.recorded``: no lab's reference implementation ships with coursekit.
 
     Stops at the first failing case and says which one it was. ``suspects(*args,
     **kwargs)`` returns ``{hint: wrong_result}`` for known mistakes (see
