@@ -1,7 +1,7 @@
 """Hidden checks of lab 5, on the instructor's side only (never copied to labs/).
 
 Structure: the student's networks and augmenter come back as `.keras` files, loaded here with
-safe_mode, and are compared layer by layer with the notes' architectures. Numbers: the
+safe_mode, and are compared layer by layer with the lab's architectures. Numbers: the
 augmenter is applied here to images drawn now, and must give exactly what the reference
 augmenter gives with the same seed (a flip of a known array, when only the flip is asked).
 Behaviour: the training functions run in the sandbox on digits and seeds drawn now, and their
@@ -77,7 +77,7 @@ def seed_cnn(rng):
     def judge(model):
         return _problems(check_seed_cnn(lambda: model, verbose=False))
 
-    return [Probe("the network is not the seed network", judge=judge)]
+    return [Probe("the network is not the one the lab describes", judge=judge)]
 
 
 def capacity(rng):
@@ -94,8 +94,8 @@ def capacity(rng):
         return judge
 
     filters = int(rng.integers(2, 9))
-    cases = [((1, (32, 32, 3), 3), "the notes' network with 1 filter (2,687 parameters)"),
-             ((16, (32, 32, 3), 3), "the notes' network with 16 filters (56,867 parameters)"),
+    cases = [((1, (32, 32, 3), 3), "the lab's network with 1 filter (2,687 parameters)"),
+             ((16, (32, 32, 3), 3), "the lab's network with 16 filters (56,867 parameters)"),
              ((filters, (28, 28, 1), 10), "another width on MNIST digits")]
     return [Probe(reason, args, judge=judge_for(args)) for args, reason in cases]
 

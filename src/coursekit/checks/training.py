@@ -1,4 +1,4 @@
-"""Self-checks of lab 5 (training a convnet): the seed networks' layers, the augmenter's
+"""Self-checks of lab 5 (training a convnet): the networks' layers, the augmenter's
 properties, seeded training runs, and the learning curves that the quiz asks about."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ __all__ = [
     "QUIZ_RUNS", "quiz_curves",
 ]
 
-#: the seed network of the lecture notes on 28 x 28 x 1 digits: (layer, output shape, parameters)
+#: the lab's digit network on 28 x 28 x 1 digits: (layer, output shape, parameters)
 SEED_CNN_LAYERS = [
     ("Conv2D", (26, 26, 32), 320), ("Conv2D", (24, 24, 64), 18_496),
     ("MaxPooling2D", (12, 12, 64), 0), ("Dropout", (12, 12, 64), 0),
@@ -47,7 +47,7 @@ def _activation(layer) -> str | None:
 
 
 def check_seed_cnn(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 5: ``fn()`` is the seed network, layer by layer, with its
+    """Self-check for lab 5: ``fn()`` is the digit network, layer by layer, with its
     activations and dropout rates."""
     try:
         model = fn()
