@@ -14,7 +14,7 @@ help:
 	@echo "make test   run the whole test suite (unit tests, labs, grading, strict book build)"
 	@echo "make test LAB=lab3_pooling  one lab's tests only"
 	@echo "make test-fast  the inner loop: no book, browser, corpora, class or full-marks grading"
-	@echo "make labs   regenerate labs/ from solutions/ with nbgrader (setup cells first), and the self-checks' recorded outputs"
+	@echo "make labs   regenerate labs/ from solutions/ with nbgrader (setup cells first), and the self-checks' recorded outputs (LAB=... for one lab)"
 	@echo "make setup-cells  rewrite every notebook's setup cell from _config.yml"
 	@echo "make grade  autograde a demo submission of each lab and print the score"
 	@echo "make bench  time coursekit against its peers (benchmarks/)"
@@ -65,9 +65,10 @@ test-fast: $(STAMP)
 setup-cells: $(STAMP)
 	$(BIN)/python scripts/setup_cells.py
 
+# `make labs LAB=lab3_pooling` regenerates one lab and records only its self-checks' outputs.
 labs: setup-cells
-	$(BIN)/python -m coursegrader generate
-	$(BIN)/python -m coursegrader.references.record
+	$(BIN)/python -m coursegrader generate $(LAB)
+	$(BIN)/python -m coursegrader.references.record $(LAB)
 
 grade: $(STAMP)
 	@for lab in $(LABS); do $(BIN)/python -m coursegrader grade $$lab || exit 1; done

@@ -95,12 +95,14 @@ def run_selfchecks(lab: str, steps=None, namespace: dict | None = None, **given)
     return printed.getvalue()
 
 
-def record(folder: pathlib.Path = _recorded.FOLDER) -> list[pathlib.Path]:
-    """Record every module of RECORDED into `folder`; returns the files written."""
+def record(folder: pathlib.Path = _recorded.FOLDER, labs=None) -> list[pathlib.Path]:
+    """Record every module of RECORDED (or those of `labs`) into `folder`; returns the files written."""
     recorder = Recorder()
     _recorded.recorder = recorder
     try:
         for module, (lab, steps, *given) in RECORDED.items():
+            if labs and lab not in labs:
+                continue
             printed = run_selfchecks(lab, steps, **(given[0]() if given else {}))
             if "FAIL" in printed or module not in recorder.tables:
                 raise RuntimeError(f"{lab}'s self-checks do not pass on its solution:\n{printed}")
@@ -127,7 +129,13 @@ def _same(path: pathlib.Path, table: dict[str, np.ndarray]) -> bool:
 
 if __name__ == "__main__":
     # by its own name, not as __main__: the self-checks take functions of __main__ for the student's
+    import argparse
+
     from coursegrader.references import record as recorder_module
 
-    for path in recorder_module.record(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else _recorded.FOLDER):
+    parser = argparse.ArgumentParser(prog="python -m coursegrader.references.record")
+    parser.add_argument("labs", nargs="*", help="record only these labs' modules (default: all)")
+    parser.add_argument("--folder", type=pathlib.Path, default=_recorded.FOLDER)
+    options = parser.parse_args()
+    for path in recorder_module.record(options.folder, options.labs):
         print(f"recorded {path}")
