@@ -9,11 +9,6 @@ judged on 200 seeds, and fewer only where one seed costs seconds (the step train
 builds models for its expected values), each with its reason.
 """
 
-import contextlib
-import io
-import json
-import pathlib
-
 import numpy as np
 import pytest
 
@@ -23,7 +18,8 @@ pytestmark = [pytest.mark.grading,
               pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")]
 
 if HAS_SOLUTIONS:
-    from coursegrader import grade, runner, spec
+    import judging
+    from coursegrader import runner, spec
 
 SEEDS = 200
 # A fixed sample of the grader's seed space, led by the seed of a class that lost points (issue 25).
@@ -77,71 +73,12 @@ def _steps():
             yield pytest.param(lab, index, step.grade_id, id=f"{lab}-{step.grade_id}", marks=marks)
 
 
-@pytest.fixture(scope="module")
-def solutions():
-    """lab -> (its steps, a namespace in which the solution's answer cells ran, in order)."""
-    cache = {}
-
-    def solve(lab):
-        if lab not in cache:
-            import keras
-            import tensorflow as tf
-
-            folder = ROOT / "solutions" / lab
-            sources = grade.reference_sources(json.loads((folder / f"{lab}.ipynb").read_text()))
-            namespace = {"__name__": "__main__", "np": np, "tf": tf, "keras": keras,
-                         "get_ipython": runner._Anything(), "checks": runner._Anything()}
-            with contextlib.redirect_stdout(io.StringIO()):
-                for grade_id, source in sources.items():
-                    grade._settings_kept(exec, compile(source, f"<solution {grade_id}>", "exec"), namespace)
-            cache[lab] = (spec.load(folder / "grader.py"), namespace)
-        return cache[lab]
-    return solve
-
-
-def _returned(value, folder: pathlib.Path):
-    """(result, arrays) as the grader reads what the student's process returned."""
-    arrays = {}
-    runner.JOB = str(folder)
-    got = runner._encode(value, "r0", arrays)
-    if got.get("kind") == "model":
-        whole = folder / "r0.keras"
-        arrays["r0"] = grade._load_model(whole) if whole.exists() else grade._load_architecture(folder / "r0.json")
-    return got, arrays
-
-
-def _answer(step, namespace, probe, seed):
-    """What the solution returns for a probe (or the exception's type, as the runner reports it)."""
-    runner._seed(seed, not step.numpy_only)
-    if step.call is None:
-        return namespace[probe.name]
-    args = [a.copy() if isinstance(a, np.ndarray) else a for a in probe.args]
-    kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in probe.kwargs.items()}
-    return namespace[step.call](*args, **kwargs)
-
-
-def judge_solution(step, index, namespace, seed, folder: pathlib.Path) -> list[str]:
-    """The reasons for which grading with `seed` marks the solution's answers to a step down."""
-    probes = grade._settings_kept(step.probes, np.random.default_rng([seed, index]))
-    box_seed, reasons = grade._box_seed(seed, index), []
-    for number, probe in enumerate(probes):
-        try:
-            value = grade._settings_kept(_answer, step, namespace, probe, box_seed + number)
-            got, arrays = _returned(value, folder)
-        except Exception as error:  # noqa: BLE001 - reported as the runner reports it
-            got, arrays = {"kind": "raised", "type": type(error).__name__}, {}
-        reason = grade._settings_kept(grade._check, probe, got, arrays)
-        if reason is not None:
-            reasons.append(reason)
-    return reasons
-
-
 @pytest.mark.parametrize("lab,index,grade_id", list(_steps()) if HAS_SOLUTIONS else [])
-def test_no_seed_marks_the_solution_down(solutions, lab, index, grade_id, tmp_path, monkeypatch):
-    steps, namespace = solutions(lab)
+def test_no_seed_marks_the_solution_down(lab, index, grade_id, tmp_path, monkeypatch):
+    steps, namespace = judging.solution(lab)
     seeds, _why = FEWER.get((lab, grade_id), (SEEDS, ""))
     monkeypatch.setattr(runner, "JOB", runner.JOB)
     lost = [f"seed {seed}: {'; '.join(reasons)}" for seed in _SAMPLE[:seeds]
-            if (reasons := judge_solution(steps[index], index, namespace, seed, tmp_path))]
+            if (reasons := judging.judge(steps[index], index, namespace, seed, tmp_path))]
     assert not lost, (f"{lab} {grade_id}: the solution loses points on {len(lost)} of {seeds} seeds:\n"
                       + "\n".join(lost[:10]))

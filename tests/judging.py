@@ -1,0 +1,72 @@
+"""Judging answers in this process: the probes that grading with a seed draws, the answer's
+return values encoded as the runner encodes them, and the grader's own judges. No sandbox, so a
+seed costs milliseconds: for the course's own code only (the solution, the chapters), never a
+student's."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import pathlib
+
+import numpy as np
+
+from course_files import ROOT
+from coursegrader import grade, runner, spec
+
+
+@functools.cache
+def solution(lab: str) -> tuple[list, dict]:
+    """(the lab's steps, a namespace in which the solution's answer cells ran, in order)."""
+    import keras
+    import tensorflow as tf
+
+    folder = ROOT / "solutions" / lab
+    sources = grade.reference_sources(json.loads((folder / f"{lab}.ipynb").read_text()))
+    namespace = {"__name__": "__main__", "np": np, "tf": tf, "keras": keras,
+                 "get_ipython": runner._Anything(), "checks": runner._Anything()}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for grade_id, source in sources.items():
+            grade._settings_kept(exec, compile(source, f"<solution {grade_id}>", "exec"), namespace)
+    return spec.load(folder / "grader.py"), namespace
+
+
+def _returned(value, folder: pathlib.Path):
+    """(result, arrays) as the grader reads what the student's process returned."""
+    arrays = {}
+    runner.JOB = str(folder)
+    got = runner._encode(value, "r0", arrays)
+    if got.get("kind") == "model":
+        whole = folder / "r0.keras"
+        arrays["r0"] = grade._load_model(whole) if whole.exists() else grade._load_architecture(folder / "r0.json")
+    return got, arrays
+
+
+def _answer(step, namespace, probe, seed):
+    """What the namespace's answer returns for a probe."""
+    runner._seed(seed, not step.numpy_only)
+    if step.call is None:
+        return namespace[probe.name]
+    args = [a.copy() if isinstance(a, np.ndarray) else a for a in probe.args]
+    kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in probe.kwargs.items()}
+    return namespace[step.call](*args, **kwargs)
+
+
+def judge(step, index, namespace, seed, folder: pathlib.Path) -> list[str]:
+    """The reasons for which grading with `seed` marks the namespace's answers to a step down
+    (none: full marks for the step)."""
+    probes = grade._settings_kept(step.probes, np.random.default_rng([seed, index]))
+    box_seed, reasons = grade._box_seed(seed, index), []
+    for number, probe in enumerate(probes):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                value = grade._settings_kept(_answer, step, namespace, probe, box_seed + number)
+            got, arrays = _returned(value, folder)
+        except Exception as error:  # noqa: BLE001 - reported as the runner reports it
+            got, arrays = {"kind": "raised", "type": type(error).__name__}, {}
+        reason = grade._settings_kept(grade._check, probe, got, arrays)
+        if reason is not None:
+            reasons.append(reason)
+    return reasons
