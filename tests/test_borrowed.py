@@ -15,12 +15,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
-import functools
-import importlib
 import inspect
 import json
 import pathlib
-import pkgutil
 import shutil
 import tempfile
 import textwrap
@@ -28,74 +25,13 @@ import textwrap
 import numpy as np
 import pytest
 
+from borrowing import Lab, _binds
 from course_files import LABS, ROOT
 
-from coursegrader import cli, grade, intake, sandbox, spec, static
+from coursegrader import cli, grade, intake, sandbox, static
 
 SEED = 20261207
 pytestmark = pytest.mark.grading
-
-
-@functools.cache
-def public_functions() -> list:
-    """Every public function that coursekit's public modules define, as installed."""
-    import coursekit
-
-    found = []
-    for info in pkgutil.walk_packages(coursekit.__path__, "coursekit."):
-        if any(part.startswith("_") for part in info.name.split(".")[1:]):
-            continue
-        module = importlib.import_module(info.name)
-        found += [f for name, f in inspect.getmembers(module, inspect.isfunction)
-                  if not name.startswith("_") and f.__module__ == info.name]
-    assert len(found) > 50, f"only {len(found)} public functions found in coursekit: the walk is broken"
-    return found
-
-
-class Lab:
-    """A lab as the grader sees it: steps, release, given cells, references, points."""
-
-    def __init__(self, lab: str):
-        self.name, self.dir = lab, ROOT / "solutions" / lab
-        self.release = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
-        self.steps = spec.load(self.dir / "grader.py")
-        self.references = grade.reference_sources(json.loads((self.dir / f"{lab}.ipynb").read_text()))
-        self.given = grade.Given(self.release)
-        self.worth = grade.points(self.release)
-
-    def parameters(self, step) -> tuple[str, list[str], int]:
-        """The function the student writes (the one the grader calls, else the first that the answer
-        defines: lab 4's blocks are called through block_model), its parameter names, and how many
-        of them are required."""
-        defs = [n for n in ast.parse(self.references[step.grade_id]).body if isinstance(n, ast.FunctionDef)]
-        assert defs, f"{self.name}: the reference of {step.grade_id} defines no function"
-        node = next((n for n in defs if n.name == step.call), defs[0])
-        names = [a.arg for a in node.args.args]
-        return node.name, names, len(names) - len(node.args.defaults)
-
-    def fitting(self, step) -> list:
-        """The public coursekit functions that can be called with the step's arguments, less the
-        modules that the step allows (its own, and those of the steps it builds on)."""
-        _, names, required = self.parameters(step)
-        allow = grade._box_allow(step, self.steps)
-        return [f for f in public_functions()
-                if not static.allowed(f"{f.__module__}.{f.__name__}", allow)
-                and (_binds(f, names) or _binds(f, names[:required]))]
-
-    def prepare(self, step, answer: str):
-        """The grader's decision for this answer, before anything runs: a verdict, or None."""
-        taken = intake.Intake(answers={s.grade_id: "" for s in self.steps} | {step.grade_id: answer}, extra=[])
-        verdict, _, _ = grade._prepare_step(step, {}, taken, self.given, self.references,
-                                            self.worth[step.grade_id], 0, grade._box_allow(step, self.steps))
-        return verdict
-
-
-def _binds(f, names) -> bool:
-    try:
-        inspect.signature(f).bind(*names)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 def _function_steps(lab: Lab):
