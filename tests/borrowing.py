@@ -75,3 +75,27 @@ def _binds(f, names) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+def helpers_used(module: ast.Module, tree: ast.Module, keep=lambda node: True) -> list[str]:
+    """The module's top-level definitions and assignments (those that `keep` accepts) that `tree`
+    uses, and those they use, in the module's order."""
+    defined = {}
+    for node in module.body:
+        if not keep(node):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined.update({n.id: node for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)})
+    used, todo = [], [tree]
+    while todo:
+        names = {n.id for n in ast.walk(todo.pop()) if isinstance(n, ast.Name)}
+        for name in sorted(names):
+            node = defined.get(name)
+            if node is not None and node not in used:
+                used.append(node)
+                todo.append(node)
+    order = {id(node): n for n, node in enumerate(module.body)}
+    return [ast.unparse(node) for node in sorted(used, key=lambda node: order[id(node)])]

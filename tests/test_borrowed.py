@@ -25,7 +25,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from borrowing import Lab, _binds
+from borrowing import Lab, _binds, helpers_used
 from course_files import LABS, ROOT
 
 from coursegrader import cli, grade, intake, sandbox, static
@@ -61,12 +61,14 @@ def test_every_coursekit_function_wrapped_as_an_answer_scores_zero_with_its_reas
 
 
 def test_a_borrowed_answer_is_refused_through_the_command_line(tmp_path, capsys):
-    """Lab 2 with three one-line answers that call coursekit (8/15 before the rule)."""
+    """Lab 2 with two answers that call coursekit (5/15 before the rule)."""
     lab = "lab2_padding_stride"
     nb = copy.deepcopy(json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text()))
-    answers = {"output_size": "from coursekit.arith import conv_output_size\n\n"
-                              "def output_size(n, k, stride=1, padding=0, dilation=1):\n"
-                              "    return conv_output_size(n, k, stride, padding, dilation)\n",
+    answers = {"same_padding": "from coursekit.arith import conv_output_size\n\n"
+                               "def same_padding(n, k, stride=1, dilation=1):\n"
+                               "    out = conv_output_size(n, k, stride, 'same', dilation)\n"
+                               "    total = max((out - 1) * stride + (k - 1) * dilation + 1 - n, 0)\n"
+                               "    return total // 2, total - total // 2\n",
                "receptive_field": "import coursekit\n\ndef receptive_field(layers):\n"
                                   "    return coursekit.arith.receptive_field(layers)\n"}
     for cell in nb["cells"]:
@@ -75,38 +77,42 @@ def test_a_borrowed_answer_is_refused_through_the_command_line(tmp_path, capsys)
     (tmp_path / "borrowed.ipynb").write_text(json.dumps(nb))
     report = tmp_path / "report.json"
     cli.main(["grade", lab, str(tmp_path / "borrowed.ipynb"), "--seed", str(SEED), "--report", str(report)])
-    result = json.loads(report.read_text())["demo"]
+    result = json.loads(report.read_text())["borrowed"]
     assert result["score"] == 0, result["steps"]
-    assert result["steps"]["output_size"]["reason"] == \
+    assert result["steps"]["same_padding"]["reason"] == \
         "calls coursekit.arith.conv_output_size: this step asks you to write it"
     assert result["steps"]["receptive_field"]["reason"] == \
         "calls coursekit.arith.receptive_field: this step asks you to write it"
     out = capsys.readouterr().out
     assert out.count("calls coursekit.arith.conv_output_size: this step asks you to write it") == 1, out
+    # the student is named by the file, and the steps' points form one column whatever the names' lengths
+    assert out.startswith("borrowed ("), out
+    rows = [line for line in out.splitlines() if line.startswith("  ") and " / " in line]
+    assert len(rows) == len(result["steps"]) and len({row.index(" / ") for row in rows}) == 1, out
 
 
 @pytest.mark.parametrize("answer, reason", [
     # the student's own value named like a given module is not coursekit
-    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    data = n\n    return (data - k) // stride + 1\n",
+    ("def same_padding(n, k, stride=1, dilation=1):\n    data = n\n    return (data - k) // stride, 0\n",
      None),
     # a self-check run at the top of the answer cell does nothing in grading: not borrowing
-    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    return 0\nchecks.check_output_size(output_size)\n",
+    ("def same_padding(n, k, stride=1, dilation=1):\n    return 0, 0\nchecks.check_same_padding(same_padding)\n",
      None),
     # through a helper of another cell, imported there
-    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    return _mine(n, k, stride, padding, dilation)\n",
+    ("def same_padding(n, k, stride=1, dilation=1):\n    return _mine(n, k, stride, 'same', dilation), 0\n",
      "calls coursekit.arith.conv_output_size: this step asks you to write it"),
     # the given `checks`, inside the function
-    ("def output_size(n, k, stride=1, padding=0, dilation=1):\n    return checks.output_size_reference(n, k)\n",
+    ("def same_padding(n, k, stride=1, dilation=1):\n    return checks.output_size_reference(n, k)\n",
      "calls coursekit.checks.output_size_reference: this step asks you to write it"),
-    ("def output_size(*a):\n    return __import__('coursekit.arith').arith.conv_output_size(*a)\n",
+    ("def same_padding(*a):\n    return __import__('coursekit.arith').arith.conv_output_size(*a)\n",
      "imports coursekit.arith by name: this step asks you to write it"),
 ])
 def test_the_rule_reads_helpers_given_names_and_names_by_string(answer, reason):
     L = Lab("lab2_padding_stride")
-    step = next(s for s in L.steps if s.grade_id == "output_size")
+    step = next(s for s in L.steps if s.grade_id == "same_padding")
     helper = ("from coursekit.arith import conv_output_size\n\n"
               "def _mine(n, k, s, p, d):\n    return conv_output_size(n, k, s, p, d)\n")
-    taken = intake.Intake(answers={s.grade_id: "" for s in L.steps} | {"output_size": answer}, extra=[helper])
+    taken = intake.Intake(answers={s.grade_id: "" for s in L.steps} | {"same_padding": answer}, extra=[helper])
     verdict, _, _ = grade._prepare_step(step, {}, taken, L.given, L.references, 3.0, 0, ())
     if reason is None:
         assert verdict is None, verdict
@@ -144,28 +150,7 @@ def pasted(f, function: str) -> str | None:
     tree = ast.parse(source)
     tree.body[0].name = function
     tree.body[0].decorator_list = []
-    return "\n".join(imports + _helpers_used(module, tree) + [ast.unparse(tree)]) + "\n"
-
-
-def _helpers_used(module: ast.Module, tree: ast.Module) -> list[str]:
-    """The module's top-level definitions and assignments that `tree` uses, and those they use."""
-    defined = {}
-    for node in module.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defined[node.name] = node
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            defined.update({n.id: node for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)})
-    used, todo = [], [tree]
-    while todo:
-        names = {n.id for n in ast.walk(todo.pop()) if isinstance(n, ast.Name)}
-        for name in sorted(names):
-            node = defined.get(name)
-            if node is not None and node not in used:
-                used.append(node)
-                todo.append(node)
-    order = {id(node): n for n, node in enumerate(module.body)}
-    return [ast.unparse(node) for node in sorted(used, key=lambda node: order[id(node)])]
+    return "\n".join(imports + helpers_used(module, tree) + [ast.unparse(tree)]) + "\n"
 
 
 @contextlib.contextmanager
@@ -204,12 +189,12 @@ def scoring(base: pathlib.Path, step, answers: list[str], probes) -> list[bool]:
     return [v["score"] > 0 for v in verdicts]
 
 
-# Open: coursekit.arith's public conv_params and conv_output_size, which the chapters use, are
-# lab 1's count_params and lab 2's output_size. Those steps must ask for something coursekit does
-# not compute (or the functions leave coursekit). Until then they are named here: the test fails
-# on any other answer that coursekit ships, and when one of these stops scoring (update the list).
-OPEN = {"lab1_convolution": {"count_params <- the body of coursekit.arith.conv_params"},
-        "lab2_padding_stride": {"output_size <- the body of coursekit.arith.conv_output_size"}}
+# Open: coursekit.arith's public conv_params, which the chapters use, is lab 1's count_params.
+# That step must ask for something coursekit does not compute (or the function leaves coursekit).
+# Until then it is named here: the test fails on any other answer that coursekit ships, and when
+# this one stops scoring (update the list). Lab 2's output_size, answered by conv_output_size,
+# became layer_cost (parameters and multiply-adds of conv, grouped, depthwise, separable layers).
+OPEN = {"lab1_convolution": {"count_params <- the body of coursekit.arith.conv_params"}}
 
 
 @pytest.mark.slow   # a sandbox session per step, ~50 bodies each: minutes per lab on 2 cores
@@ -255,17 +240,18 @@ def test_the_self_check_fails_a_borrowed_answer_and_says_why():
 
     ns = _notebook_functions(
         "import coursekit\n\n"
-        "def _mine(n, k, stride, padding, dilation):\n"
-        "    return coursekit.arith.conv_output_size(n, k, stride, padding, dilation)\n\n"
-        "def output_size(n, k, stride=1, padding=0, dilation=1):\n"
-        "    return _mine(n, k, stride, padding, dilation)\n")
-    result = checks.check_output_size(ns["output_size"], verbose=False)
+        "def _mine(n, k, stride, dilation):\n"
+        "    return coursekit.arith.conv_output_size(n, k, stride, 'same', dilation)\n\n"
+        "def same_padding(n, k, stride=1, dilation=1):\n"
+        "    total = max((_mine(n, k, stride, dilation) - 1) * stride + (k - 1) * dilation + 1 - n, 0)\n"
+        "    return total // 2, total - total // 2\n")
+    result = checks.check_same_padding(ns["same_padding"], verbose=False)
     assert not result.passed
-    assert result.lines[0] == ("output_size calls coursekit.arith.conv_output_size: grading gives this step 0, "
+    assert result.lines[0] == ("same_padding calls coursekit.arith.conv_output_size: grading gives this step 0, "
                                "it asks you to write that yourself"), result.lines
     assert sum("coursekit.arith" in line for line in result.lines) == 1, "said once"
     with pytest.raises(AssertionError, match="calls coursekit.arith.conv_output_size"):
-        checks.check_output_size(ns["output_size"], verbose=False, strict=True)
+        checks.check_same_padding(ns["same_padding"], verbose=False, strict=True)
 
 
 def test_the_self_check_knows_what_each_step_allows():

@@ -104,8 +104,9 @@ def _grade(args) -> int:
     for student, result in results.items():
         print(f"{student} ({students[student]}): {result['score']:g} / {result['max_score']:g}, "
               f"graded in {result.get('seconds', 0):.1f} s, seed {result['seed']}, sandbox {result.get('sandbox')}")
+        width = max(map(len, result["steps"]), default=0)
         for gid, verdict in result["steps"].items():
-            print(f"  {gid:<18} {verdict['score']:g} / {verdict['max_score']:g}  {verdict['reason']}")
+            print(f"  {gid:<{width}} {verdict['score']:>5g} / {verdict['max_score']:<4g} {verdict['reason']}")
         for note in result["notes"]:
             print(f"  repaired: {note}")
         for flag in result["flags"]:
@@ -116,8 +117,6 @@ def _grade(args) -> int:
 
 def student_names(paths: list[pathlib.Path]) -> dict[str, pathlib.Path]:
     """A distinct student id per file: its stem, else its folder and stem, else numbered."""
-    if len(paths) == 1:
-        return {"demo": paths[0]}
     names = {}
     for number, path in enumerate(paths, 1):
         name = path.stem if sum(p.stem == path.stem for p in paths) == 1 else f"{path.parent.name}-{path.stem}"
