@@ -59,11 +59,11 @@ def _kill_mid_grading(address, victim, class_dir, expected, out: dict):
             time.sleep(0.05)
 
 
-# Open (issue 33): this test fails intermittently on a loaded 2-core machine (1 run in 4 while it
+# Open: this test fails intermittently on a loaded 2-core machine (1 run in 4 while it
 # was written, and once in the CI run of a clean clone, where every score was right), for a reason
 # not found yet. Until then it runs on request, COURSE_CLUSTER_KILL=1, and not in `make test`.
 @pytest.mark.skipif(not os.environ.get("COURSE_CLUSTER_KILL"),
-                    reason="intermittent, cause open (issue 33): run it with COURSE_CLUSTER_KILL=1")
+                    reason="intermittent, cause open: run it with COURSE_CLUSTER_KILL=1")
 def test_readme_commands_on_a_cluster_whose_worker_dies(postgres, tmp_path):  # noqa: F811
     """The README's commands grade a class of 30 with --scheduler on a scheduler and two worker
     processes; one worker is killed mid-grading: every student is graded once, rightly."""

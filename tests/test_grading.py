@@ -1,4 +1,4 @@
-"""Grading that holds: the corpus of cheating, broken and mangled submissions of issue 8.
+"""Grading that holds: the corpus of cheating, broken and mangled submissions.
 
 The corpus is made from the current lab by coursegrader.corpus; all of it is graded in
 one run with the lab's solution and honest bystanders (tests/graded_labs.py), and every case

@@ -367,7 +367,7 @@ def test_training_curves():
     assert len(fig.axes) == 1
 
 
-# ---------------------------------------------------------------- issue 9: a superset of model.fit
+# ---------------------------------------------------------------- a superset of model.fit
 
 
 def _build_dropout():

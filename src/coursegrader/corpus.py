@@ -7,7 +7,7 @@ typed in, as a student would hand it in) and changes one thing. Its expected sco
 step is what a correct grader gives: cheats earn only what their honest parts earn,
 mangled notebooks are graded on what they hold. The cases use only what the lab's
 grader.py says about its steps (names, what each builds on, points), so they follow
-the lab as it changes. Each case names the mechanism of issue 8 that it covers.
+the lab as it changes. Each case names the defence that it covers.
 """
 
 from __future__ import annotations
