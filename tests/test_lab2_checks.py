@@ -28,16 +28,15 @@ LAB = pathlib.Path(__file__).resolve().parent.parent / "solutions" / "lab2_paddi
 # --------------------------------------------------------------------------
 
 
-def good_output_size(n, k, stride=1, padding=0, dilation=1):
-    span = (k - 1) * dilation + 1
-    if padding == "same":
-        return math.ceil(n / stride)
-    if isinstance(padding, str) and padding not in ("valid", "full"):
-        raise ValueError(f"unknown padding {padding!r}")
-    pad = {"valid": 0, "full": span - 1}[padding] if isinstance(padding, str) else padding
-    if n + 2 * pad < span:
+def good_layer_cost(kind, side, c_in, c_out, k=3, stride=1, padding="same", groups=1):
+    if padding not in ("same", "valid") or kind not in ("conv", "depthwise", "separable"):
+        raise ValueError("unknown padding or kind")
+    if c_in % groups or c_out % groups or (padding == "valid" and side < k):
         raise ValueError("does not fit")
-    return (n + 2 * pad - span) // stride + 1
+    out = math.ceil(side / stride) if padding == "same" else (side - k) // stride + 1
+    per_position = {"conv": k * k * c_in * c_out // groups, "depthwise": k * k * c_out,
+                    "separable": k * k * c_in + c_in * c_out}[kind]
+    return per_position + c_out, out * out * per_position
 
 
 def good_same_padding(n, k, stride=1, dilation=1):
@@ -149,38 +148,79 @@ def test_receptive_field_reference_matches_a_gradient():
 
 
 def test_right_solutions_pass():
-    assert checks.check_output_size(good_output_size, verbose=False)
+    assert checks.check_layer_cost(good_layer_cost, verbose=False)
     assert checks.check_same_padding(good_same_padding, verbose=False)
     assert checks.check_im2col(good_im2col, verbose=False)
     assert checks.check_receptive_field(good_receptive_field, verbose=False)
     assert checks.check_rf_design([(3, 2)] * 5 + [(3, 1)], verbose=False)
 
 
-def test_dilation_forgotten_is_named():
-    def no_dilation(n, k, stride=1, padding=0, dilation=1):
-        return good_output_size(n, k, stride, padding, 1)
+def _lab2_grader():
+    import importlib.util
 
-    result = checks.check_output_size(no_dilation, verbose=False)
-    assert not result and "dilation" in result.message
+    module_spec = importlib.util.spec_from_file_location("lab2_grader", LAB / "grader.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
-def test_flooring_in_the_wrong_place_is_named():
-    def ceil(n, k, stride=1, padding=0, dilation=1):
-        if padding == "same":
-            return math.ceil(n / stride)
-        pad = {"valid": 0, "full": (k - 1) * dilation}.get(padding, padding) if isinstance(padding, str) else padding
-        return math.ceil((n + 2 * pad - (k - 1) * dilation - 1) / stride) + 1
+@pytest.mark.parametrize("args, kwargs", [
+    (("conv", 112, 32, 64), {}), (("conv", 56, 64, 128), {"k": 1}),
+    (("conv", 28, 32, 64), {"groups": 4}), (("conv", 31, 3, 8), {"k": 4, "stride": 2, "padding": "valid"}),
+    (("depthwise", 112, 32, 32), {"stride": 2}), (("depthwise", 15, 8, 24), {"k": 5, "padding": "valid"}),
+    (("separable", 112, 32, 64), {}), (("separable", 57, 16, 40), {"k": 5, "stride": 2}),
+])
+def test_layer_cost_reference_and_grader_agree_with_keras(args, kwargs):
+    """The formula (reference, self-check) and the grader's count from Keras' weights agree, and
+    the grader's parameters are Keras' count_params."""
+    want = _lab2_grader().keras_cost(*args, **kwargs)
+    assert tuple(ps.layer_cost_reference(*args, **kwargs)) == tuple(want) == good_layer_cost(*args, **kwargs)
 
-    result = checks.check_output_size(ceil, verbose=False)
-    assert not result and "round down" in result.message
+
+def test_the_grader_counts_a_mobilenet_layer_as_the_paper_does():
+    """MobileNet's cost of a depthwise separable layer, D_K^2 M D_F^2 + M N D_F^2
+    (Howard et al. 2017, eq. 5), on 14 x 14 x 512 -> 512, 3 x 3: the grader's count, from Keras."""
+    params, madds = _lab2_grader().keras_cost("separable", 14, 512, 512)
+    assert madds == 3 * 3 * 512 * 14 * 14 + 512 * 512 * 14 * 14
+    assert params == 3 * 3 * 512 + 512 * 512 + 512
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"bias": 0}, "forget the biases"), ({"groups": "ignored"}, "divide by the groups"),
+    ({"depthwise": "dense"}, "does not mix channels"), ({"round": "down"}, "round up"),
+])
+def test_layer_cost_mistakes_are_named(change, words):
+    def wrong(kind, side, c_in, c_out, k=3, stride=1, padding="same", groups=1):
+        params, madds = good_layer_cost(kind, side, c_in, c_out, k, stride, padding, groups)
+        out = math.ceil(side / stride) if padding == "same" else (side - k) // stride + 1
+        if "bias" in change:
+            return params - c_out, madds
+        if "groups" in change and kind == "conv":
+            return k * k * c_in * c_out + c_out, out * out * k * k * c_in * c_out
+        if "depthwise" in change and kind == "depthwise":
+            return k * k * c_in * c_out + c_out, out * out * k * k * c_in * c_out
+        if "round" in change and padding == "same":
+            return params, madds // (out * out) * (side // stride) ** 2
+        return params, madds
+
+    result = checks.check_layer_cost(wrong, verbose=False)
+    assert not result and words in result.message, result.message
 
 
 def test_missing_errors_are_reported():
-    def no_errors(n, k, stride=1, padding=0, dilation=1):
-        return good_output_size(n, k, stride, padding if padding != "middle" else 0, dilation) if n >= k else 0
+    def no_errors(kind, side, c_in, c_out, k=3, stride=1, padding="same", groups=1):
+        try:
+            return good_layer_cost(kind, side, c_in, c_out, k, stride, padding, groups)
+        except ValueError:
+            return 0, 0
 
-    result = checks.check_output_size(no_errors, verbose=False)
+    result = checks.check_layer_cost(no_errors, verbose=False)
     assert not result and "ValueError" in result.message
+
+
+def test_dilation_forgotten_is_named():
+    result = checks.check_same_padding(lambda n, k, stride=1, dilation=1: good_same_padding(n, k, stride), verbose=False)
+    assert not result and "dilation" in result.message
 
 
 @pytest.mark.parametrize("wrong, words", [

@@ -1,7 +1,8 @@
 """Hidden checks of lab 2, on the instructor's side only (never copied to labs/).
 
 Every expected value is computed here, in the trusted grader, from an independent source:
-Keras' ``compute_output_shape`` and ``coursekit.arith`` for sizes, TensorFlow's rule for the
+Keras' ``count_params`` and a count of multiply-adds from the weights and output shape of the
+layer Keras builds for a layer's cost, TensorFlow's rule for the
 "same" split (a test holds it to ``tf.nn.conv2d``), ``tf.nn.conv2d`` (with its own ``dilations``)
 for the convolution, ``coursekit.arith.receptive_field`` on Keras models for
 receptive fields, and the design's constraints (not one answer) for the design question.
@@ -20,37 +21,64 @@ from coursegrader import Probe, Step
 PADDINGS = ("valid", "same", "full")
 
 
-def _keras_size(n, k, stride, padding, dilation):
-    """Output length by Keras (which refuses stride > 1 together with dilation > 1)."""
+def _keras_layer(kind, c_in, c_out, k, stride, padding, groups):
     import keras
 
-    layer = keras.layers.Conv2D(1, k, strides=stride, padding=padding, dilation_rate=dilation)
-    return int(layer.compute_output_shape((None, n, n, 1))[1])
+    if kind == "conv":
+        return keras.layers.Conv2D(c_out, k, strides=stride, padding=padding, groups=groups)
+    if kind == "depthwise":
+        return keras.layers.DepthwiseConv2D(k, strides=stride, padding=padding, depth_multiplier=c_out // c_in)
+    return keras.layers.SeparableConv2D(c_out, k, strides=stride, padding=padding)
 
 
-def output_sizes(rng):
+def keras_cost(kind, side, c_in, c_out, k=3, stride=1, padding="same", groups=1):
+    """(count_params, multiply-adds) of the layer Keras builds. The multiply-adds are counted from
+    Keras' own weights and output shape, not from a formula: every weight of a kernel (a 4-D
+    weight; biases are 1-D) multiplies one input at each of the output positions of its stage,
+    and both stages of SeparableConv2D run at the output's resolution."""
+    layer = _keras_layer(kind, c_in, c_out, k, stride, padding, groups)
+    shape = (None, side, side, c_in)
+    layer.build(shape)
+    out = layer.compute_output_shape(shape)
+    kernels = sum(int(np.prod(w.shape)) for w in layer.weights if len(w.shape) == 4)
+    return np.array([layer.count_params(), int(out[1]) * int(out[2]) * kernels])
+
+
+def _cost_config(rng, kind, words):
+    groups = int(rng.choice([2, 4, 8])) if "group" in words else 1
+    c_in, c_out = groups * int(rng.integers(1, 9)), groups * int(rng.integers(1, 9))
+    if kind == "depthwise":
+        c_out = c_in * int(rng.integers(1, 4))
+    k = 1 if "pointwise" in words else int(rng.integers(1, 8))
+    stride = int(rng.integers(2, 4)) if "stride" in words else int(rng.integers(1, 3))
+    padding = "valid" if "valid" in words else str(rng.choice(["same", "valid"]))
+    side = int(rng.integers(k, 60))
+    return (kind, side, c_in, c_out), {"k": k, "stride": stride, "padding": padding, "groups": groups}
+
+
+def layer_costs(rng):
     probes = []
-    for _ in range(14):   # a grid of valid and same layers, stride or dilation: Keras decides
-        padding = PADDINGS[int(rng.integers(0, 2))]
-        k = int(rng.integers(1, 8))
-        stride, dilation = (int(rng.integers(2, 6)), 1) if rng.random() < 0.6 else (1, int(rng.integers(1, 4)))
-        n = int(rng.integers((k - 1) * dilation + 1, 60))
-        words = f"padding='{padding}'" + (", stride > 1" if stride > 1 else "") + (", dilation" if dilation > 1 else "")
-        probes.append(Probe(words, (n, k), {"stride": stride, "padding": padding, "dilation": dilation},
-                            expect=_keras_size(n, k, stride, padding, dilation), integer=True))
-    for _ in range(8):    # int and full padding, stride and dilation together: coursekit.arith
-        padding = int(rng.integers(0, 4)) if rng.random() < 0.5 else "full"
-        k, stride, dilation = int(rng.integers(1, 6)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
-        n = int(rng.integers(max((k - 1) * dilation + 1, 1), 50))
-        words = ("padding='full'" if padding == "full" else "an int padding") + " with stride and dilation"
-        probes.append(Probe(words, (n, k, stride, padding, dilation),
-                            expect=arith.conv_output_size(n, k, stride, padding, dilation), integer=True))
-    n = int(rng.integers(12, 40)) * 4 + 1     # a stride that does not divide: frameworks round down
-    probes.append(Probe("a stride that does not divide (round down)", (n, 4, 4),
-                        expect=_keras_size(n, 4, 4, "valid", 1), integer=True))
-    probes.append(Probe("an unknown padding must raise ValueError", (9, 3), {"padding": "half"},
-                        raises="ValueError"))
-    probes.append(Probe("a kernel larger than the input must raise ValueError", (3, int(rng.integers(5, 9))),
+    for kind, words in [("conv", "a standard convolution"), ("conv", "a pointwise (1x1) convolution"),
+                        ("conv", "a grouped convolution"), ("conv", "a grouped convolution with a stride"),
+                        ("conv", "'valid' padding with a stride"), ("depthwise", "a depthwise convolution"),
+                        ("depthwise", "a depthwise convolution with a stride"),
+                        ("separable", "a separable convolution"),
+                        ("separable", "a separable convolution with a stride"),
+                        ("separable", "a separable convolution with 'valid' padding")]:
+        for _ in range(2):
+            args, kwargs = _cost_config(rng, kind, words)
+            probes.append(Probe(words, args, kwargs, expect=keras_cost(*args, **kwargs),
+                                dtype=False, rtol=0, atol=0))
+    side = 2 * int(rng.integers(5, 40)) + 1   # an odd side at stride 2: "same" rounds up
+    probes.append(Probe("'same' with a stride that does not divide the side (round up)",
+                        ("separable", side, 16, 32), {"stride": 2},
+                        expect=keras_cost("separable", side, 16, 32, stride=2), dtype=False,
+                        rtol=0, atol=0))
+    probes.append(Probe("an unknown kind must raise ValueError", ("dense", 8, 4, 4), raises="ValueError"))
+    probes.append(Probe("groups that do not divide the channels must raise ValueError",
+                        ("conv", 8, 6, 4), {"groups": 4}, raises="ValueError"))
+    probes.append(Probe("a kernel larger than the input with 'valid' must raise ValueError",
+                        ("conv", 3, 2, 2), {"k": int(rng.integers(4, 8)), "padding": "valid"},
                         raises="ValueError"))
     return probes
 
@@ -191,9 +219,9 @@ def design(rng):
 
 
 STEPS = [
-    Step("output_size", output_sizes, call="output_size", numpy_only=True),
+    Step("layer_cost", layer_costs, call="layer_cost", numpy_only=True),
     Step("same_padding", same_paddings, call="same_padding", numpy_only=True),
-    Step("conv2d_im2col", im2col, call="conv2d_im2col", needs=("output_size", "same_padding"), numpy_only=True),
+    Step("conv2d_im2col", im2col, call="conv2d_im2col", needs=("same_padding",), numpy_only=True),
     Step("receptive_field", receptive_fields, call="receptive_field", numpy_only=True),
     Step("rf_design", design, names=("design",), numpy_only=True),
 ]

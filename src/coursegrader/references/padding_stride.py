@@ -1,14 +1,13 @@
-"""Lab 2's references: output sizes, TensorFlow's "same" split, the dilated convolution and the
-receptive field of a stack, and the typical mistakes that ``coursekit.checks``' lab 2 self-checks
-name (dilation left out, rounding in the wrong place, symmetric "same", the jump not multiplied)."""
+"""Lab 2's references: the cost of a layer (parameters and multiply-adds), TensorFlow's "same"
+split, the dilated convolution and the receptive field of a stack, and the typical mistakes that
+``coursekit.checks``' lab 2 self-checks name (biases, groups, a depthwise kernel that mixes
+channels, dilation left out, symmetric "same", the jump not multiplied)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
-from coursekit import arith
 
 from .convolution import conv_reference, same_padding
 
@@ -53,21 +52,56 @@ def dilated_conv_reference(x, w, b=None, stride: int = 1, padding=0, dilation: i
     return conv_reference(np.pad(x, pads + [(0, 0)] * (x.ndim - 2)), spread, b, stride, 0)
 
 
-def output_size_reference(n, k, stride=1, padding=0, dilation=1):
-    return arith.conv_output_size(n, k, stride, padding, dilation)
+def _side_out(side: int, k: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return math.ceil(side / stride)
+    if padding == "valid" and side >= k:
+        return (side - k) // stride + 1
+    raise ValueError(f"padding {padding!r} with a kernel of {k} on {side} pixels")
 
 
-def output_size_suspects(n, k, stride=1, padding=0, dilation=1):
-    before, after = _pad_pair(padding, n, k, stride, dilation)
-    span, found = _span(k, dilation), {}
-    if dilation > 1:
-        found[DILATION_HINT] = (n + before + after - k) // stride + 1
-    if stride > 1:
-        found["round down once, at the end: floor((n + 2p - span) / stride) + 1, not ceil and not "
-              "floor((n + 2p) / stride) - ..."] = math.ceil((n + before + after - span) / stride) + 1
-    if isinstance(padding, str) and padding == "same" and stride > 1:
-        found["'same' keeps ceil(n / stride) pixels, not n: the stride still divides."] = n
-    return found
+def _kernel_weights(kind: str, c_in: int, c_out: int, k: int, groups: int) -> int:
+    """The weights that multiply inputs (no bias): each is used once at every output position."""
+    if kind == "conv" and not (c_in % groups or c_out % groups):
+        return k * k * (c_in // groups) * c_out
+    if kind == "depthwise" and c_out % c_in == 0:
+        return k * k * c_out
+    if kind == "separable":
+        return k * k * c_in + c_in * c_out
+    raise ValueError(f"kind {kind!r} with {c_in} -> {c_out} channels and {groups} groups")
+
+
+def layer_cost_reference(kind, side, c_in, c_out, k=3, stride=1, padding="same", groups=1):
+    """(parameters, multiply-adds) of a Keras Conv2D(groups=...), DepthwiseConv2D or
+    SeparableConv2D layer with biases, on a side x side x c_in input."""
+    out = _side_out(side, k, stride, padding)
+    weights = _kernel_weights(kind, c_in, c_out, k, groups)
+    return weights + c_out, out * out * weights
+
+
+def layer_cost_suspects(kind, side, c_in, c_out, k=3, stride=1, padding="same", groups=1):
+    params, madds = layer_cost_reference(kind, side, c_in, c_out, k, stride, padding, groups)
+    out = _side_out(side, k, stride, padding)
+    weights = _kernel_weights(kind, c_in, c_out, k, groups)
+    found = {"did you forget the biases? Each layer kind here has one bias per output channel.":
+             (weights, madds),
+             "a multiply-add is a weight times an input: the biases are additions, do not count "
+             "them in the multiply-adds.": (params, madds + out * out * c_out)}
+    if padding == "same" and side % stride:
+        found["'same' keeps ceil(side / stride) pixels: round up, not down."] =             (params, (side // stride) ** 2 * weights)
+    if kind == "conv" and groups > 1:
+        dense = k * k * c_in * c_out
+        found["with groups, each filter sees only c_in / groups channels: divide by the groups."] = \
+            (dense + c_out, out * out * dense)
+    if kind == "depthwise":
+        dense = k * k * c_in * c_out
+        found["a depthwise convolution does not mix channels: one k x k kernel per output map, "
+              "not k * k * c_in * c_out weights."] = (dense + c_out, out * out * dense)
+    if kind == "separable" and stride > 1:
+        found["the pointwise 1x1 part of a separable convolution runs on the depthwise part's "
+              "output, after the stride: count it at the output resolution."] = \
+            (params, out * out * k * k * c_in + side * side * c_in * c_out)
+    return {hint: wrong for hint, wrong in found.items() if tuple(wrong) != (params, madds)}
 
 
 def same_padding_suspects(n, k, stride=1, dilation=1):
@@ -132,7 +166,7 @@ def receptive_field_suspects(layers):
 
 
 SELF_CHECKS = {
-    "output_size": (output_size_reference, output_size_suspects),
+    "layer_cost": (layer_cost_reference, layer_cost_suspects),
     "same_padding": (same_pads, same_padding_suspects),
     "conv2d_im2col": (dilated_conv_reference, im2col_suspects),
     "receptive_field": (receptive_field_reference, receptive_field_suspects),

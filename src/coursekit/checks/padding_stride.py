@@ -11,7 +11,7 @@ import numpy as np
 from ._core import Check, _finish, case, check_function, no_library_convolution
 from ._recorded import recorded
 
-__all__ = ["check_output_size", "check_same_padding", "check_im2col", "check_receptive_field",
+__all__ = ["check_layer_cost", "check_same_padding", "check_im2col", "check_receptive_field",
            "rf_design_problems", "check_rf_design"]
 
 
@@ -19,7 +19,7 @@ __all__ = ["check_output_size", "check_same_padding", "check_im2col", "check_rec
 # Padding, stride, dilation and receptive fields (lab 2)
 # --------------------------------------------------------------------------
 # Each self-check compares with outputs recorded from the instructor's references, and says in a
-# hint which usual mistake a wrong answer matches: symmetric "same" padding, flooring in the
+# hint which usual mistake a wrong answer matches: biases or groups forgotten, symmetric "same" padding, flooring in the
 # wrong place, dilation left out of the kernel's span, a receptive-field jump not multiplied.
 
 
@@ -33,20 +33,25 @@ def _raises(fn, args, error=ValueError) -> bool:
     return False
 
 
-def check_output_size(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 2's ``output_size(n, k, stride, padding, dilation)``."""
-    cases = [case(5, 3, label="3x3 patches in a 5x5 map"), case(32, 5, label="a 5x5 kernel on 32x32"),
-             case(7, 3, 2, label="stride 2"), case(5, 3, 2, 1, label="the seed's padding 1, stride 2"),
-             case(224, 11, 4, label="a stride that does not divide"),
-             case(7, 4, 2, "same", label="'same', stride 2"), case(10, 3, 1, "full", label="'full'"),
-             case(10, 3, 1, "valid", 2, label="dilation 2"), case(9, 3, 2, "same", 3, label="all at once")]
-    expected, suspects = recorded("padding_stride", "output_size")
-    result = check_function("output_size", fn, cases, expected, suspects=suspects, verbose=False)
+def check_layer_cost(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 2's ``layer_cost(kind, side, c_in, c_out, k, stride, padding, groups)``."""
+    cases = [case("conv", 32, 16, 32, label="a 3x3 convolution"),
+             case("conv", 56, 64, 128, 1, label="a pointwise (1x1) convolution"),
+             case("conv", 28, 32, 64, 3, 1, "same", 4, label="a convolution in 4 groups"),
+             case("depthwise", 112, 32, 32, 3, 2, label="depthwise, stride 2"),
+             case("depthwise", 14, 8, 16, 5, label="depthwise with a depth multiplier of 2"),
+             case("separable", 56, 64, 128, 3, 2, label="separable, stride 2"),
+             case("conv", 31, 3, 8, 4, 2, "valid", label="'valid', a stride that does not divide"),
+             case("separable", 9, 16, 24, 3, 1, "valid", label="separable, 'valid'"),
+             case("conv", 15, 8, 8, 3, 2, "same", 2, label="'same', stride 2, an odd side, 2 groups")]
+    expected, suspects = recorded("padding_stride", "layer_cost")
+    result = check_function("layer_cost", fn, cases, expected, suspects=suspects, verbose=False)
     if result:
-        for args, why in [((5, 3, 1, "middle"), "an unknown padding name"),
-                          ((4, 7), "a kernel larger than the padded input")]:
+        for args, why in [(("dense", 8, 4, 4), "an unknown kind"),
+                          (("conv", 8, 6, 4, 3, 1, "same", 4), "groups that do not divide the channels"),
+                          (("conv", 8, 4, 4, 3, 1, "half"), "an unknown padding")]:
             if not _raises(fn, args):
-                result = Check("output_size", False, [f"output_size{args}: {why} must raise ValueError."])
+                result = Check("layer_cost", False, [f"layer_cost{args}: {why} must raise ValueError."])
                 break
     return _finish(result, verbose, strict)
 
