@@ -4,15 +4,22 @@ and chapter-answer tests try as a step's answer."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
+import io
 import importlib
 import inspect
 import json
 import pkgutil
+import signal
 
+import judging
 from course_files import ROOT
 
 from coursegrader import grade, intake, spec, static
+
+SEED = 20261207
+SECONDS = 20   # an answer slower than this on a probe is no answer (grading's step limits are tighter)
 
 
 @functools.cache
@@ -99,3 +106,44 @@ def helpers_used(module: ast.Module, tree: ast.Module, keep=lambda node: True) -
                 todo.append(node)
     order = {id(node): n for n, node in enumerate(module.body)}
     return [ast.unparse(node) for node in sorted(used, key=lambda node: order[id(node)])]
+
+
+class _Slow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _limit(seconds: int):
+    def stop(*_):
+        raise _Slow
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def scores(lab: Lab, index: int, step, answer: str, folder) -> bool:
+    """Whether `answer`, as the step's answer, earns points on the probes of SEED: the grader's
+    static rules, then its judges, in this process (tests/judging.py). For the course's own code
+    only (chapters, coursekit), never a student's: nothing hides libraries or limits memory here."""
+    verdict = lab.prepare(step, answer)
+    if verdict is not None:
+        return verdict["score"] > 0
+    _, namespace = judging.solution(lab.name)
+    function = lab.parameters(step)[0]
+    mine = {"__name__": "__main__"}
+    kept = namespace.get(function)
+    try:
+        with _limit(SECONDS), contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(answer, f"<chapter copy of {step.grade_id}>", "exec"), mine)  # noqa: S102
+            namespace[function] = mine[function]
+            return not judging.judge(step, index, namespace, SEED, folder, first=True)
+    except _Slow:
+        return False
+    except Exception:  # noqa: BLE001 - a copy that does not even load scores nothing
+        return False
+    finally:
+        namespace[function] = kept

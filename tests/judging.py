@@ -24,7 +24,9 @@ def solution(lab: str) -> tuple[list, dict]:
     import tensorflow as tf
 
     folder = ROOT / "solutions" / lab
-    sources = grade.reference_sources(json.loads((folder / f"{lab}.ipynb").read_text()))
+    notebook = json.loads((folder / f"{lab}.ipynb").read_text())
+    code = {"cells": [c for c in notebook["cells"] if c["cell_type"] == "code"]}   # not written answers
+    sources = grade.reference_sources(code)
     namespace = {"__name__": "__main__", "np": np, "tf": tf, "keras": keras,
                  "get_ipython": runner._Anything(), "checks": runner._Anything()}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -54,9 +56,9 @@ def _answer(step, namespace, probe, seed):
     return namespace[step.call](*args, **kwargs)
 
 
-def judge(step, index, namespace, seed, folder: pathlib.Path) -> list[str]:
+def judge(step, index, namespace, seed, folder: pathlib.Path, first: bool = False) -> list[str]:
     """The reasons for which grading with `seed` marks the namespace's answers to a step down
-    (none: full marks for the step)."""
+    (none: full marks for the step); only the first reason when `first` (no points either way)."""
     probes = grade._settings_kept(step.probes, np.random.default_rng([seed, index]))
     box_seed, reasons = grade._box_seed(seed, index), []
     for number, probe in enumerate(probes):
@@ -69,4 +71,6 @@ def judge(step, index, namespace, seed, folder: pathlib.Path) -> list[str]:
         reason = grade._settings_kept(grade._check, probe, got, arrays)
         if reason is not None:
             reasons.append(reason)
+            if first:
+                break
     return reasons

@@ -4,8 +4,9 @@ Every public function of the installed coursekit (found by walking its modules, 
 list) whose signature fits a graded step is tried as that step's answer in two ways:
 - wrapped (the answer calls it): the step scores 0, with the reason that names it;
 - pasted (its body, renamed, as the answer, with its module's imports): it must score no
-  points, graded as grading does (a sandbox session, a process per body, 5 s each) on the
-  probes of a fixed seed. A body that scores is a lab's answer key shipped to every student.
+  points on the probes of a fixed seed, judged by the grader's static rules and then its own
+  judges, in this process (coursekit is the course's own code: tests/judging.py). A body that
+  scores is a lab's answer key shipped to every student.
 The verdicts come from the grader's own functions (the rule is static: no sandbox is
 needed to refuse a wrap); one notebook per lab also goes through the command line.
 """
@@ -13,22 +14,17 @@ needed to refuse a wrap); one notebook per lab also goes through the command lin
 from __future__ import annotations
 
 import ast
-import contextlib
 import copy
 import inspect
 import json
-import pathlib
-import shutil
-import tempfile
 import textwrap
 
-import numpy as np
 import pytest
 
-from borrowing import Lab, _binds, helpers_used
+from borrowing import Lab, _binds, helpers_used, scores
 from course_files import LABS, ROOT
 
-from coursegrader import cli, grade, intake, sandbox, static
+from coursegrader import cli, grade, intake
 
 SEED = 20261207
 pytestmark = pytest.mark.grading
@@ -122,12 +118,12 @@ def test_the_rule_reads_helpers_given_names_and_names_by_string(answer, reason):
 
 def test_a_step_may_use_what_its_grader_allows_and_nothing_else():
     L = Lab("lab5_training")
-    step = next(s for s in L.steps if s.grade_id == "train_and_evaluate")
+    step = next(s for s in L.steps if s.grade_id == "fixed_run")
     assert step.allow == ("coursekit.train",)
     assert L.prepare(step, L.references[step.grade_id]) is None   # the solution calls coursekit.train.fit
     verdict = L.prepare(step, L.references[step.grade_id].replace(
-        "def train_and_evaluate(", "from coursekit import arith\n\ndef train_and_evaluate(", 1).replace(
-        "    return np.array(", "    arith.receptive_field(model, -1)\n    return np.array(", 1))
+        "def fixed_run(", "from coursekit import arith\n\ndef fixed_run(", 1).replace(
+        "    return model\n", "    arith.receptive_field(model, -1)\n    return model\n", 1))
     assert verdict["score"] == 0 and verdict["reason"] == (
         "calls coursekit.arith.receptive_field: this step asks you to write it "
         "(of coursekit it may use coursekit.train only)"), verdict
@@ -153,69 +149,29 @@ def pasted(f, function: str) -> str | None:
     return "\n".join(imports + helpers_used(module, tree) + [ast.unparse(tree)]) + "\n"
 
 
-@contextlib.contextmanager
-def step_job(L: Lab, step, probes):
-    """The step's job files as the grader writes them (probes, models, given code, references),
-    written once for all the bodies tried on the step: only the answer changes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        job = pathlib.Path(tmp) / "base"
-        job.mkdir()
-        helpers = grade._usable(step, L.given.sources, grade._box_allow(step, L.steps))
-        needed = [(f"reference {n}", L.references[n]) for n in step.needs]
-        grade._write_job(job, step, probes, "", helpers, needed, 0)
-        yield job
+# Known and open, lab -> {"<grade_id> <- the body of <function>"}: the test fails on any other
+# answer that coursekit ships, and when one of these stops scoring (update the list). Lab 1's
+# count_params, answered by coursekit.arith.conv_params, became the count of a stack of layers;
+# lab 2's output_size, answered by conv_output_size, became layer_cost (parameters and
+# multiply-adds of conv, grouped, depthwise, separable layers).
+OPEN: dict[str, set[str]] = {}
 
 
-def scoring(base: pathlib.Path, step, answers: list[str], probes) -> list[bool]:
-    """Which answers pass these probes (the first ones of the job), graded as grading does: one
-    sandbox session, each answer in its own process, 5 s each (a body that slow is no answer)."""
-    whole = json.loads((base / "job.json").read_text())
-
-    def writer(answer):
-        def write(folder):
-            for path in base.iterdir():
-                if path.name != "job.json":
-                    shutil.copy(path, folder / path.name)
-            (folder / "job.json").write_text(json.dumps(whole | {"answer": answer,
-                                                                 "probes": whole["probes"][:len(probes)]}))
-        return write
-
-    jobs = [sandbox.Job(base.parent / f"answer{n}", 5.0, step.memory_mb, writer(a)) for n, a in enumerate(answers)]
-    hide = static.LIBRARIES if step.numpy_only else ()   # coursekit stays: the bodies import none of it
-    with contextlib.closing(sandbox.run_jobs(jobs, hide=hide, sandbox=sandbox.available()[0])) as outcomes:
-        verdicts = [grade._finish_step(step, probes, job.folder, outcome, 1.0, []) for job, outcome in zip(jobs, outcomes)]
-    for job in jobs:
-        shutil.rmtree(job.folder, ignore_errors=True)
-    return [v["score"] > 0 for v in verdicts]
-
-
-# Open: coursekit.arith's public conv_params, which the chapters use, is lab 1's count_params.
-# That step must ask for something coursekit does not compute (or the function leaves coursekit).
-# Until then it is named here: the test fails on any other answer that coursekit ships, and when
-# this one stops scoring (update the list). Lab 2's output_size, answered by conv_output_size,
-# became layer_cost (parameters and multiply-adds of conv, grouped, depthwise, separable layers).
-OPEN = {"lab1_convolution": {"count_params <- the body of coursekit.arith.conv_params"}}
-
-
-@pytest.mark.slow   # a sandbox session per step, ~50 bodies each: minutes per lab on 2 cores
+@pytest.mark.slow   # ~50 bodies a step, each judged on a seed's probes in process: a minute a lab
 @pytest.mark.parametrize("lab", LABS)
-def test_no_coursekit_function_body_answers_a_step(lab):
+def test_no_coursekit_function_body_answers_a_step(lab, tmp_path):
     L, scored, tried = Lab(lab), [], 0
-    for number, step in enumerate(_function_steps(L)):
-        function = L.parameters(step)[0]
-        candidates = [(f, answer) for f in L.fitting(step) if (answer := pasted(f, function)) is not None]
-        runnable = [(f, answer) for f, answer in candidates if L.prepare(step, answer) is None]
-        tried += len(candidates)
-        if not runnable:
+    for index, step in enumerate(L.steps):
+        if not step.call:
             continue
-        probes = grade._settings_kept(step.probes, np.random.default_rng([SEED, number]))
-        with step_job(L, step, probes) as base:
-            # all probes must pass for a point: most bodies fail the first one, and stop there
-            first = scoring(base, step, [a for _, a in runnable], probes[:1])
-            passing = [(f, a) for (f, a), ok in zip(runnable, first) if ok]
-            for (f, _), ok in zip(passing, scoring(base, step, [a for _, a in passing], probes) if passing else []):
-                if ok:
-                    scored.append(f"{step.grade_id} <- the body of {f.__module__}.{f.__name__}")
+        function = L.parameters(step)[0]
+        for f in L.fitting(step):
+            answer = pasted(f, function)
+            if answer is None:
+                continue
+            tried += 1
+            if scores(L, index, step, answer, tmp_path):
+                scored.append(f"{step.grade_id} <- the body of {f.__module__}.{f.__name__}")
     assert tried, f"{lab}: no coursekit function fits any step: the signature test is broken"
     assert set(scored) == OPEN.get(lab, set()), (
         "coursekit ships these answers (their bodies, pasted, score points):\n" + "\n".join(scored)
@@ -263,7 +219,7 @@ def test_the_self_check_knows_what_each_step_allows():
             assert _borrowed.ALLOWED.get(step.grade_id, ()) == grade._box_allow(step, L.steps), \
                 f"{lab} {step.grade_id}: coursekit.checks._borrowed.ALLOWED and the grader disagree"
     L = Lab("lab5_training")
-    ns = _notebook_functions("import keras\n" + L.references["train_and_evaluate"])
-    fn = ns["train_and_evaluate"]
-    assert _borrowed.borrowed(fn, _borrowed.ALLOWED["train_and_evaluate"]) == []
+    ns = _notebook_functions("import keras\n" + L.references["fixed_run"])
+    fn = ns["fixed_run"]
+    assert _borrowed.borrowed(fn, _borrowed.ALLOWED["fixed_run"]) == []
     assert _borrowed.borrowed(fn) == ["calls coursekit.train.fit"]

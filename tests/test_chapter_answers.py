@@ -13,23 +13,16 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import io
 import json
-import signal
 
 import pytest
 
-from borrowing import Lab, _binds, helpers_used
+from borrowing import Lab, _binds, helpers_used, scores
 from course_files import HAS_SOLUTIONS, LABS, ROOT
 
 pytestmark = [pytest.mark.grading,
               pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")]
 
-if HAS_SOLUTIONS:
-    import judging
-
-SEED = 20261207
-SECONDS = 20   # a copy slower than this on a probe is no answer (grading's step limits are tighter)
 
 # Known leaks, lab -> {"<grade_id> <- <chapter function>"}: a chapter function that scores. The
 # test fails on any other, and when one of these stops scoring (then remove it here).
@@ -89,45 +82,6 @@ def candidates(lab: Lab, step, module: ast.Module) -> list[tuple[str, str]]:
         others = [h for h in helpers_used(module, tree, _cheap) if not h.startswith(f"def {node.name}(")]
         found.append((node.name, "\n".join(imports + others + [ast.unparse(tree)]) + "\n"))
     return found
-
-
-class _Slow(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _limit(seconds: int):
-    def stop(*_):
-        raise _Slow
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def scores(lab: Lab, index: int, step, answer: str, folder) -> bool:
-    """Whether `answer`, as the step's answer, earns points on the fixed seed's probes."""
-    verdict = lab.prepare(step, answer)
-    if verdict is not None:
-        return verdict["score"] > 0
-    steps, namespace = judging.solution(lab.name)
-    function = lab.parameters(step)[0]
-    mine = {"__name__": "__main__"}
-    kept = namespace.get(function)
-    try:
-        with _limit(SECONDS), contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(answer, f"<chapter copy of {step.grade_id}>", "exec"), mine)  # noqa: S102
-            namespace[function] = mine[function]
-            return not judging.judge(step, index, namespace, SEED, folder)
-    except _Slow:
-        return False
-    except Exception:  # noqa: BLE001 - a copy that does not even load scores nothing
-        return False
-    finally:
-        namespace[function] = kept
 
 
 @pytest.mark.parametrize("lab", LABS if HAS_SOLUTIONS else [])
