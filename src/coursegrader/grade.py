@@ -415,13 +415,33 @@ def _load_architecture(path: pathlib.Path):
 def _judge(step, probes, results, arrays, worth, flags) -> dict:
     if not isinstance(results, list) or len(results) != len(probes):
         return _verdict(0, worth, "your code crashed while it was being graded", flags)
-    failures = [reason for probe, got in zip(probes, results)
-                if (reason := _safe_check(probe, got, arrays)) is not None]
+    reasons = [_safe_check(probe, got, arrays) for probe, got in zip(probes, results)]
+    failures = [reason for reason in reasons if reason is not None]
     if not failures:
         return _verdict(worth, worth, "correct", flags)
     if step.call is None and not any(p.judge for p in probes):   # a judge's reason reveals no answer
         return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong", flags)
+    if step.parts:
+        return _verdict_by_parts(step, probes, reasons, worth, flags)
     return _verdict(0, worth, f"{failures[0]} ({len(failures)} of {len(probes)} hidden cases failed)", flags)
+
+
+def _verdict_by_parts(step, probes, reasons, worth, flags) -> dict:
+    """Each part of the step scores its share when all its probes pass: a mistake costs once. A
+    probe of no declared part judges the whole step (an author's slip never gives points away)."""
+    whole = [r for p, r in zip(probes, reasons) if p.part not in step.parts and r is not None]
+    if whole:
+        return _verdict(0, worth, f"{whole[0]} ({len(whole)} of {len(probes)} hidden cases failed)", flags)
+    said, score = [], 0.0
+    for part, share in step.parts.items():
+        failed = [r for p, r in zip(probes, reasons) if p.part == part and r is not None]
+        tried = sum(p.part == part for p in probes)
+        if failed:
+            said.append(f"{part}: {failed[0]} ({len(failed)} of {tried} hidden cases failed)")
+        else:
+            score += share * worth
+            said.append(f"{part}: correct")
+    return _verdict(round(score, 2), worth, "; ".join(said), flags)
 
 
 def _safe_check(probe: spec.Probe, got, arrays) -> str | None:
@@ -453,7 +473,7 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
         if value is None:
             return f"{probe.reason}: {'a Keras model that loads safely' if kind == 'model' else 'a result'} is expected"
         verdict = probe.judge(value)
-        return None if verdict is None else f"{probe.reason}: {verdict}"
+        return None if verdict is None else f"{probe.reason}: {_mistake(probe, value) or verdict}"
     if kind == "model":
         return f"{probe.reason}: a model was returned where a value is expected"
     if probe.integer:
@@ -477,5 +497,18 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
         return f"{probe.reason}: dtype {value.dtype}, expected {want.dtype}"
     if value.dtype.kind not in "biuf" or not np.allclose(value.astype(np.float64), want.astype(np.float64),
                                                           rtol=probe.rtol, atol=probe.atol):
-        return f"{probe.reason}: wrong values"
+        return f"{probe.reason}: {_mistake(probe, value) or 'wrong values'}"
+    return None
+
+
+def _mistake(probe: spec.Probe, value) -> str | None:
+    """The words of the typical mistake whose output `value` matches on this probe, if one does:
+    the self-check's words, which name the mistake and never the probe's values."""
+    if not probe.mistakes or not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+        return None
+    for words, wrong in probe.mistakes.items():
+        wrong = np.asarray(wrong)
+        if wrong.shape == value.shape and wrong.dtype.kind in "biuf" and np.allclose(
+                value.astype(np.float64), wrong.astype(np.float64), rtol=probe.rtol, atol=probe.atol):
+            return f"matches a typical mistake: {words}"
     return None

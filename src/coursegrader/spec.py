@@ -38,6 +38,10 @@ class Probe:
     name: str | None = None            # for value steps: the variable to read
     judge: Callable[[Any], str | None] | None = None  # custom check of the returned value (a
     #   NumPy value, or a Keras model loaded with safe_mode=True): None when right, else what is wrong
+    mistakes: dict[str, Any] = dataclasses.field(default_factory=dict)  # what each typical mistake
+    #   returns on these inputs, under the words that name it (the self-check's): a wrong answer that
+    #   matches one is told which mistake it is ("the variance divides by m - 1 ..."), never the values
+    part: str = ""                     # the independent part of the step this probe judges (Step.parts)
 
 
 @dataclasses.dataclass
@@ -55,8 +59,15 @@ class Step:
     allow: tuple[str, ...] = ()        # the parts of coursekit the answer may use, e.g. ("coursekit.train",):
     #   anything else of coursekit scores 0 ("calls coursekit.arith.conv_output_size: this step asks
     #   you to write it") and is hidden from the step in the sandbox
+    parts: dict[str, float] = dataclasses.field(default_factory=dict)  # independent parts and their
+    #   shares of the points, e.g. {"training mode": 0.5, "inference mode": 0.5}: each part scores when
+    #   all of its probes pass, so a mistake in one costs only its share; empty: all or nothing
     timeout: float = 20.0              # seconds of wall-clock time for the whole step
     memory_mb: int = 1024              # address space for the student's process
+
+    def __post_init__(self):
+        if self.parts and abs(sum(self.parts.values()) - 1) > 1e-9:
+            raise ValueError(f"step {self.grade_id}: the shares of its parts sum to {sum(self.parts.values()):g}, not 1")
 
     @property
     def defines(self) -> set[str]:

@@ -1,0 +1,86 @@
+"""Grading feedback names the mistake, and a step's independent parts score on their own.
+
+The grader's judging, on results as the student's process returns them (no sandbox needed):
+a wrong answer that matches a probe's typical mistake is told which one, in the self-check's
+words, without the probe's values; a step declared in parts scores each part whose probes all
+pass, so that one mistake costs once.
+"""
+
+import numpy as np
+import pytest
+
+from coursegrader import grade
+from coursegrader.spec import Probe, Step
+
+X = np.arange(12.0).reshape(4, 3)
+RIGHT = (X - X.mean(0)) / np.sqrt(X.var(0) + 1e-5)
+UNBIASED = (X - X.mean(0)) / np.sqrt(X.var(0, ddof=1) + 1e-5)
+WORDS = "the variance divides by m - 1 (unbiased); Keras divides by m"
+
+
+def _probe(part="", mistakes=None, expect=RIGHT):
+    return Probe("random (N, D) inputs", (X,), expect=expect, rtol=1e-6, atol=1e-8,
+                 mistakes={WORDS: UNBIASED} if mistakes is None else mistakes, part=part)
+
+
+def _judged(step, probes, values):
+    results = [{"kind": "array", "key": f"r{n}"} for n in range(len(values))]
+    arrays = {f"r{n}": value for n, value in enumerate(values)}
+    return grade._judge(step, probes, results, arrays, 3.0, [])
+
+
+STEP = Step("batchnorm_forward", lambda rng: [], call="batchnorm_forward")
+
+
+def test_a_wrong_answer_that_matches_a_typical_mistake_is_told_which():
+    verdict = _judged(STEP, [_probe(), _probe()], [UNBIASED, UNBIASED])
+    assert verdict["score"] == 0
+    assert verdict["reason"] == (f"random (N, D) inputs: matches a typical mistake: {WORDS} "
+                                 "(2 of 2 hidden cases failed)")
+    assert str(UNBIASED[0, 0])[:5] not in verdict["reason"]   # words, never the values
+
+
+def test_a_wrong_answer_that_matches_no_mistake_says_which_property_failed():
+    verdict = _judged(STEP, [_probe()], [RIGHT + 1])
+    assert verdict["reason"] == "random (N, D) inputs: wrong values (1 of 1 hidden cases failed)"
+
+
+def test_a_right_answer_is_right_even_where_a_mistake_gives_the_same_numbers():
+    verdict = _judged(STEP, [_probe(mistakes={WORDS: RIGHT})], [RIGHT])
+    assert verdict["score"] == 3 and verdict["reason"] == "correct"
+
+
+def test_a_judged_probe_names_the_mistake_too():
+    probe = _probe()
+    probe.judge = lambda value: None if np.allclose(value, RIGHT) else "wrong values"
+    verdict = _judged(STEP, [probe], [UNBIASED])
+    assert f"matches a typical mistake: {WORDS}" in verdict["reason"]
+
+
+PARTS = Step("batchnorm_forward", lambda rng: [], call="batchnorm_forward",
+             parts={"training mode": 0.5, "inference mode": 0.5})
+
+
+def test_a_mistake_in_one_part_costs_only_that_part():
+    probes = [_probe("training mode"), _probe("training mode"), _probe("inference mode")]
+    verdict = _judged(PARTS, probes, [UNBIASED, UNBIASED, RIGHT])
+    assert verdict["score"] == 1.5 and verdict["max_score"] == 3
+    assert verdict["reason"] == (f"training mode: random (N, D) inputs: matches a typical mistake: {WORDS} "
+                                 "(2 of 2 hidden cases failed); inference mode: correct")
+
+
+def test_every_part_right_is_full_marks_and_every_part_wrong_is_zero():
+    probes = [_probe("training mode"), _probe("inference mode")]
+    assert _judged(PARTS, probes, [RIGHT, RIGHT])["score"] == 3
+    assert _judged(PARTS, probes, [RIGHT + 1, RIGHT + 1])["score"] == 0
+
+
+def test_parts_must_share_all_the_points():
+    with pytest.raises(ValueError, match="sum to 0.9, not 1"):
+        Step("s", lambda rng: [], call="s", parts={"a": 0.5, "b": 0.4})
+
+
+def test_a_probe_of_no_declared_part_judges_the_whole_step():
+    probes = [_probe("training mode"), _probe("inference mode"), _probe("")]
+    verdict = _judged(PARTS, probes, [RIGHT, RIGHT, RIGHT + 1])
+    assert verdict["score"] == 0 and verdict["reason"].startswith("random (N, D) inputs: wrong values")
