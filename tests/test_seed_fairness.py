@@ -60,6 +60,8 @@ FEWER = {
     ("lab9_visualization", "gradient_ascent"): (3, "runs gradient ascent on a network a seed (10 s)"),
     ("lab9_visualization", "grad_cam"): (5, "trains a small network for its expected maps (5 s a seed)"),
     ("lab9_visualization", "fgsm"): (3, _TRAINS + " to attack (9 s)"),
+    ("lab9_visualization", "occlusion"): (20, "runs Keras models on every covered copy (1 s a seed)"),
+    ("lab9_visualization", "sanity_check"): (20, "occludes two models and their random copies (2 s a seed)"),
     ("lab10_fcn", "dense_to_conv"): (12, "builds and reloads Keras twins (2 s a seed)"),
     ("lab10_fcn", "mean_iou"): (80, "computes its expected values with Keras' metric (0.4 s a seed)"),
     ("lab10_fcn", "build_fcn"): (2, _TRAINS + " (17 s)"),

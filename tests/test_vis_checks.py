@@ -126,11 +126,45 @@ def _fgsm(model, images, labels, eps, sign=1.0, clip=True):
     return (tf.clip_by_value(adv, 0, 1) if clip else adv).numpy()
 
 
+def _occlusion(model, images, c, patch, stride, fill=0.5, scores=tf.nn.softmax):
+    """One model call per position, as a student may write it."""
+    n, h, w = images.shape[:3]
+    p = scores(model(images))[:, c].numpy()
+    rows = []
+    for i in range(0, h - patch + 1, stride):
+        row = []
+        for j in range(0, w - patch + 1, stride):
+            covered = images.copy()
+            covered[:, i:i + patch, j:j + patch, :] = fill
+            row.append(p - scores(model(covered))[:, c].numpy())
+        rows.append(row)
+    return np.transpose(np.array(rows), (2, 0, 1)).astype(np.float32)
+
+
+def _sanity(model, images, c, patch, stride, seed, itself=False, pearson=False):
+    from scipy.stats import pearsonr, spearmanr
+
+    rng = np.random.default_rng(seed)
+    copy = keras.models.clone_model(model)
+    copy.set_weights([rng.normal(0, np.std(w), w.shape).astype(np.float32) for w in model.get_weights()])
+    a = _occlusion(model, images, c, patch, stride)
+    b = _occlusion(model if itself else copy, images, c, patch, stride)
+    corr = pearsonr if pearson else spearmanr
+    return np.array([corr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)])
+
+
 def test_self_checks_pass_right_answers():
     assert checks.check_feature_extractor(_extractor, verbose=False)
     assert checks.check_gradient_ascent(_ascent, verbose=False)
     assert checks.check_grad_cam(_grad_cam, verbose=False)
     assert checks.check_fgsm(_fgsm, verbose=False)
+    assert checks.check_occlusion(_occlusion, verbose=False)
+    assert checks.check_sanity_check(_sanity, verbose=False)
+
+
+def _randomize_in_place(model, images, c, patch, stride, seed):
+    model.set_weights([0 * w for w in model.get_weights()])
+    return _sanity(model, images, c, patch, stride, seed)
 
 
 @pytest.mark.parametrize("check, wrong, words", [
@@ -143,8 +177,63 @@ def test_self_checks_pass_right_answers():
     (checks.check_fgsm, lambda *a: _fgsm(*a, sign=-1.0), "goes down the loss"),
     (checks.check_fgsm, lambda *a: _fgsm(*a, clip=False), "not clipped"),
     (checks.check_fgsm, lambda *a: (_ for _ in ()).throw(NotImplementedError()), "not implemented"),
+    (checks.check_occlusion, lambda *a: _occlusion(*a, fill=0.0), "black (0)"),
+    (checks.check_occlusion, lambda *a: -_occlusion(*a), "sign is reversed"),
+    (checks.check_occlusion, lambda *a: _occlusion(*a, scores=lambda z: z), "of logits"),
+    (checks.check_occlusion, lambda *a: _occlusion(*a).astype(np.float64), "dtype"),
+    (checks.check_sanity_check, lambda *a: _sanity(*a, itself=True), "compared with itself"),
+    (checks.check_sanity_check, lambda *a: _sanity(*a, pearson=True), "Pearson"),
+    (checks.check_sanity_check, _randomize_in_place, "own weights changed"),
 ])
 def test_self_checks_diagnose_mistakes(check, wrong, words):
     result = check(wrong, verbose=False)
     assert not result
     assert words in result.message, result.message
+
+
+# -- occlusion and the randomization test: the references against independent computations
+
+
+def test_occlusion_reference_is_the_softmax_drop_of_a_linear_classifier():
+    model = _weights("linear", 4)
+    kernel, bias = model.get_layer("linear").get_weights()
+    x = np.random.default_rng(4).random((2, 8, 8, 2), dtype=np.float32)
+    maps = refs.occlusion_reference(model, x, 3, 3, 2)        # corners 0, 2, 4: (2, 3, 3)
+    assert maps.shape == (2, 3, 3) and maps.dtype == np.float32
+
+    def p(images):      # known answer: softmax(W^T x + b), in NumPy
+        z = images.reshape(len(images), -1).astype(np.float64) @ kernel + bias
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True))[:, 3]
+    covered = x.copy()
+    covered[:, 2:5, 4:7, :] = 0.5
+    np.testing.assert_allclose(maps[:, 1, 2], p(x) - p(covered), atol=1e-6)
+
+
+def test_occlusion_reference_equals_a_loop_of_model_calls():
+    model = _weights("flat", 5)
+    x = np.random.default_rng(5).random((2, 12, 12, 2), dtype=np.float32)
+    np.testing.assert_allclose(refs.occlusion_reference(model, x, 1, 5, 3), _occlusion(model, x, 1, 5, 3),
+                               atol=1e-6)
+
+
+def test_spearman_reference_equals_scipy_with_ties_and_is_0_on_a_constant_map():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(6)
+    a, b = rng.integers(0, 4, size=(3, 5, 5)), rng.normal(size=(3, 5, 5))   # a: many ties
+    want = [spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
+    np.testing.assert_allclose(refs.spearman_reference(a, b), want, atol=1e-12)
+    np.testing.assert_allclose(refs.spearman_reference(b, b), 1.0)
+    assert refs.spearman_reference(np.zeros((1, 4)), b[:1, 0, :4])[0] == 0.0
+
+
+def test_randomized_copy_keeps_the_model_and_each_arrays_scale():
+    model = _weights("cnn", 7)
+    before = vis.flat_weights(model)
+    copy = refs.randomized_copy(model, 3)
+    np.testing.assert_array_equal(vis.flat_weights(model), before)
+    for w, r in zip(model.get_weights(), copy.get_weights()):
+        assert r.shape == w.shape and not np.array_equal(r, w)
+        assert w.size < 20 or abs(r.std() - w.std()) < 0.3 * w.std()   # small arrays vary
+    np.testing.assert_array_equal(vis.flat_weights(refs.randomized_copy(model, 3)), vis.flat_weights(copy))

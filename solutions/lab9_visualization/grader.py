@@ -6,7 +6,9 @@ student's code gets a fresh copy of it). Step 1 returns a model, loaded here wit
 safe_mode=True and run on the probe's images. Expected values are computed here, in the
 trusted process, from closed forms (a tf.nn forward pass, ReLU(CAM) on a GAP -> Dense
 model, w / ||w|| for a linear unit, FGSM on a linear classifier) and from coursekit (Grad-CAM on a non-CAM head, gradient
-ascent on a ReLU unit, FGSM on a network trained here on MNIST). A reason says what
+ascent on a ReLU unit, FGSM on a network trained here on MNIST), and from the references of
+coursegrader (occlusion maps by one forward pass per position, the randomization test on
+them). A reason says what
 property failed, never the inputs. TensorFlow is imported inside the probe functions.
 """
 
@@ -132,8 +134,9 @@ def cams(rng):
     return probes
 
 
-def _blob_probe(rng):
-    """Class 1's evidence, a bright square, placed at a spot drawn now: the map's peak must lie on it."""
+def _blob(rng):
+    """The "blob" model, which finds a bright 6 x 6 square (class 1), and 3 images with the square
+    at corners drawn now."""
     model = vis.probe_model("blob")
     spot = np.full((5, 5, 1, 1), 1.0 / 25)
     kernel = np.concatenate([-spot, spot - 0.02], axis=-1).astype(np.float32)    # (5, 5, 1, 2)
@@ -144,6 +147,12 @@ def _blob_probe(rng):
     corners = rng.integers(2, 16, size=(3, 2))
     for image, (r, c) in zip(images, corners):
         image[r:r + 6, c:c + 6] = 1.0
+    return model, images, corners
+
+
+def _blob_probe(rng):
+    """Class 1's evidence, a bright square, placed at a spot drawn now: the map's peak must lie on it."""
+    model, images, corners = _blob(rng)
 
     def judge(maps):
         maps = np.asarray(maps)
@@ -216,10 +225,75 @@ def _mnist_probe(rng):
                  (model, images, labels, EPS_MNIST), judge=judge)
 
 
+PATCHES = ((4, 2), (3, 3), (5, 2), (3, 1))    # (patch, stride) on 16 x 16 images
+
+
+def occlusions(rng):
+    model = _model("cnn", rng)
+    images = _images(rng, 3, (16, 16, 3))
+    patch, stride = PATCHES[int(rng.integers(len(PATCHES)))]
+    c = int(rng.integers(5))
+    probes = [Probe("the maps differ from the drops in the class's softmax probability under a "
+                    "grey square", (model, images, c, patch, stride),
+                    expect=refs.occlusion_reference(model, images, c, patch, stride),
+                    rtol=1e-4, atol=1e-5)]
+    model = _model("flat", rng)
+    images = _images(rng, 2, (12, 12, 2))
+    probes.append(Probe("a stride that does not divide the image (the last corner is H - patch or "
+                        "before)", (model, images, 2, 5, 3),
+                        expect=refs.occlusion_reference(model, images, 2, 5, 3), rtol=1e-4, atol=1e-5))
+    model, images, corners = _blob(rng)
+
+    def judge(maps):
+        maps = np.asarray(maps)
+        if maps.shape != (3, 10, 10):
+            return "wrong shape"
+        for m, (r, c) in zip(maps, corners):
+            i, j = np.unravel_index(np.argmax(m), m.shape)
+            if not (r - 6 < 2 * i <= r + 6 and c - 6 < 2 * j <= c + 6):
+                return "the largest drop is not where the object is"
+        return None
+
+    probes.append(Probe("a synthetic image with the class evidence at a known spot",
+                        (model, images, 1, 6, 2), judge=judge))
+    return probes
+
+
+def sanities(rng):
+    """Weights at a scale where the softmax does not saturate: float32 and float64 then rank the
+    maps' values alike."""
+    probes = []
+    for kind, shape, classes, scale in (("cnn", (16, 16, 3), 5, 0.3), ("flat", (12, 12, 2), 3, 0.2)):
+        model = _model(kind, rng, scale)
+        images = _images(rng, 3, shape)
+        patch, stride = PATCHES[int(rng.integers(3))]
+        args = (model, images, int(rng.integers(classes)), patch, stride, int(rng.integers(10_000)))
+        probes.append(Probe("the correlations differ from the test's recipe (a copy with weights "
+                            "drawn from N(0, std of each array), Spearman's correlation per image)",
+                            args, judge=_correlations(refs.sanity_reference(*args))))
+    return probes
+
+
+def _correlations(want):
+    """A judge: one correlation per image, in [-1, 1], each within 0.01 of the reference's (a
+    swap of two nearly equal values moves it by less than 0.001)."""
+    def judge(got):
+        got = np.asarray(got, dtype=np.float64)
+        if got.shape != want.shape:
+            return "one correlation per image is expected"
+        if not np.isfinite(got).all() or np.abs(got).max() > 1 + 1e-9:
+            return "a correlation lies in [-1, 1] (a constant map gives 0)"
+        return None if np.allclose(got, want, rtol=0, atol=0.01) else "wrong correlations"
+    return judge
+
+
 STEPS = [
     Step("feature_extractor", features, call="feature_extractor", timeout=60, memory_mb=4096),
     Step("gradient_ascent", ascent, call="gradient_ascent", needs=("feature_extractor",), timeout=90,
          memory_mb=4096),
     Step("grad_cam", cams, call="grad_cam", needs=("feature_extractor",), timeout=60, memory_mb=4096),
     Step("fgsm", attacks, call="fgsm", timeout=60, memory_mb=4096),
+    Step("occlusion", occlusions, call="occlusion", timeout=60, memory_mb=4096),
+    Step("sanity_check", sanities, call="sanity_check", needs=("occlusion",), timeout=60,
+         memory_mb=4096),
 ]

@@ -31,7 +31,8 @@ RECORDED = {
     "batch_norm": ("lab6_batch_norm", ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt")),
     "initialization": ("lab7_initialization", ("fans",)),
     "fcn": ("lab10_fcn", ("conv_transpose2d", "mean_iou")),
-    "visualization": ("lab9_visualization", ("feature_extractor", "grad_cam", "fgsm")),
+    "visualization": ("lab9_visualization", ("feature_extractor", "grad_cam", "fgsm", "occlusion",
+                                              "sanity_check")),
     "transfer_learning": ("lab8_transfer_learning", ("preprocess", "extract_features"),
                           lambda: {"base": importlib.import_module("coursekit.checks").feature_base()}),
 }

@@ -1,7 +1,9 @@
 """Lab 9's references, in closed form on the small probe models of ``coursekit.checks.probe_model``:
 the activations of the ``"cnn"`` model by a ``tf.nn`` forward pass, CAM behind GAP -> Dense
-(Zhou et al. 2016), and FGSM on a linear softmax classifier. The self-checks read their outputs,
-recorded on the checks' own models (given here by their flat weights)."""
+(Zhou et al. 2016), FGSM on a linear softmax classifier, occlusion sensitivity (Zeiler and Fergus
+2014) by one forward pass per patch position, and the model-randomization test of Adebayo et al.
+(2018) on it. The self-checks read their outputs, recorded on the checks' own models (given here
+by their flat weights)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,68 @@ def linear_fgsm_reference(kernel, bias, images, labels, eps, bounds=(0.0, 1.0)) 
     return (adv if bounds is None else np.clip(adv, *bounds)).astype(np.float32)
 
 
+GREY = 0.5            # the occluder's value, mid-way in [0, 1]
+
+
+def _scores(model, images, class_index, logits=False) -> np.ndarray:
+    z = np.asarray(model(np.asarray(images, np.float32)), np.float64)
+    if logits:
+        return z[:, class_index]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True))[:, class_index]
+
+
+def occlusion_reference(model, images, class_index, patch, stride, fill=GREY,
+                        logits=False) -> np.ndarray:
+    """(N, rows, cols) float32: the drop in the softmax probability of ``class_index`` when a
+    ``patch`` x ``patch`` square of value ``fill`` covers the image at each top-left corner
+    (0, stride, 2 * stride, ... up to H - patch), all channels at once (``logits``: the drop
+    of the logit instead, a mistake)."""
+    images = np.asarray(images, np.float32)
+    n, height, width = images.shape[:3]
+    corners = [(i, j) for i in range(0, height - patch + 1, stride)
+               for j in range(0, width - patch + 1, stride)]
+    covered = np.repeat(images[None], len(corners), axis=0)   # (positions, N, H, W, C)
+    for k, (i, j) in enumerate(corners):
+        covered[k, :, i:i + patch, j:j + patch, :] = fill
+    after = _scores(model, covered.reshape(-1, *images.shape[1:]), class_index, logits)
+    drops = _scores(model, images, class_index, logits) - after.reshape(len(corners), n)
+    rows = len(range(0, height - patch + 1, stride))
+    return drops.T.reshape(n, rows, -1).astype(np.float32)
+
+
+def randomized_copy(model, seed):
+    """A copy of ``model`` whose every weight array is drawn anew from N(0, std of that array),
+    with ``np.random.default_rng(seed)``, in ``get_weights()`` order (a zero bias stays zero)."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    copy = keras.models.clone_model(model)
+    copy.set_weights([rng.normal(0.0, np.std(w), size=w.shape).astype(np.float32)
+                      for w in model.get_weights()])
+    return copy
+
+
+def spearman_reference(a, b) -> np.ndarray:
+    """Spearman's rank correlation of each pair of rows of a and b (N, ...): the Pearson
+    correlation of their ranks, tied values sharing their mean rank; 0 where a row is constant."""
+    from scipy.stats import rankdata
+
+    a = rankdata(np.reshape(a, (len(a), -1)), axis=1)
+    b = rankdata(np.reshape(b, (len(b), -1)), axis=1)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    norms = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
+
+
+def sanity_reference(model, images, class_index, patch, stride, seed) -> np.ndarray:
+    """Per image, the rank correlation between the occlusion maps of ``model`` and of its
+    randomized copy: near 1 when the explanation ignores the weights (it fails the test)."""
+    maps = occlusion_reference(model, images, class_index, patch, stride)
+    again = occlusion_reference(randomized_copy(model, seed), images, class_index, patch, stride)
+    return spearman_reference(maps, again)
+
+
 # The self-checks' cases, by the probe model's flat weights.
 def _activation(layer):
     return lambda flat, images: vis_forward_reference(probe_model("cnn", flat), images)[layer]
@@ -72,8 +136,39 @@ def _fgsm_suspects(flat, images, labels, eps):
             "the result is not clipped to [0, 1]": linear_fgsm_reference(kernel, bias, images, labels, eps, None)}
 
 
+def _occlusion(flat, images, class_index, patch, stride):
+    return occlusion_reference(probe_model("cnn", flat), images, class_index, patch, stride)
+
+
+def _occlusion_suspects(flat, images, class_index, patch, stride):
+    model = probe_model("cnn", flat)
+    drops = occlusion_reference(model, images, class_index, patch, stride)
+    return {"the sign is reversed: the map is p(original) - p(occluded), a drop": -drops,
+            "the occluder is black (0); the lab asks for grey, 0.5":
+                occlusion_reference(model, images, class_index, patch, stride, fill=0.0),
+            "the map is of logits; take the softmax probability of the class":
+                occlusion_reference(model, images, class_index, patch, stride, logits=True)}
+
+
+def _sanity(flat, images, class_index, patch, stride, seed):
+    return sanity_reference(probe_model("cnn", flat), images, class_index, patch, stride, seed)
+
+
+def _sanity_suspects(flat, images, class_index, patch, stride, seed):
+    model = probe_model("cnn", flat)
+    maps = occlusion_reference(model, images, class_index, patch, stride)
+    again = occlusion_reference(randomized_copy(model, seed), images, class_index, patch, stride)
+    pearson = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(maps, again)]
+    return {"the model was compared with itself: randomize a copy (keras.models.clone_model), "
+            "not the model": np.ones(len(images)),
+            "this is Pearson's correlation of the values; Spearman's correlates their ranks":
+                np.asarray(pearson)}
+
+
 SELF_CHECKS = {
     **{f"feature_extractor.{layer}": (_activation(layer), None) for layer in LAYERS},
     "grad_cam": (_cam, None),
     "fgsm": (_fgsm, _fgsm_suspects),
+    "occlusion": (_occlusion, _occlusion_suspects),
+    "sanity_check": (_sanity, _sanity_suspects),
 }

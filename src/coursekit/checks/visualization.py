@@ -9,7 +9,9 @@ models (coursekit holds no reference that computes them):
 - on a GlobalAveragePooling -> Dense model, Grad-CAM is ReLU(CAM) divided by its
   maximum, where CAM_c = sum_k w[k, c] A_k (Zhou et al. 2016);
 - on a linear softmax classifier, the gradient of the cross-entropy is
-  W (softmax(z) - onehot(y)), so FGSM is known exactly.
+  W (softmax(z) - onehot(y)), so FGSM is known exactly;
+- occlusion maps and the rank correlations of the randomization test, recorded from the
+  instructor's references on the checks' own models and seeds.
 
 :func:`probe_model` builds the models; lab 9's grader builds the same ones, with
 weights it draws when it grades.
@@ -32,6 +34,8 @@ __all__ = [
     "check_gradient_ascent",
     "check_grad_cam",
     "check_fgsm",
+    "check_occlusion",
+    "check_sanity_check",
 ]
 
 
@@ -249,3 +253,66 @@ def check_fgsm(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: boo
         if not result:
             return _finish(result, verbose, strict)
     return _finish(Check(name, True, ["equals the closed form on a linear classifier"]), verbose, strict)
+
+
+def check_occlusion(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Lab 9, step 5: ``fn(model, images, class_index, patch, stride)`` returns the drop in the
+    class's softmax probability for a grey patch at each position, (N, rows, cols), float32."""
+    name = "occlusion"
+    rng = np.random.default_rng(seed)
+    model = _random_model("cnn", rng)
+    images = rng.random((3, 16, 16, 3), dtype=np.float32)
+    expected, suspects = recorded("visualization", name)
+    for class_index, patch, stride in ((2, 4, 2), (0, 3, 3)):
+        args = (flat_weights(model), images, class_index, patch, stride)
+        try:
+            want = expected(*args)
+        except NotRecorded as missing:
+            return _finish(Check(name, False, [str(missing)]), verbose, strict)
+        maps, error = _call(name, fn, model, images.copy(), class_index, patch, stride)
+        if error is not None:
+            return _finish(error, verbose, strict)
+        result = compare(name, maps, want, rtol=1e-4, atol=1e-5, check_dtype=True,
+                         context=f"class {class_index}, patch {patch}, stride {stride}",
+                         suspects=suspects(*args),
+                         hint="rows = range(0, H - patch + 1, stride), the same for columns; "
+                              "map = p(class | image) - p(class | image with a 0.5 square), "
+                              "p = softmax of the logits.",
+                         verbose=False)
+        if not result:
+            return _finish(result, verbose, strict)
+    return _finish(Check(name, True, ["equal to the recorded maps, two patch sizes"]), verbose, strict)
+
+
+def check_sanity_check(fn: Callable, *, seed: int = 0, verbose: bool = True,
+                       strict: bool = False) -> Check:
+    """Lab 9, step 6: ``fn(model, images, class_index, patch, stride, seed)`` returns, per
+    image, Spearman's rank correlation between the occlusion maps of the model and of its
+    randomized copy."""
+    name = "sanity_check"
+    rng = np.random.default_rng(seed)
+    model = _random_model("cnn", rng)
+    images = rng.random((3, 16, 16, 3), dtype=np.float32)
+    args = (flat_weights(model), images, 1, 4, 3, 7)
+    expected, suspects = recorded("visualization", name)
+    try:
+        want = expected(*args)
+    except NotRecorded as missing:
+        return _finish(Check(name, False, [str(missing)]), verbose, strict)
+    before = flat_weights(model)
+    got, error = _call(name, fn, model, images.copy(), 1, 4, 3, 7)
+    if error is not None:
+        return _finish(error, verbose, strict)
+    if not np.array_equal(before, flat_weights(model)):
+        return _finish(Check(name, False, [
+            "the model's own weights changed: randomize a copy (keras.models.clone_model), "
+            "the caller still needs the trained model."]), verbose, strict)
+    result = compare(name, np.asarray(got, np.float64), want, rtol=0, atol=0.01,
+                     context="class 1, patch 4, stride 3, seed 7", suspects=suspects(*args),
+                     hint="copy = keras.models.clone_model(model); each weight array w gets "
+                          "rng.normal(0, w.std(), w.shape), rng = np.random.default_rng(seed); "
+                          "then Spearman's correlation of the two maps, image by image.",
+                     verbose=False)
+    if not result:
+        return _finish(result, verbose, strict)
+    return _finish(Check(name, True, ["equal to the recorded correlations"]), verbose, strict)
