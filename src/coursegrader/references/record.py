@@ -26,6 +26,7 @@ from coursekit.checks import _recorded
 RECORDED = {
     "convolution": ("lab1_convolution", ("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full")),
     "padding_stride": ("lab2_padding_stride", ("layer_cost", "same_padding", "conv2d_im2col", "receptive_field")),
+    "architectures": ("lab4_architectures", ("block_cost",)),
     "pooling": ("lab3_pooling", ("max_pool_forward", "avg_pool_forward", "max_pool_backward", "avg_pool_backward",
                                  "global_average_pool", "max_pool_by_conv")),
     "batch_norm": ("lab6_batch_norm", ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt")),

@@ -1,5 +1,6 @@
-"""Self-checks of lab 4 (architectures): layer lists compared with the expected ones, and the
-numbers that constant weights make predictable (the deeplearning.ai trick).
+"""Self-checks of lab 4 (architectures): layer lists compared with the expected ones, the
+numbers that constant weights make predictable, the cost of a network in multiply-adds, and
+the constraints of the lab's design step.
 
 The same judges serve the grader (``solutions/lab4_architectures/grader.py``): they are plain
 functions of a model and plain data, so the grading workers can receive them pickled.
@@ -12,23 +13,37 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _flat_layers, check_model
+from ._core import Check, _error_lines, _finish, _flat_layers, case, check_function, check_model
+from ._recorded import recorded
 
 __all__ = [
-    "layer_rows", "set_constant_weights", "block_problems", "vgg16_rows",
-    "check_lenet5", "check_vgg_block", "check_vgg", "check_inception_module",
-    "check_residual_block", "check_bottleneck_block", "check_resnext_block",
-    "check_twenty_layer_net", "rows_problems",
+    "layer_rows", "set_constant_weights", "block_problems", "vgg16_rows", "rows_problems",
+    "count_mult_adds", "design_problems", "DESIGN_BUDGET",
+    "check_lenet5", "check_vgg", "check_separable_block", "check_inverted_residual",
+    "check_se_block", "check_block_cost", "check_design_net",
 ]
+
+#: the design step's budget: multiply-adds for one 32 x 32 x 3 image
+DESIGN_BUDGET = 2_000_000
+
+
+def _kind(layer) -> str:
+    """A layer's type, with its activation where it has one: "Dense(sigmoid)", "ReLU(max 6)"."""
+    name = type(layer).__name__
+    if name == "ReLU" and layer.max_value is not None:
+        return f"ReLU(max {float(layer.max_value):g})"
+    activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    return name if activation == "linear" else f"{name}({activation})"
 
 
 def layer_rows(model) -> list[tuple]:
-    """(layer type, output shape without the batch axis, parameters) of every layer but the input."""
+    """(layer type and activation, output shape without the batch axis, parameters) of every
+    layer but the input."""
     rows = []
     for layer in _flat_layers(model):
         if type(layer).__name__ == "InputLayer":
             continue
-        rows.append((type(layer).__name__, tuple(layer.output.shape)[1:], int(layer.count_params())))
+        rows.append((_kind(layer), tuple(layer.output.shape)[1:], int(layer.count_params())))
     return rows
 
 
@@ -41,7 +56,7 @@ def rows_problems(model, *, rows) -> str | None:
     first = next((n for n, (a, b) in enumerate(zip(got, rows), 1) if a != b), min(len(got), len(rows)) + 1)
     if first > min(len(got), len(rows)):
         return f"{len(got)} layers, not the expected number"
-    return f"layer {first} differs (type, output shape or parameters)"
+    return f"layer {first} differs (type, activation, output shape or parameters)"
 
 
 def vgg16_rows() -> list[tuple]:
@@ -90,12 +105,16 @@ def block_problems(model, *, rows, x, expect, identity=False) -> str | None:
     """What is wrong with a block (a model from ``block_model``), or None.
 
     ``rows``: the expected layer list, in any order; ``expect``: the reference's output on ``x``
-    with constant weights; ``identity``: the block has an identity shortcut, so with the last
-    batch normalization of its branch at gamma = beta = 0 it must return ReLU(x)."""
+    with constant weights; ``identity``: the block has an identity shortcut and nothing after
+    the Add (an inverted residual), so with the last batch normalization of its branch at
+    gamma = beta = 0 it must return x itself."""
     got = layer_rows(model)
     if Counter(got) != Counter(rows):
         extra = sorted((Counter(got) - Counter(rows)).elements(), key=str)
         missing = sorted((Counter(rows) - Counter(got)).elements(), key=str)
+        if extra and missing and extra[0][1:] == missing[0][1:]:
+            return (f"a {extra[0][0]} with output {extra[0][1]} where a {missing[0][0]} is "
+                    "expected: check the layer's type and its activation")
         if extra:
             kind, shape, params = extra[0]
             return f"a {kind} with output {shape} and {params:,} parameters is not expected"
@@ -113,8 +132,61 @@ def block_problems(model, *, rows, x, expect, identity=False) -> str | None:
         gamma.assign(np.zeros(gamma.shape, np.float32))
         beta.assign(np.zeros(beta.shape, np.float32))
         out = np.asarray(model(x, training=False))
-        if not np.allclose(out, np.maximum(x, 0), atol=1e-5):
-            return "with the last gamma at 0, an identity block must return ReLU(x)"
+        if not np.allclose(out, x, atol=1e-5):
+            return "with the last gamma at 0, a block with an identity shortcut must return x"
+    return None
+
+
+#: the layers whose multiply-adds :func:`count_mult_adds` counts; others with weights are refused
+_COUNTED = ("Conv2D", "DepthwiseConv2D", "Dense")
+#: layers with weights whose cost is negligible and not counted
+_FREE = ("BatchNormalization", "LayerNormalization")
+
+
+def count_mult_adds(model) -> int:
+    """Multiply-adds of one input through a model's convolutions and dense layers: each weight of
+    a kernel is used once per output position. Batch normalization, activations, pooling, Add
+    and Multiply cost a few operations per value and are left out, as in the papers' counts.
+    Raises ValueError on a layer with weights of another kind, whose cost it cannot count."""
+    total = 0
+    for layer in _flat_layers(model):
+        kind = type(layer).__name__
+        if kind not in _COUNTED:
+            if layer.count_params() and kind not in _FREE:
+                raise ValueError(f"cannot count the multiply-adds of a {kind}: build the network "
+                                 "from Conv2D, DepthwiseConv2D and Dense layers")
+            continue
+        # Every kernel entry once per output position: k x k x (channels per group) x filters
+        # for a convolution, k x k x channels x multiplier for a depthwise one, in x out for a
+        # dense layer (positions 1 on a vector).
+        positions = int(np.prod(tuple(layer.output.shape)[1:-1] or (1,)))
+        total += positions * int(np.prod(tuple(layer.kernel.shape)))
+    return total
+
+
+def design_problems(model, *, classes: int, budget: int = DESIGN_BUDGET) -> str | None:
+    """What breaks the design step's constraints, or None: a (32, 32, 3) input, (classes,)
+    logits, at most ``budget`` multiply-adds, and the lab's blocks in it (depthwise
+    convolutions, an identity shortcut, a squeeze-and-excitation gate)."""
+    if model is None or not hasattr(model, "layers"):
+        return f"expected a Keras model, got {type(model).__name__}"
+    if tuple(model.input.shape)[1:] != (32, 32, 3):
+        return f"the input is {tuple(model.input.shape)[1:]}, not (32, 32, 3)"
+    if tuple(model.output.shape)[1:] != (classes,):
+        return f"the output is {tuple(model.output.shape)[1:]}, not ({classes},): one logit a class"
+    try:
+        cost = count_mult_adds(model)
+    except ValueError as error:
+        return str(error)
+    if cost > budget:
+        return f"{cost:,} multiply-adds, over the budget of {budget:,}"
+    kinds = Counter(type(layer).__name__ for layer in _flat_layers(model))
+    if kinds["DepthwiseConv2D"] < 3:
+        return "fewer than 3 depthwise convolutions: build it from the lab's blocks"
+    if kinds["Add"] < 1:
+        return "no identity shortcut: use at least one inverted residual with stride 1"
+    if kinds["Multiply"] < 1:
+        return "no squeeze-and-excitation block (no Multiply layer)"
     return None
 
 
@@ -130,25 +202,32 @@ def _run(name: str, build: Callable, verbose: bool, strict: bool):
         return None, _finish(Check(name, False, _error_lines(error, build)), verbose, strict)
 
 
+#: LeNet-5 of the lab, layer by layer: (type and activation, output shape, parameters)
+LENET5_ROWS = [("Conv2D(tanh)", (28, 28, 6), 156), ("AveragePooling2D", (14, 14, 6), 0),
+               ("Conv2D(tanh)", (10, 10, 16), 2416), ("AveragePooling2D", (5, 5, 16), 0),
+               ("Flatten", (400,), 0), ("Dense(tanh)", (120,), 48120),
+               ("Dense(tanh)", (84,), 10164), ("Dense", (10,), 850)]
+
+
+def _plain(rows):
+    """Rows without the activations, as check_model compares them."""
+    return [(kind.split("(")[0], shape, n) for kind, shape, n in rows]
+
+
+def _with_activations(name: str, model, rows, verbose: bool, strict: bool) -> Check:
+    """check_model's layer-by-layer report, then the activations (which it does not see)."""
+    report = check_model(name, model, _plain(rows), verbose=False)
+    problem = None if not report.passed else rows_problems(model, rows=rows)
+    if problem:
+        report = Check(name, False, [problem + ": check each layer's activation"])
+    return _finish(report, verbose, strict)
+
+
 def check_lenet5(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
     """lenet5(): LeNet-5 for (28, 28, 1) digits, layer by layer."""
     model, failed = _run("lenet5", fn, verbose, strict)
-    return failed if failed is not None else check_model("lenet5()", model, [
-        ("Conv2D", (28, 28, 6), 156), ("AveragePooling2D", (14, 14, 6), 0),
-        ("Conv2D", (10, 10, 16), 2416), ("AveragePooling2D", (5, 5, 16), 0),
-        ("Flatten", (400,), 0), ("Dense", (120,), 48120), ("Dense", (84,), 10164),
-        ("Dense", (10,), 850)], verbose=verbose, strict=strict)
-
-
-def check_vgg_block(block_model: Callable, vgg_block: Callable, *, verbose: bool = True,
-                    strict: bool = False) -> Check:
-    """vgg_block on (32, 32, 3) with [3, 3, 1] and 64 filters, layer by layer."""
-    model, failed = _run("vgg_block", lambda: block_model(vgg_block, (32, 32, 3), [3, 3, 1], 64),
-                         verbose, strict)
-    return failed if failed is not None else check_model("vgg_block(x, [3, 3, 1], 64)", model, [
-        ("Conv2D", (32, 32, 64), 1792), ("Conv2D", (32, 32, 64), 36928),
-        ("Conv2D", (32, 32, 64), 4160), ("MaxPooling2D", (16, 16, 64), 0)],
-        verbose=verbose, strict=strict)
+    return failed if failed is not None else _with_activations("lenet5()", model, LENET5_ROWS,
+                                                               verbose, strict)
 
 
 #: parameters of each configuration for (32, 32, 3) inputs and 10 classes
@@ -161,8 +240,8 @@ def check_vgg(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Ch
     model, failed = _run("vgg", lambda: fn("D"), verbose, strict)
     if failed is not None:   # a Check that failed is falsy
         return failed
-    report = check_model('vgg("D") against keras.applications.VGG16', model, vgg16_rows(),
-                         verbose=False)
+    report = _with_activations('vgg("D") against keras.applications.VGG16', model,
+                               vgg16_rows(), False, False)
     del model
     if not report.passed:
         return _finish(report, verbose, strict)
@@ -182,7 +261,7 @@ def check_vgg(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Ch
 
 def _check_block(name: str, build: Callable, rows: list[tuple], out_shape: tuple, identity: bool,
                  verbose: bool, strict: bool) -> Check:
-    """A block's layers (any order), output shape and, for identity blocks, ReLU(x) at gamma 0."""
+    """A block's layers (any order), output shape and, for identity blocks, x at gamma 0."""
     model, failed = _run(name, build, verbose, strict)
     if failed is not None:   # a Check that failed is falsy
         return failed
@@ -197,105 +276,78 @@ def _check_block(name: str, build: Callable, rows: list[tuple], out_shape: tuple
     if problem:
         return _finish(Check(name, False, [problem]), verbose, strict)
     return _finish(Check(name, True, [f"the layers, the output shape {out_shape}"
-                                      + (" and ReLU(x) at gamma = 0" if identity else "")]),
+                                      + (" and x at gamma = 0" if identity else "")]),
                    verbose, strict)
-
-
-def check_inception_module(block_model: Callable, fn: Callable, *, verbose: bool = True,
-                           strict: bool = False) -> Check:
-    """Module 3a: 256 channels out, 163,696 parameters, the expected layers."""
-    rows = [("Conv2D", (28, 28, 64), 12352), ("Conv2D", (28, 28, 96), 18528),
-            ("Conv2D", (28, 28, 16), 3088), ("MaxPooling2D", (28, 28, 192), 0),
-            ("Conv2D", (28, 28, 128), 110720), ("Conv2D", (28, 28, 32), 12832),
-            ("Conv2D", (28, 28, 32), 6176), ("Concatenate", (28, 28, 256), 0)]
-    return _check_block("inception_module",
-                        lambda: block_model(fn, (28, 28, 192), 64, 96, 128, 16, 32, 32),
-                        rows, (28, 28, 256), False, verbose, strict)
 
 
 def _bn(shape):
     return ("BatchNormalization", shape, 4 * shape[-1])
 
 
-def check_residual_block(block_model: Callable, fn: Callable, *, verbose: bool = True,
-                         strict: bool = False) -> Check:
-    """An identity block (16 -> 16) and a projection block (16 -> 32, stride 2)."""
-    same = [("Conv2D", (8, 8, 16), 2304), _bn((8, 8, 16)), ("ReLU", (8, 8, 16), 0),
-            ("Conv2D", (8, 8, 16), 2304), _bn((8, 8, 16)), ("Add", (8, 8, 16), 0),
-            ("ReLU", (8, 8, 16), 0)]
-    report = _check_block("residual_block (identity)", lambda: block_model(fn, (8, 8, 16), 16, 1),
-                          same, (8, 8, 16), True, verbose, strict)
-    if not report.passed:
-        return report
-    down = [("Conv2D", (4, 4, 32), 512), _bn((4, 4, 32)), ("Conv2D", (4, 4, 32), 4608),
-            _bn((4, 4, 32)), ("ReLU", (4, 4, 32), 0), ("Conv2D", (4, 4, 32), 9216),
-            _bn((4, 4, 32)), ("Add", (4, 4, 32), 0), ("ReLU", (4, 4, 32), 0)]
-    return _check_block("residual_block (projection)", lambda: block_model(fn, (8, 8, 16), 32, 2),
-                        down, (4, 4, 32), False, verbose, strict)
+def _relu6(shape):
+    return ("ReLU(max 6)", shape, 0)
 
 
-def check_bottleneck_block(block_model: Callable, fn: Callable, *, verbose: bool = True,
-                           strict: bool = False) -> Check:
-    """An identity bottleneck (64 -> 16 -> 64) and a projection one (32 -> 64, stride 2)."""
-    same = [("Conv2D", (8, 8, 16), 1024), _bn((8, 8, 16)), ("ReLU", (8, 8, 16), 0),
-            ("Conv2D", (8, 8, 16), 2304), _bn((8, 8, 16)), ("ReLU", (8, 8, 16), 0),
-            ("Conv2D", (8, 8, 64), 1024), _bn((8, 8, 64)), ("Add", (8, 8, 64), 0),
-            ("ReLU", (8, 8, 64), 0)]
-    report = _check_block("bottleneck_block (identity)",
-                          lambda: block_model(fn, (8, 8, 64), 16, 1), same, (8, 8, 64), True,
+def check_separable_block(block_model: Callable, fn: Callable, *, verbose: bool = True,
+                          strict: bool = False) -> Check:
+    """A depthwise-separable block, 8 -> 16 channels at stride 2."""
+    rows = [("DepthwiseConv2D", (8, 8, 8), 72), _bn((8, 8, 8)), _relu6((8, 8, 8)),
+            ("Conv2D", (8, 8, 16), 128), _bn((8, 8, 16)), _relu6((8, 8, 16))]
+    return _check_block("separable_block", lambda: block_model(fn, (16, 16, 8), 16, 2),
+                        rows, (8, 8, 16), False, verbose, strict)
+
+
+def check_inverted_residual(block_model: Callable, fn: Callable, *, verbose: bool = True,
+                            strict: bool = False) -> Check:
+    """An inverted residual with an identity shortcut (16 -> 96 -> 16), then one at stride 2
+    without expansion (16 -> 24): no shortcut there."""
+    same = [("Conv2D", (8, 8, 96), 1536), _bn((8, 8, 96)), _relu6((8, 8, 96)),
+            ("DepthwiseConv2D", (8, 8, 96), 864), _bn((8, 8, 96)), _relu6((8, 8, 96)),
+            ("Conv2D", (8, 8, 16), 1536), _bn((8, 8, 16)), ("Add", (8, 8, 16), 0)]
+    report = _check_block("inverted_residual (expansion 6, stride 1)",
+                          lambda: block_model(fn, (8, 8, 16), 16, 6, 1), same, (8, 8, 16), True,
                           verbose, strict)
     if not report.passed:
         return report
-    down = [("Conv2D", (4, 4, 64), 2048), _bn((4, 4, 64)), ("Conv2D", (4, 4, 16), 512),
-            _bn((4, 4, 16)), ("ReLU", (4, 4, 16), 0), ("Conv2D", (4, 4, 16), 2304),
-            _bn((4, 4, 16)), ("ReLU", (4, 4, 16), 0), ("Conv2D", (4, 4, 64), 1024),
-            _bn((4, 4, 64)), ("Add", (4, 4, 64), 0), ("ReLU", (4, 4, 64), 0)]
-    return _check_block("bottleneck_block (projection)",
-                        lambda: block_model(fn, (8, 8, 32), 16, 2), down, (4, 4, 64), False,
+    down = [("DepthwiseConv2D", (5, 5, 16), 144), _bn((5, 5, 16)), _relu6((5, 5, 16)),
+            ("Conv2D", (5, 5, 24), 384), _bn((5, 5, 24))]
+    return _check_block("inverted_residual (expansion 1, stride 2)",
+                        lambda: block_model(fn, (9, 9, 16), 24, 1, 2), down, (5, 5, 24), False,
                         verbose, strict)
 
 
-def check_resnext_block(block_model: Callable, fn: Callable, *, verbose: bool = True,
-                        strict: bool = False) -> Check:
-    """An identity ResNeXt block (64 -> 32 in 8 groups -> 64) and a projection one."""
-    same = [("Conv2D", (8, 8, 32), 2048), _bn((8, 8, 32)), ("ReLU", (8, 8, 32), 0),
-            ("Conv2D", (8, 8, 32), 1152), _bn((8, 8, 32)), ("ReLU", (8, 8, 32), 0),
-            ("Conv2D", (8, 8, 64), 2048), _bn((8, 8, 64)), ("Add", (8, 8, 64), 0),
-            ("ReLU", (8, 8, 64), 0)]
-    report = _check_block("resnext_block (identity)", lambda: block_model(fn, (8, 8, 64), 32, 8),
-                          same, (8, 8, 64), True, verbose, strict)
-    if not report.passed:
-        return report
-    down = [("Conv2D", (4, 4, 64), 2048), _bn((4, 4, 64)), ("Conv2D", (8, 8, 32), 1024),
-            _bn((8, 8, 32)), ("ReLU", (8, 8, 32), 0), ("Conv2D", (4, 4, 32), 2304),
-            _bn((4, 4, 32)), ("ReLU", (4, 4, 32), 0), ("Conv2D", (4, 4, 64), 2048),
-            _bn((4, 4, 64)), ("Add", (4, 4, 64), 0), ("ReLU", (4, 4, 64), 0)]
-    return _check_block("resnext_block (projection)",
-                        lambda: block_model(fn, (8, 8, 32), 32, 4, 2), down, (4, 4, 64), False,
-                        verbose, strict)
+def check_se_block(block_model: Callable, fn: Callable, *, verbose: bool = True,
+                   strict: bool = False) -> Check:
+    """Squeeze-and-excitation on 32 channels with ratio 4."""
+    rows = [("GlobalAveragePooling2D", (1, 1, 32), 0), ("Dense(relu)", (1, 1, 8), 264),
+            ("Dense(sigmoid)", (1, 1, 32), 288), ("Multiply", (8, 8, 32), 0)]
+    return _check_block("se_block", lambda: block_model(fn, (8, 8, 32), 4), rows, (8, 8, 32),
+                        False, verbose, strict)
 
 
-def check_twenty_layer_net(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Both twins: 20 layers with weights, the same parameters, shortcuts only in the residual one."""
+def check_block_cost(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """block_cost(input_shape, filters, expansion, stride) -> (parameters, multiply-adds), on
+    blocks with and without expansion, at stride 1 and 2, on odd sizes."""
+    cases = [case((8, 8, 16), 16, 6, 1, label="MobileNetV2's usual block, identity shortcut"),
+             case((9, 9, 16), 24, 1, 2, label="no expansion, stride 2, an odd size"),
+             case((14, 10, 24), 32, 4, 2, label="expansion 4, stride 2, a rectangle"),
+             case((7, 7, 160), 320, 6, 1, label="the last block of MobileNetV2")]
+    expected, suspects = recorded("architectures", "block_cost")
+    return check_function("block_cost", fn, cases, expected, suspects=suspects, rtol=0, atol=0,
+                          verbose=verbose, strict=strict)
+
+
+def check_design_net(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """design_net(classes): the design step's constraints, for 10 and for 7 classes."""
     lines = []
-    for residual in (False, True):
-        model, failed = _run("twenty_layer_net", lambda r=residual: fn(r), verbose, strict)
+    for classes in (10, 7):
+        model, failed = _run("design_net", lambda c=classes: fn(c), verbose, strict)
         if failed is not None:   # a Check that failed is falsy
             return failed
-        kinds = [row[0] for row in layer_rows(model)]
-        weighted = kinds.count("Conv2D") + kinds.count("Dense")
-        adds = kinds.count("Add")
-        name = f"twenty_layer_net(residual={residual})"
-        problems = []
-        if weighted != 20:
-            problems.append(f"{name} has {weighted} layers with weights (Conv2D, Dense); expected 20")
-        if model.count_params() != 11_114:
-            problems.append(f"{name} has {model.count_params():,} parameters; expected 11,114")
-        if adds != (9 if residual else 0):
-            problems.append(f"{name} has {adds} Add layers; expected {9 if residual else 0}")
-        if tuple(model.output.shape)[1:] != (10,):
-            problems.append(f"{name} outputs {tuple(model.output.shape)[1:]}; expected (10,)")
-        if problems:
-            return _finish(Check("twenty_layer_net", False, problems), verbose, strict)
-        lines.append(f"{name}: 20 layers with weights, {adds} shortcuts")
-    return _finish(Check("twenty_layer_net", True, lines), verbose, strict)
+        problem = design_problems(model, classes=classes)
+        if problem:
+            return _finish(Check("design_net", False, [f"design_net({classes}): {problem}"]),
+                           verbose, strict)
+        lines.append(f"design_net({classes}): {count_mult_adds(model):,} multiply-adds, "
+                     f"{model.count_params():,} parameters")
+    return _finish(Check("design_net", True, lines), verbose, strict)
