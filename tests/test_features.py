@@ -7,7 +7,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from coursekit import features as F  # noqa: E402
-from coursekit import _introspect as _in  # noqa: E402
+from coursekit import _graph  # noqa: E402
 from coursekit._introspect import logits_model, probe  # noqa: E402
 
 L = keras.layers
@@ -120,7 +120,7 @@ def test_same_seed_same_images_and_no_retracing():
     assert not np.allclose(a, F.maximize_activation(model, "conv2", [1, 2], steps=12, seed=8))
     # steps, lr and the transformation ranges are tensors: no retrace
     F.maximize_activation(model, "conv2", [4, 0], steps=5, seed=1, lr=0.1, jitter=2, rotate=10.0)
-    maximizers = [v for v in _in._CACHE[model].values() if isinstance(v, F.ActivationMaximizer)]
+    maximizers = [v for v in _graph._CACHE[model].values() if isinstance(v, F.ActivationMaximizer)]
     (maximizer,) = maximizers
     assert maximizer.traces == 1
     assert maximizer._run.experimental_get_tracing_count() == 1

@@ -264,7 +264,7 @@ class CAMExplainer:
         _in.check_model(model)
         self._model = weakref.ref(model)  # the cache is keyed weakly on the model: no cycle
         self.layer = _in.find_layer(model, layer).name if layer is not None else _in.last_conv_layer(model)
-        rank = _in._output_rank(_in.find_layer(model, self.layer))
+        rank = _in.output_rank(_in.find_layer(model, self.layer))
         if rank not in (4, None):
             raise ValueError(
                 f"layer {self.layer!r} has a {rank}-D output; CAM methods need a convolutional "

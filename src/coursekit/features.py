@@ -121,9 +121,9 @@ def feature_maps(model, image, layers=None) -> dict[str, np.ndarray]:
     """
     _in.check_model(model)
     x = _in.as_images(model, image, arg="image")
-    single = np.ndim(image) == len(_in._input_spec(model).shape) - 1
+    single = np.ndim(image) == len(_in.input_spec(model).shape) - 1
     if layers is None:
-        layers = [l.name for l in _in.walk_layers(model) if _in._output_rank(l) == 4 and not _in._is_model(l)]
+        layers = [l.name for l in _in.walk_layers(model) if _in.output_rank(l) == 4 and not _in.is_model(l)]
         if not layers:
             _in.last_spatial_layer(model)  # raises the explanatory error
     elif isinstance(layers, (str, int, np.integer, keras.layers.Layer)):
@@ -176,7 +176,7 @@ class ActivationMaximizer:
         else:
             full = _in.probe(model, [layer], pre_activation=pre)  # [activations, logits]
             self.probe = keras.Model(full.inputs[0], full.outputs[0])
-        spec = tuple(_in._input_spec(model).shape[1:3])
+        spec = tuple(_in.input_spec(model).shape[1:3])
         self.model_size = None if None in spec else spec
         self.traces = 0
         self._run = _in.traced(self._optimize)
@@ -271,7 +271,7 @@ def _maximizer(model, *key) -> ActivationMaximizer:
 
 
 def _default_range(model):
-    return (0.0, 255.0) if _in._has_rescaling(model) else (0.0, 1.0)
+    return (0.0, 255.0) if _in.has_rescaling(model) else (0.0, 1.0)
 
 
 def maximize_activation(
@@ -356,7 +356,7 @@ def maximize_activation(
     ((2, 28, 28, 1), dtype('float32'), True)
     """
     _in.check_model(model)
-    spec = _in._input_spec(model)
+    spec = _in.input_spec(model)
     if len(spec.shape) != 4:
         raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")
     if size is None:
@@ -393,7 +393,7 @@ def maximize_activation(
         target = _in.find_layer(model, layer)
         name = target.name
         # The model's last layer with a softmax or sigmoid: use its logits.
-        if _in._softmax_kind(target) in ("skip", "preact") and target is _in._final_operation(model):
+        if _in.softmax_kind(target) in ("skip", "preact") and target is _in.final_operation(model):
             name = None
     ex = _maximizer(
         model, name, size, param, optimizer, bool(transform), int(spec.shape[-1]), value_range,
