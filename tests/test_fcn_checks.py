@@ -47,8 +47,7 @@ def test_self_checks_pass_the_reference_solution(lab, capsys):
     assert checks.check_bilinear_kernel(lab["bilinear_kernel"])
     assert checks.check_conv_transpose2d(lab["conv_transpose2d"])
     assert checks.check_mean_iou(lab["mean_iou"])
-    assert checks.check_build_fcn(lab["build_fcn"])
-    assert capsys.readouterr().out.count("PASS") == 5
+    assert capsys.readouterr().out.count("PASS") == 4
 
 
 def test_dense_to_conv_check_catches_a_channels_first_reshape(lab, capsys):
@@ -94,22 +93,40 @@ def test_bilinear_check_catches_a_wrong_centre(lab, capsys):
     assert "bilinear_kernel" in capsys.readouterr().out
 
 
-def test_fcn_check_requires_a_skip_and_the_input_size(capsys):
-    def no_skip(n):
-        x = keras.Input((None, None, 1))
-        y = keras.layers.Conv2D(n, 3, padding="same")(x)
-        return keras.Model(x, keras.layers.Softmax()(y))
+def _unet(n, *, skips=2, padding="same", softmax=True):
+    """An untrained U-Net-like model: encoder at strides 1, 2, 4; the decoder concatenates the
+    encoder's maps at the `skips` finest resolutions."""
+    x = keras.Input((None, None, 1))
+    full = keras.layers.Conv2D(4, 3, padding=padding, activation="relu")(x)
+    half = keras.layers.Conv2D(4, 3, padding="same")(keras.layers.MaxPooling2D(2)(full))
+    deep = keras.layers.MaxPooling2D(2)(half)
+    up = keras.layers.UpSampling2D(2)(deep)
+    up = keras.layers.Concatenate()([up, half]) if skips >= 2 else up
+    up = keras.layers.UpSampling2D(2)(up)
+    up = keras.layers.Concatenate()([up, full]) if skips >= 1 else up
+    return keras.Model(x, keras.layers.Conv2D(n, 1, activation="softmax" if softmax else None)(up))
 
-    def too_coarse(n):
-        x = keras.Input((None, None, 1))
-        a = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(n, 3, padding="same")(x))
-        y = keras.layers.Add()([a, keras.layers.Conv2D(n, 1)(a)])
-        return keras.Model(x, keras.layers.Softmax()(y))
 
-    assert not checks.check_build_fcn(no_skip)
-    assert "skip" in capsys.readouterr().out
-    assert not checks.check_build_fcn(too_coarse)
-    assert "gives an output of" in capsys.readouterr().out
+def test_unet_problem_accepts_a_unet_and_names_what_is_missing():
+    assert checks.unet_problem(_unet(4), 4) is None
+    assert "at 1 resolution(s)" in checks.unet_problem(_unet(4, skips=1), 4)
+    assert "not a probability" in checks.unet_problem(_unet(4, softmax=False), 4)
+    assert "gives an output of" in checks.unet_problem(_unet(3), 4)
+    assert "fails on a" in checks.unet_problem(_unet(4, padding="valid"), 4)
+    assert "not a Keras model" in checks.unet_problem("a model", 4)
+
+
+def test_the_unet_self_check_trains_the_solution_within_the_band(lab, capsys):
+    # The solution, trained on the self-check's canvases, passes: mean IoU at least the band.
+    assert checks.check_train_unet(lab["train_unet"])
+    out = capsys.readouterr().out
+    assert "PASS" in out and "mean IoU" in out
+
+
+def test_the_unet_self_check_fails_a_network_that_cannot_learn(capsys):
+    # Right structure, no training: background everywhere at best, far below the band.
+    assert not checks.check_train_unet(lambda images, labels, n: _unet(n))
+    assert "mean IoU" in capsys.readouterr().out
 
 
 def test_twin_problem_checks_columns_at_the_total_stride(lab):

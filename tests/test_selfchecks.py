@@ -135,6 +135,8 @@ MISTAKES = {
                                         "(size, size, out, in)")],
     ("lab10_fcn", "conv_transpose2d"): [("+= k[a, b] * x", "+= k[-1 - a, -1 - b] * x", "adds x[i, j] * k")],
     ("lab10_fcn", "mean_iou"): [("seen = either > 0", "seen = either >= 0", "whose union is not empty")],
+    ("lab10_fcn", "train_unet"): [("up = conv(layers.Concatenate()([up, full]), 16)", "up = conv(up, 16)",
+                                   "concatenated at 1 resolution(s)")],
 }
 
 

@@ -1,6 +1,6 @@
 """Self-checks of lab 10 (fully convolutional networks): the transposed convolution and the mean
-IoU against recorded outputs, and the checks of a convolutionalized classifier and of a small
-segmentation network. The grader of lab 10 judges with the same property checks, in its own
+IoU against recorded outputs, and the checks of a convolutionalized classifier and of a trained
+U-Net. The grader of lab 10 judges with the same property checks, in its own
 process."""
 
 from __future__ import annotations
@@ -12,16 +12,21 @@ import numpy as np
 from ._core import Check, _error_lines, _finish, case, check_function
 from ._recorded import recorded
 
+#: The lab's U-Net: at most this many parameters ("small"), and at least this mean IoU on 300
+#: canvases of unseen digits after training on 1,000 (the band: see lab 10's grader.py).
+MAX_UNET_PARAMS = 200_000
+MIN_UNET_MEAN_IOU = 0.45
+
 __all__ = [
     "total_stride", "twin_problem",
-    "fcn_problem", "segmentation_canvases", "train_and_score",
+    "unet_problem", "segmentation_canvases", "held_out_mean_iou",
     "check_dense_to_conv", "check_bilinear_kernel", "check_conv_transpose2d", "check_mean_iou",
-    "check_build_fcn",
+    "check_train_unet",
 ]
 
 
 def _keras_mean_iou(y_true, y_pred, n_classes: int) -> float:
-    """Keras' ``MeanIoU``, to score a trained network (:func:`train_and_score`). Keras' metric, not
+    """Keras' ``MeanIoU``, to score a trained network (:func:`held_out_mean_iou`). Keras' metric, not
     the course's answer: the mean-IoU step is NumPy-only, and its self-check compares with
     recorded values."""
     import keras
@@ -96,26 +101,45 @@ def twin_problem(classifier, twin, images: np.ndarray, canvases, *, atol: float 
     return None
 
 
-def fcn_problem(model, n_classes: int, sizes=((32, 32), (48, 64), (64, 40))) -> str | None:
-    """What is wrong with ``model`` as a segmentation FCN, or None: one input channel, any size
-    whose sides are multiples of 4, output (H, W, n_classes) probabilities, a skip connection."""
+def _concatenated_sizes(model, side: int = 32) -> set[int]:
+    """The sides of the maps that the model's Concatenate layers join, on a side x side input."""
+    import keras
+
+    concatenations = [layer for layer in model.layers if isinstance(layer, keras.layers.Concatenate)]
+    if not concatenations:
+        return set()
+    probe = keras.Model(model.inputs[0], [layer.output for layer in concatenations])
+    outputs = probe(np.zeros((1, side, side, 1), np.float32), training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {int(out.shape[1]) for out in outputs}
+
+
+def unet_problem(model, n_classes: int, sizes=((32, 32), (48, 64), (64, 40))) -> str | None:
+    """What is wrong with ``model`` as the lab's U-Net, or None: one input channel, any size whose
+    sides are multiples of 4, output (H, W, n_classes) probabilities, encoder maps concatenated
+    to the decoder's at two resolutions or more, at most MAX_UNET_PARAMS parameters."""
     import keras
 
     if not isinstance(model, keras.Model):
-        return f"build_fcn returned a {type(model).__name__}, not a Keras model"
+        return f"train_unet returned a {type(model).__name__}, not a Keras model"
     rng = np.random.default_rng(0)
     for h, w in sizes:
         x = rng.random((2, h, w, 1)).astype(np.float32)
         try:
             y = np.asarray(model(x, training=False))
-        except Exception as error:  # noqa: BLE001
-            return f"the model fails on a {h}x{w} input ({type(error).__name__}): use keras.Input((None, None, 1))"
+        except Exception as error:  # noqa: BLE001 - any model error becomes a reason
+            return (f"the model fails on a {h}x{w} input ({type(error).__name__}): use "
+                    "keras.Input((None, None, 1)) and padding=\"same\"")
         if y.shape != (2, h, w, n_classes):
             return f"a {h}x{w} input gives an output of {y.shape[1:]}, not ({h}, {w}, {n_classes})"
         if not np.allclose(y.sum(axis=-1), 1.0, atol=1e-3) or y.min() < 0:
             return "the output is not a probability per class (end with a softmax over the classes)"
-    if not any(type(layer).__name__ in ("Add", "Concatenate") for layer in model.layers):
-        return "no skip connection: add (Add) or concatenate (Concatenate) maps from an earlier layer"
+    joined = _concatenated_sizes(model)
+    if len(joined) < 2:
+        return (f"encoder maps are concatenated at {len(joined)} resolution(s): a U-Net joins them "
+                "(Concatenate) at two resolutions or more")
+    if model.count_params() > MAX_UNET_PARAMS:
+        return f"{model.count_params():,} parameters: keep it small (at most {MAX_UNET_PARAMS:,})"
     return None
 
 
@@ -131,21 +155,12 @@ def segmentation_canvases(n: int, n_classes: int, seed: int, split: str = "train
     return (x[..., None] / np.float32(255)).astype(np.float32), y
 
 
-def train_and_score(model, n_classes: int, *, seed: int = 0, n_train: int = 1000, epochs: int = 3) -> dict:
-    """Train ``model`` briefly (Adam 3e-3, digit pixels weighted 3) on the lab's canvases and
-    return its pixel accuracy, the all-background baseline and its mean IoU on test canvases."""
-    import keras
-
-    x, y = segmentation_canvases(n_train, n_classes, seed)
-    x_val, y_val = segmentation_canvases(300, n_classes, seed + 1, split="test")
-    keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    weight = np.where(y == n_classes, 1.0, 3.0).astype(np.float32)
-    model.fit(x, y, sample_weight=weight, epochs=epochs, batch_size=32, verbose=0)
-    predicted = np.asarray(model.predict(x_val, verbose=0)).argmax(-1)
-    return {"pixel_accuracy": float(np.mean(predicted == y_val)),
-            "background": float(np.mean(y_val == n_classes)),
-            "mean_iou": _keras_mean_iou(y_val, predicted, n_classes + 1)}
+def held_out_mean_iou(model, n_classes: int, seed: int, n: int = 300) -> float:
+    """The mean IoU of ``model`` (n_classes outputs, the last the background) on ``n`` canvases
+    made from MNIST's test digits with this seed."""
+    x, y = segmentation_canvases(n, n_classes - 1, seed, split="test")
+    predicted = np.asarray(model.predict(x, verbose=0)).argmax(-1)
+    return _keras_mean_iou(y, predicted, n_classes)
 
 
 # --------------------------------------------------------------------------
@@ -250,17 +265,33 @@ def check_mean_iou(fn: Callable, *, seed: int = 0, verbose: bool = True, strict:
         verbose=verbose, strict=strict)
 
 
-def check_build_fcn(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 10: ``fn(n_classes)`` gives probabilities of the input's size for
-    several sizes and class counts, with a skip connection (no training here)."""
-    for n_classes in (4, 11):
-        try:
-            model = fn(n_classes)
-        except NotImplementedError:
-            return _finish(Check("build_fcn", False, ["build_fcn is not implemented yet."]), verbose, strict)
-        except Exception as error:  # noqa: BLE001
-            return _finish(Check("build_fcn", False, _error_lines(error, fn)), verbose, strict)
-        problem = fcn_problem(model, n_classes)
-        if problem:
-            return _finish(Check("build_fcn", False, [f"build_fcn({n_classes}): {problem}."]), verbose, strict)
-    return _finish(Check("build_fcn", True, ["output sizes, probabilities, a skip connection"]), verbose, strict)
+def check_train_unet(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 10: ``fn(images, labels, 4)`` on 1,000 of the lab's canvases, timed; the
+    returned model's structure (:func:`unet_problem`) and its mean IoU on 300 canvases of unseen
+    digits, against the band the grader uses."""
+    import time
+
+    name = "train_unet"
+    images, labels = segmentation_canvases(1000, 3, seed=0)
+    start = time.perf_counter()
+    try:
+        model = fn(images, labels, 4)
+    except NotImplementedError:
+        return _finish(Check(name, False, ["train_unet is not implemented yet."]), verbose, strict)
+    except Exception as error:  # noqa: BLE001
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    seconds = time.perf_counter() - start
+    problem = unet_problem(model, 4)
+    if problem:
+        return _finish(Check(name, False, [f"train_unet(images, labels, 4): {problem}."]), verbose, strict)
+    score = held_out_mean_iou(model, 4, seed=1)
+    if score < MIN_UNET_MEAN_IOU:
+        return _finish(Check(name, False, [
+            f"mean IoU {score:.3f} on canvases of unseen digits, below {MIN_UNET_MEAN_IOU} (trained in "
+            f"{seconds:.0f} s): train longer, weight the rare digit pixels, or widen the network."]),
+            verbose, strict)
+    lines = [f"a U-Net, trained in {seconds:.0f} s; mean IoU {score:.3f} on unseen digits "
+             f"(at least {MIN_UNET_MEAN_IOU} needed)"]
+    if seconds > 40:
+        lines.append(f"{seconds:.0f} s is long: the grader stops the step after 120 s on its own CPU.")
+    return _finish(Check(name, True, lines), verbose, strict)
