@@ -102,6 +102,17 @@ def _debug_print(source: str, step: spec.Step) -> str:
     return ast.unparse(tree) + "\n"
 
 
+_ROOTS = "('/work', '/home', '/tmp', '/srv', '/opt')"
+
+
+def _on_every_file(roots: str, names: str, action: str) -> str:
+    """A cheat's code: `action` on every file `_p` named like `names` below `roots`, failures ignored."""
+    body = "".join(f"        {line}\n" for line in action.splitlines())
+    return ("import glob, sqlite3\n"
+            f"for _p in [p for r in {roots} for n in {names} for p in glob.glob(f'{{r}}/**/{{n}}', recursive=True)]:\n"
+            f"    try:\n{body}    except Exception:\n        pass\n")
+
+
 def cases(lab: str) -> list[Case]:
     L = Lab(lab)
     s1, s2, num = L.first, L.later, L.numpy
@@ -120,23 +131,18 @@ def cases(lab: str) -> list[Case]:
     add("untouched_release", "reference: nothing answered", L.release, L.zero(), clean=True)
 
     # --- patching what the tests call ----------------------------------------------------
-    add("patch_assert_allclose", "patching what the tests call",
-        L.with_answer(s1.grade_id, _wrong(s1, "np.testing.assert_allclose = lambda *a, **k: None\n"
-                                               "np.testing.assert_array_equal = lambda *a, **k: None")),
-        lose_s1, flagged=True)
-    add("patch_isclose", "patching what the tests call",
-        L.with_answer(s1.grade_id, _wrong(s1, "np.isclose = lambda *a, **k: np.array(True)\n"
-                                               "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True")),
-        lose_s1, flagged=True)
-    add("patch_builtin", "patching what the tests call",
-        L.with_answer(s1.grade_id, _wrong(s1, "import builtins\nbuiltins.isinstance = lambda *a: True\n"
-                                               "builtins.abs = lambda x: 0\nbuiltins.AssertionError = type(None)")),
-        lose_s1, flagged=True)
-    add("patch_checks", "patching what the tests call",
-        L.with_answer(s1.grade_id, _wrong(s1, "import coursekit.checks as _c\n"
-                                               "checks.check_conv = lambda *a, **k: True\n"
-                                               "_c.compare = _c.check_function = lambda *a, **k: True")),
-        lose_s1, flagged=True)
+    patches = {
+        "patch_assert_allclose": "np.testing.assert_allclose = lambda *a, **k: None\n"
+                                 "np.testing.assert_array_equal = lambda *a, **k: None",
+        "patch_isclose": "np.isclose = lambda *a, **k: np.array(True)\n"
+                         "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True",
+        "patch_builtin": "import builtins\nbuiltins.isinstance = lambda *a: True\n"
+                         "builtins.abs = lambda x: 0\nbuiltins.AssertionError = type(None)",
+        "patch_checks": "import coursekit.checks as _c\nchecks.check_conv = lambda *a, **k: True\n"
+                        "_c.compare = _c.check_function = lambda *a, **k: True",
+    }
+    for name, patch in patches.items():
+        add(name, "patching what the tests call", L.with_answer(s1.grade_id, _wrong(s1, patch)), lose_s1, flagged=True)
 
     # --- objects that lie ----------------------------------------------------------------
     liar = ("class _Liar(np.ndarray):\n"
@@ -204,22 +210,16 @@ def cases(lab: str) -> list[Case]:
         L.with_answer(s1.grade_id, _wrong(s1) + snoop), lose_s1, flagged=True)
 
     # --- writing the gradebook, the config, other submissions, a daemon ---------------------------
-    writer = ("import os, glob, sqlite3\n"
-              "for _db in [p for r in ('/work', '/home', '/tmp', '/srv', '/var', '/opt') for p in glob.glob(r + '/**/gradebook.db', recursive=True)]:\n"
-              "    try:\n        _con = sqlite3.connect(_db)\n"
-              "        _con.execute('update grade set manual_score = 0')\n"
-              "        _con.execute('update grade set auto_score = 9999')\n        _con.commit()\n"
-              "    except Exception:\n        pass\n")
+    writer = _on_every_file("('/work', '/home', '/tmp', '/srv', '/var', '/opt')", "('gradebook.db',)",
+                            "_con = sqlite3.connect(_p)\n_con.execute('update grade set manual_score = 0')\n"
+                            "_con.execute('update grade set auto_score = 9999')\n_con.commit()\n")
     add("write_gradebook", "writing the gradebook (own score up, others zeroed)",
         L.with_answer(s1.grade_id, _wrong(s1) + writer), lose_s1, flagged=True)
-    poison = ("import glob\n"
-              "for _p in [p for r in ('/work', '/home', '/tmp', '/srv', '/opt') for n in ('nbgrader_config.py', 'grader.py') for p in glob.glob(f'{r}/**/{n}', recursive=True)]:\n"
-              "    try:\n        open(_p, 'a').write('\\nraise SystemExit(0)\\n')\n    except Exception:\n        pass\n")
+    poison = _on_every_file(_ROOTS, "('nbgrader_config.py', 'grader.py')",
+                            "open(_p, 'a').write('\\nraise SystemExit(0)\\n')\n")
     add("poison_config_and_tests", "writing the gradebook (poisons config and tests for later submissions)",
         L.with_answer(s1.grade_id, _wrong(s1) + poison), lose_s1, flagged=True)
-    overwrite = ("import glob\n"
-                 "for _p in [p for r in ('/work', '/home', '/tmp', '/srv', '/opt') for p in glob.glob(f'{r}/**/*.ipynb', recursive=True)]:\n"
-                 "    try:\n        open(_p, 'w').write('{}')\n    except Exception:\n        pass\n")
+    overwrite = _on_every_file(_ROOTS, "('*.ipynb',)", "open(_p, 'w').write('{}')\n")
     add("overwrite_other_submissions", "writing the gradebook (overwrites other students' notebooks)",
         L.with_answer(s1.grade_id, _wrong(s1) + overwrite), lose_s1, flagged=True)
     daemon = ("import os\n"

