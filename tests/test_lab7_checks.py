@@ -1,283 +1,214 @@
-"""coursekit.checks for lab 7 (initialization), against known answers.
+"""Lab 7 (initialization): its references, judges and self-checks, against known answers.
 
-The references are checked against Keras (compute_fans, its initializers' samples) and
-against analytic values (the truncated normal's standard deviation, uniform variances).
-Each self-check must pass a right sampler and name the usual mistake in a wrong one:
-fan-out used for fan-in, the k_h * k_w factor forgotten, the uniform bound and the
-normal's standard deviation mixed up, the truncation or its correction missing.
+The gain is checked by simulation (a wide random stack keeps its mean square), the sampler's
+judge against NumPy's own normal, uniform and truncated samples, the measurement of the forward
+and backward signal against the chain rule written out in NumPy for a linear stack, and the
+quiz's answers by measuring the lab's stacks with the reference. Each self-check passes the
+right answer and names the usual mistake in a wrong one.
 """
 
+import contextlib
+import importlib.util
+import io
+import json
 import math
 
 import numpy as np
 import pytest
 
-from coursegrader.references.initialization import fans_reference
+from coursegrader.references.initialization import leaky_relu_gain_reference, signal_norms_reference
 from coursekit import checks
+from course_files import HAS_SOLUTIONS, ROOT
 
 keras = pytest.importorskip("keras")
-pytest.importorskip("scipy")
+tf = pytest.importorskip("tensorflow")
+
+LAB = ROOT / "solutions" / "lab7_initialization"
+
+
+def _grader():
+    spec = importlib.util.spec_from_file_location("lab7_grader", LAB / "grader.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(check, *args, **kwargs) -> str:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        check(*args, **kwargs)
+    return printed.getvalue()
 
 
 # --------------------------------------------------------------------------
-# Student samplers, right and wrong, written here independently of checks
+# Step 1: the gain
 # --------------------------------------------------------------------------
 
-
-def right_fans(shape):
-    if len(shape) == 0:
-        return 1, 1
-    if len(shape) == 1:
-        return int(shape[0]), int(shape[0])
-    field = math.prod(shape[:-2])
-    return int(shape[-2] * field), int(shape[-1] * field)
-
-
-def swapped_fans(shape):
-    fan_in, fan_out = right_fans(shape)
-    return fan_out, fan_in
-
-
-def no_field_fans(shape):
-    return (int(shape[-2]), int(shape[-1])) if len(shape) > 1 else right_fans(shape)
-
-
-def uniform(variance_of, bound_factor=3.0):
-    def sampler(shape, rng):
-        rng = np.random.default_rng(rng)
-        bound = math.sqrt(bound_factor * variance_of(shape))
-        return rng.uniform(-bound, bound, size=shape)
-    return sampler
-
-
-def cut_normal(shape, stddev, rng):
-    rng = np.random.default_rng(rng)
-    values = rng.normal(0.0, stddev, size=shape)
-    while (outside := np.abs(values) > 2 * stddev).any():
-        values[outside] = rng.normal(0.0, stddev, size=outside.sum())
-    return values
-
-
-def truncated(variance_of, correction=checks.TRUNCATED_STD, cut=True):
-    def sampler(shape, rng):
-        stddev = math.sqrt(variance_of(shape)) / correction
-        if cut:
-            return cut_normal(shape, stddev, rng)
-        return np.random.default_rng(rng).normal(0.0, stddev, size=shape)
-    return sampler
-
-
-def he_var(fans):
-    return lambda shape: 2 / fans(shape)[0]
-
-
-def glorot_var(fans):
-    return lambda shape: 2 / sum(fans(shape))
-
-
-# --------------------------------------------------------------------------
-# References against Keras and analytic values
-# --------------------------------------------------------------------------
-
-
-def test_truncated_std_is_the_std_of_a_standard_normal_cut_at_two():
-    from scipy import stats
-
-    phi = math.exp(-2) / math.sqrt(2 * math.pi)
-    analytic = math.sqrt(1 - 4 * phi / math.erf(math.sqrt(2)))
-    assert checks.TRUNCATED_STD == pytest.approx(analytic, rel=1e-15)
-    assert checks.TRUNCATED_STD == pytest.approx(stats.truncnorm(-2, 2).std(), rel=1e-12)
-
-
-@pytest.mark.parametrize("shape", [(784, 128), (3, 3, 16, 32), (5, 20, 40), (3, 3, 3, 8, 16), (10,), ()])
-def test_fans_reference_is_keras_and_the_formula(shape):
-    assert fans_reference(shape) == right_fans(shape)
-
-
-@pytest.mark.parametrize("scheme", sorted(checks.SCHEMES))
-def test_scheme_variance_and_bound_match_keras_samples(scheme):
-    shape = (3, 3, 32, 400)
-    sample = checks.keras_sample(scheme, shape, seed=3)
-    variance = checks.scheme_variance(scheme, shape)
-    assert sample.dtype == np.float64 and sample.shape == shape
-    assert np.mean(sample**2) == pytest.approx(variance, rel=0.02)
-    assert np.abs(sample).max() <= checks.scheme_bound(scheme, shape) * (1 + 1e-9)
-    assert np.abs(sample).max() >= checks.scheme_bound(scheme, shape) * (1 - 1e-3)
-    assert checks.sample_problems(sample, shape, variance, checks.scheme_bound(scheme, shape),
-                                  checks.keras_sample(scheme, shape, seed=4)) == []
-
-
-def test_keras_samples_are_seeded():
-    a = checks.keras_sample("he_normal", (50, 60), seed=5)
-    assert np.array_equal(a, checks.keras_sample("he_normal", (50, 60), seed=5))
-    assert not np.array_equal(a, checks.keras_sample("he_normal", (50, 60), seed=6))
-
-
-def test_ks_rejects_an_untruncated_normal_of_the_same_variance_and_accepts_a_truncated_one():
-    shape = (1000, 300)
-    reference = checks.keras_sample("he_normal", shape, seed=1)
-    right = truncated(he_var(right_fans))(shape, 2)
-    plain = np.random.default_rng(2).normal(0.0, math.sqrt(2 / 1000), size=shape)
-    assert checks.ks_test(right, reference)[1] > checks.KS_ALPHA
-    assert checks.ks_test(plain, reference)[1] < 1e-20
-
-
-# --------------------------------------------------------------------------
-# The self-checks: right samplers pass, each mistake is named
-# --------------------------------------------------------------------------
-
-
-def test_check_fans_passes_right_and_names_mistakes():
-    assert checks.check_fans(right_fans, verbose=False)
-    swapped = checks.check_fans(swapped_fans, verbose=False)
-    assert not swapped and "fan-out used for fan-in" in swapped.message
-    field = checks.check_fans(no_field_fans, verbose=False)
-    assert not field and "k_h * k_w" in field.message
-    floats = checks.check_fans(lambda shape: tuple(float(v) for v in right_fans(shape)), verbose=False)
-    assert not floats and "ints" in floats.message
-
-
-RIGHT = {
-    "glorot_uniform": uniform(glorot_var(right_fans)),
-    "he_uniform": uniform(he_var(right_fans)),
-    "glorot_normal": truncated(glorot_var(right_fans)),
-    "he_normal": truncated(he_var(right_fans)),
-}
-
-
-@pytest.mark.parametrize("scheme", sorted(RIGHT))
-def test_check_sampler_passes_right_samplers(scheme):
-    assert checks.check_sampler(RIGHT[scheme], scheme, verbose=False)
-
-
-MISTAKES = [
-    ("he_normal", truncated(he_var(swapped_fans)), "fan-out used for fan-in"),
-    ("he_uniform", uniform(he_var(swapped_fans)), "fan-out used for fan-in"),
-    ("he_normal", truncated(he_var(no_field_fans)), "k_h * k_w"),
-    ("glorot_uniform", uniform(glorot_var(no_field_fans)), "k_h * k_w"),
-    ("glorot_uniform", uniform(glorot_var(right_fans), bound_factor=1.0), "a = sqrt(3 * v)"),
-    ("he_uniform", uniform(he_var(right_fans), bound_factor=1.0), "a = sqrt(3 * v)"),
-    ("he_normal", truncated(lambda s: 3 * he_var(right_fans)(s)), "uniform bound sqrt(3 * v) used as the normal"),
-    ("glorot_normal", truncated(glorot_var(right_fans), correction=1.0), "not divided by 0.8796"),
-    ("he_normal", truncated(he_var(right_fans), cut=False), "tails are not cut"),
-    ("he_normal", truncated(he_var(right_fans), correction=1.0, cut=False), "Keras' normal is truncated"),
-    ("he_normal", truncated(lambda s: 1 / right_fans(s)[0]), "factor 2 of He"),
-    ("glorot_uniform", uniform(lambda s: 1 / sum(right_fans(s))), "not 1 / (n_in + n_out)"),
-]
-
-
-@pytest.mark.parametrize("scheme, sampler, diagnosis", MISTAKES, ids=[m[2][:30] for m in MISTAKES])
-def test_check_sampler_names_the_mistake(scheme, sampler, diagnosis):
-    result = checks.check_sampler(sampler, scheme, verbose=False)
-    assert not result
-    assert diagnosis in result.message, result.message
-
-
-def test_check_sampler_asks_for_default_rng_when_a_seed_is_refused():
-    def generator_only(shape, rng):
-        return rng.uniform(-1, 1, size=shape) * math.sqrt(3 * 2 / sum(right_fans(shape)))
-
-    result = checks.check_sampler(generator_only, "glorot_uniform", verbose=False)
-    assert not result and "default_rng" in result.message
-
-
-def test_check_truncated_normal():
-    assert checks.check_truncated_normal(cut_normal, verbose=False)
-    uncut = checks.check_truncated_normal(
-        lambda shape, stddev, rng: np.random.default_rng(rng).normal(0, stddev, size=shape), verbose=False)
-    assert not uncut and "tails are not cut" in uncut.message
-    clipped = checks.check_truncated_normal(
-        lambda shape, stddev, rng: np.clip(np.random.default_rng(rng).normal(0, stddev, size=shape),
-                                           -2 * stddev, 2 * stddev), verbose=False)
-    assert not clipped  # clipping piles mass on the bounds: the KS test and the variance reject it
-
-
-# --------------------------------------------------------------------------
-# The deep stack: the recipe and the behaviour
-# --------------------------------------------------------------------------
-
-
-def recipe_stats(scheme, depth, activation, width=256, batch=256, seed=0):
+def _mean_square_after(gain, alpha, depth=30, width=1024, seed=0):
     rng = np.random.default_rng(seed)
-    draw = RIGHT[scheme] if isinstance(scheme, str) else (lambda s, r: r.normal(0.0, scheme, size=s))
-    act = np.tanh if activation == "tanh" else (lambda z: np.maximum(z, 0.0))
-    x = rng.standard_normal((batch, width))
-    out = []
+    signal = rng.standard_normal((256, width))
+    start = np.mean(signal**2)
     for _ in range(depth):
-        x = act(x @ draw((width, width), rng))
-        out.append(x.std())
-    return np.array(out)
+        z = signal @ rng.normal(0.0, gain / math.sqrt(width), (width, width))
+        signal = np.where(z > 0, z, alpha * z)
+    return np.mean(signal**2) / start
 
 
-def test_stack_behaviour_known_answers():
-    he = recipe_stats("he_normal", 20, "relu", 128, 64, seed=1)
-    tiny = recipe_stats(0.01, 20, "relu", 128, 64, seed=1)
-    assert checks.stack_problems(he, 20, "he_normal", "relu") == []
-    assert checks.stack_problems(tiny, 20, 0.01, "relu") == []
-    # analytic: each ReLU layer multiplies the mean square by width * s**2 / 2
-    assert tiny[-1] / tiny[-2] == pytest.approx(0.01 * math.sqrt(128 / 2), rel=0.2)
-    assert checks.stack_problems(tiny, 20, "he_normal", "relu")          # He must not collapse
-    assert checks.stack_problems(np.ones(20), 20, 0.01, "relu")        # tiny must collapse
-    assert checks.stack_problems(he[:10], 20, "he_normal", "relu")     # one std per layer
+@pytest.mark.parametrize("alpha", [0.0, 0.2, 0.5, 2.0])
+def test_the_reference_gain_keeps_the_mean_square_of_a_simulated_stack(alpha):
+    assert 0.7 < _mean_square_after(leaky_relu_gain_reference(alpha), alpha) < 1.4
 
 
-def test_check_forward_stats_passes_the_recipe_and_catches_a_reordered_one():
-    assert checks.check_forward_stats(recipe_stats, RIGHT, verbose=False)
-
-    def kernels_first(scheme, depth, activation, width=256, batch=256, seed=0):
-        rng = np.random.default_rng(seed)
-        kernels = [RIGHT[scheme]((width, width), rng) if isinstance(scheme, str)
-                   else rng.normal(0.0, scheme, size=(width, width)) for _ in range(depth)]
-        x, out = rng.standard_normal((batch, width)), []
-        for kernel in kernels:
-            x = np.maximum(x @ kernel, 0.0) if activation == "relu" else np.tanh(x @ kernel)
-            out.append(x.std())
-        return np.array(out)
-
-    result = checks.check_forward_stats(kernels_first, RIGHT, verbose=False)
-    assert not result and "recipe" in result.message
+def test_he_gain_at_slope_half_explodes_as_the_grader_says():
+    assert _mean_square_after(math.sqrt(2), 0.5) > 0.5 * 1.25**30
 
 
-def test_train_problems_bands():
-    ln10 = math.log(10)
-    assert checks.train_problems([2.1, 1.2], "he_normal") == []
-    assert checks.train_problems([2.30, 2.29], "he_normal")
-    assert checks.train_problems([2.303, 2.301], 0.01) == []
-    assert checks.train_problems([2.2, 1.5], 0.01)
-    assert checks.train_problems([ln10, float("nan")], 0.01)
+@pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
+def test_the_gain_judge_passes_the_reference_and_fails_the_mistakes():
+    grader = _grader()
+    for alpha in (0.0, 0.07, 0.3, 0.9, 2.5, -0.4):
+        judge = grader._ratio_judge(alpha)
+        assert judge(leaky_relu_gain_reference(alpha)) is None
+        assert judge(-leaky_relu_gain_reference(alpha)) is None  # the sign does not change the variance
+        if alpha:
+            assert judge(math.sqrt(2)) is not None
+            assert judge(2 / (1 + alpha**2)) is not None
+        if alpha > 0:
+            assert judge(math.sqrt(2 / (1 + alpha))) is not None
+    assert grader._ratio_judge(0.2)("one") is not None
+
+
+def test_check_leaky_relu_gain_names_the_forgotten_square():
+    assert "PASS" in _report(checks.check_leaky_relu_gain, leaky_relu_gain_reference)
+    report = _report(checks.check_leaky_relu_gain, lambda a: math.sqrt(2 / (1 + a)))
+    assert "FAIL" in report and "forgets the square" in report
+    report = _report(checks.check_leaky_relu_gain, lambda a: np.array([leaky_relu_gain_reference(a)]))
+    assert "FAIL" in report and "shape (1,)" in report
 
 
 # --------------------------------------------------------------------------
-# Keras: the initializer subclass and symmetry
+# Step 2: the fan-out sampler
 # --------------------------------------------------------------------------
 
-
-class GoodInitializer(keras.initializers.Initializer):
-    def __init__(self, scheme, seed=0):
-        self.scheme, self.seed = scheme, seed
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, shape, dtype=None):
-        return keras.ops.convert_to_tensor(RIGHT[self.scheme](tuple(shape), self.rng), dtype=dtype or "float32")
-
-    def get_config(self):
-        return {"scheme": self.scheme, "seed": self.seed}
+SHAPE = (3, 3, 48, 480)
+FAN_OUT = 9 * 480
 
 
-class FreshGeneratorEveryCall(GoodInitializer):
-    def __call__(self, shape, dtype=None):
-        return keras.ops.convert_to_tensor(RIGHT[self.scheme](tuple(shape), 99), dtype=dtype or "float32")
+def test_kernel_fans_known_answers():
+    assert checks.kernel_fans((784, 128)) == (784, 128)
+    assert checks.kernel_fans((3, 3, 16, 32)) == (144, 288)
+    assert checks.kernel_fans((5, 20, 40)) == (100, 200)
 
 
-class NoConfig(GoodInitializer):
-    def get_config(self):
-        return {"scheme": self.scheme}
+def test_the_sample_judge_accepts_a_normal_and_rejects_uniform_truncated_and_fan_in():
+    rng = np.random.default_rng(0)
+    variance = 2.0 / FAN_OUT
+    sd = math.sqrt(variance)
+    assert checks.normal_sample_problems(rng.normal(0, sd, SHAPE), SHAPE, variance) == []
+    bound = math.sqrt(3 * variance)
+    assert "kurtosis" in " ".join(checks.normal_sample_problems(rng.uniform(-bound, bound, SHAPE), SHAPE,
+                                                                variance))
+    cut = rng.normal(0, 1, 4 * math.prod(SHAPE))
+    cut = (cut[np.abs(cut) <= 2][:math.prod(SHAPE)] * sd / 0.8796256610342398).reshape(SHAPE)
+    assert "kurtosis" in " ".join(checks.normal_sample_problems(cut, SHAPE, variance))
+    fan_in = rng.normal(0, math.sqrt(2.0 / (9 * 48)), SHAPE)
+    assert "variance" in " ".join(checks.normal_sample_problems(fan_in, SHAPE, variance))
+    assert "shape" in " ".join(checks.normal_sample_problems(rng.normal(0, sd, (9, 48, 480)), SHAPE, variance))
 
 
-def test_check_numpy_initializer():
-    sampler = RIGHT["he_normal"]
-    assert checks.check_numpy_initializer(GoodInitializer, sampler, verbose=False)
-    fresh = checks.check_numpy_initializer(FreshGeneratorEveryCall, sampler, verbose=False)
-    assert not fresh and "default_rng(seed)" in fresh.message
-    forgetful = checks.check_numpy_initializer(NoConfig, sampler, verbose=False)
-    assert not forgetful and "get_config" in forgetful.message
+def test_the_sample_judge_never_rejects_a_right_sample_over_many_seeds():
+    variance = 1.7 / FAN_OUT
+    for seed in range(40):
+        sample = np.random.default_rng(seed).normal(0, math.sqrt(variance), SHAPE)
+        assert checks.normal_sample_problems(sample, SHAPE, variance) == [], seed
+
+
+def _fan_out_normal(fans_index, squared=True):
+    def sampler(shape, alpha, rng):
+        rng = np.random.default_rng(rng)
+        gain = leaky_relu_gain_reference(alpha)
+        std = (gain if squared else math.sqrt(gain)) / math.sqrt(checks.kernel_fans(shape)[fans_index])
+        return rng.normal(0.0, std, size=shape)
+    return sampler
+
+
+def test_check_fan_out_normal_passes_and_names_fan_in_and_the_unsquared_gain():
+    gain = leaky_relu_gain_reference
+    assert "PASS" in _report(checks.check_fan_out_normal, _fan_out_normal(1), gain)
+    report = _report(checks.check_fan_out_normal, _fan_out_normal(0), gain)
+    assert "FAIL" in report and "fan_in used" in report
+    report = _report(checks.check_fan_out_normal, _fan_out_normal(1, squared=False), gain)
+    assert "FAIL" in report and "not squared" in report
+
+
+# --------------------------------------------------------------------------
+# Step 3: the forward and backward signal
+# --------------------------------------------------------------------------
+
+def test_signal_norms_reference_is_the_chain_rule_of_a_linear_stack():
+    rng = np.random.default_rng(3)
+    w1, w2 = rng.normal(size=(6, 5)), rng.normal(size=(5, 10))
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, use_bias=False),
+                              keras.layers.Dense(10, use_bias=False)])
+    model.layers[0].set_weights([w1.astype(np.float32)])
+    model.layers[1].set_weights([w2.astype(np.float32)])
+    x = rng.normal(size=(7, 6)).astype(np.float32)
+    y = rng.integers(0, 10, 7)
+    h1 = x.astype(np.float64) @ w1
+    logits = h1 @ w2
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    d_logits = (soft - np.eye(10)[y]) / len(y)  # the mean loss
+    d_h1 = d_logits @ w2.T
+
+    def rms(a):
+        return math.sqrt(np.mean(a**2))
+    want = [[rms(h1), rms(logits)], [rms(d_h1), rms(d_logits)]]
+    np.testing.assert_allclose(signal_norms_reference(model, x, y), want, rtol=1e-4)
+
+
+def test_check_signal_norms_passes_the_reference_and_names_a_summed_loss():
+    assert "PASS" in _report(checks.check_signal_norms, signal_norms_reference)
+
+    def summed(model, images, labels):
+        right = signal_norms_reference(model, images, labels)
+        right[1] *= len(labels)
+        return right
+    report = _report(checks.check_signal_norms, summed)
+    assert "FAIL" in report and "summed over the batch" in report
+
+
+# --------------------------------------------------------------------------
+# Step 4: the quiz's answers are what the lab's stacks measure, and what theory predicts
+# --------------------------------------------------------------------------
+
+@pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
+def test_the_quiz_answers_are_measured_on_the_labs_stacks():
+    notebook = json.loads((LAB / "lab7_initialization.ipynb").read_text())
+    given = next("".join(c["source"]) for c in notebook["cells"]
+                 if c["metadata"].get("nbgrader", {}).get("grade_id") == "given_stack")
+    namespace = {"np": np}
+    exec(compile(given, "<given_stack>", "exec"), namespace)  # noqa: S102 - the course's own cell
+    stack, batch = namespace["leaky_stack"], namespace["probe_batch"]
+    widening, deep = namespace["WIDENING"], namespace["DEEP"]
+    last = len(widening) - 2
+
+    def log2(top, bottom):
+        return int(np.rint(np.log2(top / bottom)))
+    x, y = batch(widening[0])
+    gain = leaky_relu_gain_reference(0.2)
+    fan_in = signal_norms_reference(stack(widening, gain, "fan_in", 0.2), x, y)
+    fan_out = signal_norms_reference(stack(widening, gain, "fan_out", 0.2), x, y)
+    x, y = batch(deep[0])
+    he = signal_norms_reference(stack(deep, math.sqrt(2), "fan_in", 0.5), x, y)
+    measured = {"answer_backward_fan_in": log2(fan_in[1, 0], fan_in[1, last]),
+                "answer_backward_fan_out": log2(fan_out[1, 0], fan_out[1, last]),
+                "answer_forward_fan_out": log2(fan_out[0, last], fan_out[0, 0]),
+                "answer_he_forward": log2(he[0, len(deep) - 2], he[0, 0])}
+    assert measured == _grader().ANSWERS
+    # theory: widths double, so the variance changes by 2 per layer over `last` layers
+    # (RMS by 2 ** (last / 2)); He's gain at slope 0.5 multiplies the variance by 1.25
+    predicted = {"answer_backward_fan_in": last / 2, "answer_backward_fan_out": 0,
+                 "answer_forward_fan_out": -last / 2,
+                 "answer_he_forward": (len(deep) - 3) * math.log2(1.25) / 2}
+    assert {k: round(v) for k, v in predicted.items()} == measured

@@ -30,7 +30,7 @@ RECORDED = {
     "pooling": ("lab3_pooling", ("max_pool_forward", "avg_pool_forward", "max_pool_backward", "avg_pool_backward",
                                  "global_average_pool", "max_pool_by_conv")),
     "batch_norm": ("lab6_batch_norm", ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt")),
-    "initialization": ("lab7_initialization", ("fans",)),
+    "initialization": ("lab7_initialization", ("leaky_relu_gain", "signal_norms")),
     "fcn": ("lab10_fcn", ("conv_transpose2d", "mean_iou")),
     "visualization": ("lab9_visualization", ("feature_extractor", "grad_cam", "fgsm", "occlusion",
                                               "sanity_check")),

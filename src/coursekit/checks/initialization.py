@@ -1,9 +1,10 @@
-"""Self-checks of lab 7 (initialization): the fans and variances of Keras' rules, samples
-judged against Keras' own samplers (variance, bounds, a two-sample Kolmogorov-Smirnov
-test at a stated significance), and the checks built on them.
+"""Self-checks of lab 7 (initialization): the gain of a leaky ReLU, a sampler that keeps the
+backward signal (fan-out), and a measurement of the forward and backward signal per layer.
 
-The same judges serve the lab's hidden checks (``solutions/lab7_initialization/grader.py``),
-which run them in the trusted grader on what the student's code returned.
+The gain and the measurement are compared with outputs recorded by the instructor's references
+(``coursekit.checks._recorded``); a sample of weights is judged on its statistics (shape, mean,
+variance, kurtosis). ``normal_sample_problems`` also serves the lab's hidden checks, which run it
+in the trusted grader on what the student's code returned.
 """
 
 from __future__ import annotations
@@ -16,84 +17,22 @@ import numpy as np
 from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function
 from ._recorded import recorded
 
-# --------------------------------------------------------------------------
-# Initialization (lab 7)
-# --------------------------------------------------------------------------
+__all__ = ["VARIANCE_RTOL", "KURTOSIS_BAND", "kernel_fans", "normal_sample_problems", "probe_stack",
+           "check_leaky_relu_gain", "check_fan_out_normal", "check_signal_norms"]
 
-__all__ = [
-    "TRUNCATED_STD", "KS_ALPHA", "SCHEMES", "scheme_variance", "scheme_bound",
-    "keras_sample", "ks_test", "sample_problems", "stack_problems",
-    "check_fans", "check_sampler", "check_truncated_normal", "check_forward_stats",
-    "check_numpy_initializer", "check_symmetry_steps", "check_train_run", "train_problems",
-]
-
-#: the standard deviation of N(0, 1) truncated to [-2, 2]: Keras divides by it
-TRUNCATED_STD = 0.87962566103423978
-#: the significance of the Kolmogorov-Smirnov comparisons: a correct sampler fails one
-#: test with this probability, a wrong shape of distribution (untruncated normal, uniform
-#: for normal) is rejected with p far below it on the large samples used here
-KS_ALPHA = 1e-6
-#: relative tolerance on a sample's variance (samples of >= 200,000 values: the
-#: sampling error is below 0.3 %)
+#: a sample's variance must be within 2 % of the rule (200,000 weights: 6 standard errors)
 VARIANCE_RTOL = 0.02
 
-#: Keras' rules: scheme -> (mode, scale, distribution), as in keras.initializers.VarianceScaling
-SCHEMES = {
-    "glorot_uniform": ("fan_avg", 1.0, "uniform"),
-    "glorot_normal": ("fan_avg", 1.0, "truncated_normal"),
-    "he_uniform": ("fan_in", 2.0, "uniform"),
-    "he_normal": ("fan_in", 2.0, "truncated_normal"),
-}
-_KERAS_CLASSES = {"glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-                  "he_uniform": "HeUniform", "he_normal": "HeNormal"}
+#: a normal's kurtosis is 3; a uniform's 1.8, a normal cut at 2 standard deviations 2.4
+#: (200,000 weights: the estimate's standard error is 0.011)
+KURTOSIS_BAND = (2.85, 3.15)
 
 
-def _keras_fans(shape) -> tuple[int, int]:
-    """(fan_in, fan_out) as Keras' ``compute_fans`` gives them, for the variance of a scheme (the
-    samplers' checks). Keras itself, not the course's answer: the fans step is NumPy-only, and its
-    self-check compares with recorded pairs."""
-    from keras.src.initializers.random_initializers import compute_fans
-
-    return compute_fans(tuple(int(d) for d in shape))
-
-
-def scheme_variance(scheme: str, shape) -> float:
-    """The variance that Keras' ``scheme`` gives weights of this shape."""
-    mode, scale, _ = SCHEMES[scheme]
-    fan_in, fan_out = _keras_fans(shape)
-    fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
-    return scale / max(1.0, fan)
-
-
-def scheme_bound(scheme: str, shape) -> float:
-    """The largest absolute weight that ``scheme`` can draw: sqrt(3 v) for a uniform, two standard
-    deviations of the normal Keras starts from (sqrt(v) / TRUNCATED_STD) for a truncated one."""
-    variance = scheme_variance(scheme, shape)
-    if SCHEMES[scheme][2] == "uniform":
-        return math.sqrt(3 * variance)
-    return 2 * math.sqrt(variance) / TRUNCATED_STD
-
-
-def keras_sample(scheme: str, shape, seed: int, stddev: float | None = None) -> np.ndarray:
-    """Weights drawn by Keras, in float64: ``keras.initializers.<Scheme>(seed)``, or with
-    ``scheme="truncated_normal"``, ``keras.random.truncated_normal`` with ``stddev``."""
-    import keras
-
-    shape = tuple(int(d) for d in shape)
-    if scheme == "truncated_normal":
-        values = keras.random.truncated_normal(shape, stddev=stddev, dtype="float64", seed=seed)
-    else:
-        initializer = getattr(keras.initializers, _KERAS_CLASSES[scheme])(seed=seed)
-        values = initializer(shape, dtype="float64")
-    return np.asarray(keras.ops.convert_to_numpy(values), dtype=np.float64)
-
-
-def ks_test(sample, reference) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov test (scipy): the statistic D and the p-value."""
-    from scipy import stats
-
-    result = stats.ks_2samp(np.ravel(sample), np.ravel(reference))
-    return float(result.statistic), float(result.pvalue)
+def kernel_fans(shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a Keras kernel (k..., C_in, C_out): what the checks' variances use."""
+    dims = [int(d) for d in shape]
+    field = math.prod(dims[:-2])
+    return dims[-2] * field, dims[-1] * field
 
 
 def _as_float_array(values):
@@ -107,12 +46,9 @@ def _as_float_array(values):
     return array.astype(np.float64), None
 
 
-def sample_problems(values, shape, variance: float, bound: float, reference, *,
-                    alpha: float = KS_ALPHA) -> list[str]:
-    """What is wrong with a sample of weights, in words ([] when nothing is): its shape,
-    its variance (within VARIANCE_RTOL of ``variance``), its bound (no value beyond
-    ``bound``, and the largest within 0.1 % of it: uniform bounds are exact), and a
-    Kolmogorov-Smirnov test against ``reference`` (Keras' sample) at significance ``alpha``."""
+def normal_sample_problems(values, shape, variance: float) -> list[str]:
+    """What is wrong with a sample meant to be N(0, variance) of this shape, in words ([] when
+    nothing is): shape, finite values, mean, variance (within VARIANCE_RTOL) and kurtosis."""
     array, problem = _as_float_array(values)
     if problem:
         return [problem]
@@ -121,372 +57,173 @@ def sample_problems(values, shape, variance: float, bound: float, reference, *,
     if not np.all(np.isfinite(array)):
         return ["some values are NaN or infinite"]
     problems = []
-    measured = float(np.mean(array**2))  # the mean is 0: the second moment is the variance
+    spread = math.sqrt(variance)
+    if abs(float(array.mean())) > 0.02 * spread:
+        problems.append(f"mean {array.mean():.3g}: the weights are centred on 0")
+    measured = float(np.mean(array**2))
     if abs(measured / variance - 1) > VARIANCE_RTOL:
-        problems.append(f"variance {measured:.4g}, but the rule gives {variance:.4g} "
+        problems.append(f"variance {measured:.4g}, but gain**2 / fan_out is {variance:.4g} "
                         f"(ratio {measured / variance:.3f})")
-    largest = float(np.max(np.abs(array)))
-    if largest > bound * (1 + 1e-9):
-        problems.append(f"values reach {largest:.4g}, beyond the bound {bound:.4g}")
-    elif largest < bound * (1 - 1e-3):
-        problems.append(f"the largest |value| is {largest:.4g}, short of the bound {bound:.4g}")
-    statistic, pvalue = ks_test(array, reference)
-    if pvalue < alpha:
-        problems.append(f"a Kolmogorov-Smirnov test against Keras' sampler rejects the distribution "
-                        f"(D = {statistic:.4f}, p = {pvalue:.1e} < {alpha:g})")
+    kurtosis = float(np.mean(array**4)) / measured**2
+    if not KURTOSIS_BAND[0] <= kurtosis <= KURTOSIS_BAND[1]:
+        problems.append(f"kurtosis {kurtosis:.2f}: a normal's is 3 (a uniform's 1.8, a normal cut at "
+                        "2 standard deviations 2.4); draw with rng.normal, untruncated")
     return problems
 
 
-# Known mistakes: (hint, variance ratio measured / right) for a shape.
-def _mistakes(scheme: str, shape) -> list[tuple[str, float]]:
-    mode, scale, distribution = SCHEMES[scheme]
-    fan_in, fan_out = _keras_fans(shape)
-    receptive = fan_in // int(shape[-2]) if len(shape) > 2 else 1
-    right = scheme_variance(scheme, shape)
-    found = []
-    if mode == "fan_in":
-        found.append(("fan-out used for fan-in: n_in counts the inputs of one output unit, "
-                      "shape[-2] times the receptive field", scale / fan_out / right))
-        found.append(("the factor 2 of He is missing (ReLU halves the mean square)", 0.5))
-    else:
-        found.append(("Glorot's variance is 2 / (n_in + n_out), not 1 / (n_in + n_out)", 0.5))
-    if receptive > 1:
-        found.append(("the fans of a convolution forget the k_h * k_w factor: n_in = k_h * k_w * C_in "
-                      "and n_out = k_h * k_w * C_out", float(receptive)))
-    if distribution == "uniform":
-        found.append(("the standard deviation sqrt(v) used as the uniform bound: U(-a, a) has variance "
-                      "a**2 / 3, so a = sqrt(3 * v)", 1 / 3))
-        found.append(("a bound of 3 * sqrt(v): the bound is sqrt(3 * v)", 3.0))
-    else:
-        found.append(("the uniform bound sqrt(3 * v) used as the normal's standard deviation", 3.0))
-        found.append(("the tails are cut but the standard deviation is not divided by 0.8796...: "
-                      "cutting at 2 standard deviations lowers the variance by 0.8796**2",
-                      TRUNCATED_STD**2))
-        found.append(("the standard deviation is divided by 0.8796... but the tails are not cut: "
-                      "redraw every value beyond 2 of those standard deviations",
-                      1 / TRUNCATED_STD**2))
-    return found
-
-
-def _diagnosis(scheme: str, shape, values) -> str | None:
+def _sample_diagnosis(values, shape, gain: float) -> str | None:
+    """The likely mistake behind a sample of the wrong variance."""
     array, problem = _as_float_array(values)
     if problem or array.shape != tuple(shape):
         return None
-    ratio = float(np.mean(array**2)) / scheme_variance(scheme, shape)
-    for hint, wrong in _mistakes(scheme, shape):
-        if abs(ratio / wrong - 1) < 0.03:
+    fan_in, fan_out = kernel_fans(shape)
+    ratio = float(np.mean(array**2)) / (gain**2 / fan_out)
+    suspects = [("fan_in used: keeping the backward signal divides by fan_out = C_out times the "
+                 "receptive field", fan_out / fan_in),
+                ("the gain is left out: the variance is gain**2 / fan_out", 1 / gain**2),
+                ("the gain is not squared: the variance is gain**2 / fan_out", 1 / gain),
+                ("the variance gain**2 / fan_out used as the standard deviation: pass its square root "
+                 "to rng.normal", math.sqrt(fan_out) / gain),
+                ("the receptive field is missing from fan_out: it is k_h * k_w * C_out",
+                 fan_out / int(shape[-1]))]
+    for hint, wrong in suspects:
+        if abs(wrong - 1) > 0.05 and abs(ratio / wrong - 1) < 0.03:
             return hint
-    bound = scheme_bound(scheme, shape)
-    if abs(ratio - 1) < 0.03 and SCHEMES[scheme][2] == "truncated_normal" and np.max(np.abs(array)) > bound:
-        return ("the variance is right but values lie beyond 2 standard deviations: Keras' normal is "
-                "truncated (values beyond 2 * stddev are drawn again)")
-    if abs(ratio - 1) < 0.03 and SCHEMES[scheme][2] == "uniform":
-        return "the variance is right but the distribution is not uniform on [-a, a]"
     return None
 
 
-#: shapes for the self-checks: fan_in != fan_out and a receptive field of 25, so that each
-#: known mistake changes the variance by a different factor; >= 200,000 values each
-_SAMPLE_SHAPES = [(5, 5, 12, 800), (1000, 300)]
+# --------------------------------------------------------------------------
+# Step 1: the gain of a leaky ReLU
+# --------------------------------------------------------------------------
 
-
-def _rng_hint(fn, shape):
-    """A report when fn refuses a seed given as an int (the grader passes seeds)."""
-    try:
-        fn(shape, 3)
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return [f"{fn.__name__}(shape, 3) raised {type(error).__name__}: turn rng into a generator "
-                "first with rng = np.random.default_rng(rng), which accepts a seed or a Generator."]
-    return None
-
-
-def check_sampler(fn: Callable, scheme: str, *, seed: int = 0, verbose: bool = True,
-                  strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(shape, rng)`` draws weights as Keras' ``scheme`` does
-    ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal"): shape, variance, bound,
-    and a Kolmogorov-Smirnov test against Keras' sampler at significance KS_ALPHA; it also
-    accepts an int seed, and the same seed gives the same weights."""
-    name = getattr(fn, "__name__", scheme)
-
-    def fail(*lines):
-        return _finish(Check(name, False, lines), verbose, strict)
-
-    for number, shape in enumerate(_SAMPLE_SHAPES):
-        try:
-            values = fn(shape, np.random.default_rng(seed + number))
-        except NotImplementedError:
-            return fail(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return fail(f"{name}({shape}, rng)", *_error_lines(error, fn))
-        problems = sample_problems(values, shape, scheme_variance(scheme, shape), scheme_bound(scheme, shape),
-                                   keras_sample(scheme, shape, seed=1000 + seed + number))
-        if problems:
-            diagnosis = _diagnosis(scheme, shape, values)
-            fan_in, fan_out = _keras_fans(shape)
-            return fail(f"kernel {_fmt_shape(shape)} (fan_in {fan_in}, fan_out {fan_out}):", *problems,
-                        f"Likely cause: {diagnosis}" if diagnosis else "")
-    shape = _SAMPLE_SHAPES[1]
-    refused = _rng_hint(fn, shape)
-    if refused:
-        return fail(*refused)
-    if not np.array_equal(np.asarray(fn(shape, 3)), np.asarray(fn(shape, 3))):
-        return fail(f"{name}(shape, 3) twice gave different weights: draw every number from rng "
-                    "(np.random.default_rng(rng)), never from np.random.* directly.")
-    return _finish(Check(name, True, [f"{len(_SAMPLE_SHAPES)} kernels: variance, bound and a KS test "
-                                      f"against keras.initializers.{_KERAS_CLASSES[scheme]} "
-                                      f"(alpha = {KS_ALPHA:g})"]), verbose, strict)
-
-
-def check_truncated_normal(fn: Callable, *, seed: int = 0, verbose: bool = True,
-                           strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(shape, stddev, rng)`` draws N(0, stddev**2) with every value
-    beyond 2 * stddev drawn again, like ``keras.random.truncated_normal``."""
-    name = getattr(fn, "__name__", "truncated_normal")
-
-    def fail(*lines):
-        return _finish(Check(name, False, lines), verbose, strict)
-
-    for number, (shape, stddev) in enumerate([((400, 600), 1.0), ((3, 3, 64, 400), 0.05)]):
-        try:
-            values = fn(shape, stddev, np.random.default_rng(seed + number))
-        except NotImplementedError:
-            return fail(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
-        except Exception as error:  # noqa: BLE001
-            return fail(f"{name}({shape}, {stddev}, rng)", *_error_lines(error, fn))
-        problems = sample_problems(values, shape, (TRUNCATED_STD * stddev) ** 2, 2 * stddev,
-                                   keras_sample("truncated_normal", shape, 2000 + seed + number, stddev))
-        if problems:
-            array, _ = _as_float_array(values)
-            hint = ""
-            if array is not None and array.shape == tuple(shape):
-                ratio = float(np.mean(array**2)) / (TRUNCATED_STD * stddev) ** 2
-                if abs(ratio * TRUNCATED_STD**2 - 1) < 0.03:
-                    hint = ("Likely cause: the tails are not cut (the variance of N(0, stddev**2) itself): "
-                            "redraw the values beyond 2 * stddev until none is left")
-                elif abs(ratio * TRUNCATED_STD**2 / 4 - 1) < 0.03 or np.max(np.abs(array)) > 2 * stddev:
-                    hint = "Likely cause: cut at 2 * stddev, not at 2 (nor at stddev)"
-            return fail(f"shape {_fmt_shape(shape)}, stddev {stddev}:", *problems, hint)
-    try:
-        same = np.array_equal(np.asarray(fn((50, 40), 0.3, 5)), np.asarray(fn((50, 40), 0.3, 5)))
-    except Exception as error:  # noqa: BLE001
-        return fail(f"{name}((50, 40), 0.3, 5) with an int seed raised {type(error).__name__}: "
-                    "start with rng = np.random.default_rng(rng).")
-    if not same:
-        return fail("the same seed twice gave different values: draw everything from rng.")
-    return _finish(Check(name, True, ["variance (0.8796 * stddev)**2, bound 2 * stddev, KS test against "
-                                      f"keras.random.truncated_normal (alpha = {KS_ALPHA:g})"]),
-                   verbose, strict)
-
-
-def check_fans(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(shape)`` returns (fan_in, fan_out) as Keras computes them (recorded),
-    for dense, 1-D, 2-D and 3-D convolution kernels and 1-D shapes."""
-    shapes = [(784, 128), (128, 10), (3, 3, 16, 32), (5, 1, 3, 16), (7, 12, 20), (3, 3, 3, 8, 16), (10,)]
-    expected, suspects = recorded("initialization", "fans")
+def check_leaky_relu_gain(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 7: ``fn(alpha)``, the gain that keeps the mean square of the signal
+    through a leaky ReLU of slope ``alpha`` (recorded), for slopes from 0 (ReLU) to 1 (no
+    activation) and beyond; a Python float comes back."""
+    slopes = [0.0, 0.01, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
+    expected, suspects = recorded("initialization", "leaky_relu_gain")
     result = check_function(
-        "fans", fn, [case(shape) for shape in shapes], expected, rtol=0, atol=0, suspects=suspects,
-        hint="a kernel is (k_h, k_w, ..., C_in, C_out): fan_in = C_in * k_h * k_w..., fan_out = C_out * the "
-             "same product; a dense kernel (n_in, n_out) is its own pair; a 1-D shape (n,) gives (n, n).",
+        "leaky_relu_gain", fn, [case(alpha) for alpha in slopes], expected, rtol=1e-9, atol=0,
+        suspects=suspects,
+        hint="write the mean square of leaky_relu(z) for z ~ N(0, v) (half the mass on each side), "
+             "then choose the gain g whose weights, Var(w) = g**2 / fan_in, give that much back.",
         verbose=False)
     if result:
-        got = fn((3, 3, 16, 32))
-        if not all(isinstance(v, (int, np.integer)) for v in np.ravel(np.asarray(got, dtype=object))):
-            result = Check("fans", False, ["return two ints (int(...)), as Keras' compute_fans does"])
+        got = fn(0.2)
+        if not isinstance(got, (float, np.floating)) or np.ndim(got):
+            result = Check("leaky_relu_gain", False, ["return one float (float(...)), not "
+                                                      f"a {type(got).__name__}"])
     return _finish(result, verbose, strict)
 
 
-def stack_problems(stds, depth: int, scheme, activation: str) -> list[str]:
-    """The behaviour that a stack of this scheme must show, in words ([] when it does): He with
-    ReLU keeps every layer's std within [0.4, 2.5]; N(0, 0.01**2) with ReLU collapses
-    (below 1e-12 after 10 layers, shrinking at every layer)."""
-    array, problem = _as_float_array(stds)
-    if problem:
-        return [problem]
-    if array.shape != (depth,):
-        return [f"shape {_fmt_shape(array.shape)}: one std per layer, ({depth},)"]
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        return ["standard deviations are finite and >= 0"]
-    if activation == "relu" and scheme in ("he_normal", "he_uniform"):
-        if not np.all((array > 0.4) & (array < 2.5)):
-            return [f"{scheme} with ReLU should keep every layer's std within [0.4, 2.5], "
-                    f"got {array.min():.3g} to {array.max():.3g}"]
-    if activation == "relu" and not isinstance(scheme, str) and float(scheme) <= 0.01:
-        # each layer multiplies the std by about scheme * sqrt(width / 2): below 0.25 up to 1,000 units
-        if not np.all(array[1:] < 0.5 * array[:-1]):
-            return [f"N(0, {scheme}**2) with ReLU should collapse: every layer's std below half the previous one"]
-    return []
+# --------------------------------------------------------------------------
+# Step 2: a sampler that keeps the backward signal
+# --------------------------------------------------------------------------
+
+#: fan_in != fan_out, a receptive field of 9, >= 200,000 values each; slopes
+_SAMPLE_CASES = [((3, 3, 48, 480), 0.0), ((900, 250), 0.2), ((5, 40, 1000), 0.5)]
 
 
-def check_forward_stats(fn: Callable, samplers: dict, *, verbose: bool = True,
-                        strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(scheme, depth, activation, width, batch, seed)`` follows the
-    lab's recipe (compared with the recipe run on the student's own ``samplers``), and shows
-    the behaviour of each scheme."""
-    name = getattr(fn, "__name__", "forward_stats")
+def check_fan_out_normal(fn: Callable, gain_fn: Callable, *, seed: int = 0, verbose: bool = True,
+                         strict: bool = False) -> Check:
+    """Self-check for lab 7: ``fn(shape, alpha, rng)`` draws N(0, g**2 / fan_out) weights, with
+    g = ``gain_fn(alpha)`` (the student's own gain: this check judges the sampler, not the gain):
+    shape, mean, variance, kurtosis; it accepts an int seed, and the same seed gives the same
+    weights."""
+    name = getattr(fn, "__name__", "fan_out_normal")
 
     def fail(*lines):
-        return _finish(Check(name, False, lines), verbose, strict)
+        return _finish(Check(name, False, [line for line in lines if line]), verbose, strict)
 
-    def recipe(scheme, depth, activation, width, batch, seed):
-        rng = np.random.default_rng(seed)
-        draw = samplers[scheme] if isinstance(scheme, str) else (
-            lambda shape, r: r.normal(0.0, scheme, size=shape))
-        act = {"relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh}[activation]
-        x, out = rng.standard_normal((batch, width)), []
-        for _ in range(depth):
-            x = act(x @ draw((width, width), rng))
-            out.append(x.std())
-        return np.array(out)
-
-    cases = [("he_normal", 20, "relu", 128, 64, 1), ("he_uniform", 12, "relu", 96, 50, 2),
-             (0.01, 12, "relu", 128, 64, 3), ("glorot_uniform", 8, "tanh", 64, 32, 4),
-             ("glorot_normal", 6, "relu", 80, 40, 5), (1.0, 5, "relu", 64, 32, 6)]
-    for scheme, depth, activation, width, batch, seed in cases:
-        call = f"{name}({scheme!r}, {depth}, {activation!r}, width={width}, batch={batch}, seed={seed})"
+    for number, (shape, alpha) in enumerate(_SAMPLE_CASES):
         try:
-            got = fn(scheme, depth, activation, width=width, batch=batch, seed=seed)
-        except NotImplementedError:
-            return fail(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
+            values = fn(shape, alpha, np.random.default_rng(seed + number))
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return fail(f"{name}({shape}, {alpha}, rng)", *_error_lines(error, fn))
+        try:
+            gain = float(gain_fn(alpha))
         except Exception as error:  # noqa: BLE001
-            return fail(call, *_error_lines(error, fn))
-        problems = stack_problems(got, depth, scheme, activation)
+            return fail(f"your gain raised {type(error).__name__}: this check needs step 1 first")
+        fan_in, fan_out = kernel_fans(shape)
+        problems = normal_sample_problems(values, shape, gain**2 / fan_out)
         if problems:
-            return fail(call, *problems)
-        try:
-            want = recipe(scheme, depth, activation, width, batch, seed)
-        except Exception:  # noqa: BLE001 - the student's samplers failed: their own checks say why
-            return fail(f"your samplers fail on {scheme!r}: run their self-checks first.")
-        result = np.asarray(got, dtype=np.float64)
-        if not np.allclose(result, want, rtol=1e-6, atol=0):
-            return fail(call, "the values differ from the recipe's, run with your own samplers: draw x first "
-                        "(rng.standard_normal((batch, width))), then one kernel per layer with the sampler and "
-                        "the same rng, in float64; record the std of each layer's output after the activation.")
-    return _finish(Check(name, True, [f"{len(cases)} stacks: the recipe, He steady, N(0, 0.01**2) collapsing"]),
-                   verbose, strict)
+            diagnosis = _sample_diagnosis(values, shape, gain)
+            return fail(f"kernel {_fmt_shape(shape)} (fan_in {fan_in}, fan_out {fan_out}), slope {alpha}, "
+                        f"your gain {gain:.4f}:", *problems, f"Likely cause: {diagnosis}" if diagnosis else "")
+    shape, alpha = _SAMPLE_CASES[1]
+    try:
+        first, second = fn(shape, alpha, 3), fn(shape, alpha, 3)
+    except Exception as error:  # noqa: BLE001
+        return fail(f"{name}({shape}, {alpha}, 3) with an int seed raised {type(error).__name__}: start "
+                    "with rng = np.random.default_rng(rng), which takes a seed or a Generator.")
+    if not np.array_equal(np.asarray(first), np.asarray(second)):
+        return fail(f"{name}(shape, alpha, 3) twice gave different weights: draw every number from rng, "
+                    "never from np.random.* directly.")
+    return _finish(Check(name, True, [f"{len(_SAMPLE_CASES)} kernels: mean, variance gain**2 / fan_out "
+                                      "with your gain, a normal's kurtosis; seeded"]), verbose, strict)
 
 
-def check_numpy_initializer(cls, sampler: Callable, scheme: str = "he_normal", *, verbose: bool = True,
-                            strict: bool = False) -> Check:
-    """Self-check for lab 7: ``cls(scheme, seed)`` is a ``keras.initializers.Initializer``
-    that draws with ``sampler`` from ``np.random.default_rng(seed)``, in the requested dtype,
-    and rebuilds itself from ``get_config()``."""
+# --------------------------------------------------------------------------
+# Step 3: the forward and backward signal per layer
+# --------------------------------------------------------------------------
+
+def probe_stack(seed: int, widths: tuple, activation: str):
+    """A Dense stack for the checks: widths[0] inputs, a hidden layer of each width after it with
+    this activation, then Dense(10); weights N(0, 2 / fan_in) and biases N(0, 0.1**2) from NumPy
+    (the same on every machine). Returns (model, images, labels)."""
     import keras
 
-    name = getattr(cls, "__name__", "NumpyInitializer")
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential([keras.Input((widths[0],))]
+                             + [keras.layers.Dense(w, activation=activation) for w in widths[1:]]
+                             + [keras.layers.Dense(10)])
+    for layer in model.layers:
+        n_in, n_out = layer.kernel.shape
+        layer.set_weights([rng.normal(0.0, math.sqrt(2.0 / n_in), (n_in, n_out)).astype(np.float32),
+                           rng.normal(0.0, 0.1, n_out).astype(np.float32)])
+    images = rng.standard_normal((48, widths[0])).astype(np.float32)
+    labels = rng.integers(0, 10, 48)
+    return model, images, labels
+
+
+_STACKS = [(0, (20, 32, 32, 32), "relu"), (1, (12, 64, 16, 48, 8), "tanh"), (2, (30, 40, 40), "gelu")]
+
+
+def check_signal_norms(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 7: ``fn(model, images, labels)`` returns, per layer of the model, the
+    root mean square of its output (row 0) and of the loss's gradient with respect to that output
+    (row 1), float64 of shape (2, len(model.layers)), as recorded from GradientTape on three
+    seeded stacks."""
+    name = getattr(fn, "__name__", "signal_norms")
+    expected, suspects = recorded("initialization", "signal_norms")
 
     def fail(*lines):
-        return _finish(Check(name, False, lines), verbose, strict)
+        return _finish(Check(name, False, [line for line in lines if line]), verbose, strict)
 
-    shape = (3, 3, 4, 8)
-    try:
-        initializer = cls(scheme, seed=11)
-        if not isinstance(initializer, keras.initializers.Initializer):
-            return fail(f"{name} must subclass keras.initializers.Initializer.")
-        values = initializer(shape, dtype="float32")
-        config = initializer.get_config()
-        again = type(initializer).from_config(config)(shape, dtype="float32")
-    except NotImplementedError:
-        return fail(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
-    except Exception as error:  # noqa: BLE001
-        return fail(f"{name}({scheme!r}, seed=11)(shape={shape}, dtype='float32')", *_error_lines(error, cls))
-    array = np.asarray(keras.ops.convert_to_numpy(values))
-    if array.shape != shape or array.dtype != np.float32:
-        return fail(f"returned {_fmt_shape(array.shape)} {array.dtype}; expected {_fmt_shape(shape)} float32: "
-                    "convert with keras.ops.convert_to_tensor(values, dtype=dtype).")
-    want = np.asarray(sampler(shape, np.random.default_rng(11)), dtype=np.float32)
-    if not np.allclose(array, want, rtol=1e-6, atol=1e-7):
-        return fail("the first kernel is not your sampler's first draw from np.random.default_rng(seed): "
-                    "make the generator once, in __init__, and call the sampler with it in __call__.")
-    if not np.allclose(np.asarray(keras.ops.convert_to_numpy(again)), want, rtol=1e-6, atol=1e-7):
-        return fail(f"{name}.from_config(get_config()) draws something else: get_config must return the "
-                    "scheme and the seed, the arguments of __init__.")
-    return _finish(Check(name, True, ["draws with your sampler, float32, rebuilt from its config"]),
-                   verbose, strict)
-
-
-def _filters_spread(kernel) -> float:
-    """Largest difference between any filter (last axis) and filter 0."""
-    kernel = np.asarray(kernel, dtype=np.float64)
-    return float(np.max(np.abs(kernel - kernel[..., :1])))
-
-
-def check_symmetry_steps(fn: Callable, images, labels, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(kernel_init, images, labels, steps, seed)`` returns the first
-    convolution's kernel before and after, (2, 3, 3, 1, 4); constant starts keep the filters
-    identical, a random start does not."""
-    name = getattr(fn, "__name__", "symmetry_steps")
-
-    def fail(*lines):
-        return _finish(Check(name, False, lines), verbose, strict)
-
-    runs = {}
-    for kernel_init in (0.1, "he_normal"):
+    for seed, widths, activation in _STACKS:
+        model, images, labels = probe_stack(seed, widths, activation)
+        where = f"a Dense stack of widths {widths} with {activation}"
         try:
-            runs[kernel_init] = np.asarray(fn(kernel_init, images[:64], labels[:64], steps=3, seed=0))
-        except NotImplementedError:
-            return fail(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
-        except Exception as error:  # noqa: BLE001
-            return fail(f"{name}({kernel_init!r}, images, labels, steps=3)", *_error_lines(error, fn))
-        if runs[kernel_init].shape != (2, 3, 3, 1, 4):
-            return fail(f"{name}({kernel_init!r}, ...) returned shape {_fmt_shape(runs[kernel_init].shape)}; "
-                        "expected (2, 3, 3, 1, 4): np.stack([kernel_before, kernel_after]).")
-    before, after = runs[0.1]
-    if not np.allclose(before, 0.1):
-        return fail("with kernel_init=0.1 the first kernel should start at 0.1 everywhere "
-                    "(keras.initializers.Constant).")
-    if _filters_spread(after) > 1e-6:
-        return fail("with a constant start the 4 filters should still be identical after the steps; they differ.")
-    if np.max(np.abs(after - before)) < 1e-7:
-        return fail("with a constant start of 0.1 the kernel should move in 3 steps (SGD, learning rate 0.1); "
-                    "it did not: are you training the model you return the kernel of?")
-    if _filters_spread(runs["he_normal"][1]) < 1e-3:
-        return fail("with he_normal the filters should differ from each other.")
-    return _finish(Check(name, True, ["constant start: filters move but stay identical; He: they differ"]),
-                   verbose, strict)
-
-
-def check_train_run(fn: Callable, images, labels, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 7: ``fn(kernel_init, images, labels, epochs, seed)`` returns one loss
-    per epoch (3 epochs on 600 digits); from he_normal the loss falls well below ln 10, from
-    N(0, 0.01**2) it stays near it."""
-    name = getattr(fn, "__name__", "train_run")
-
-    def fail(*lines):
-        return _finish(Check(name, False, lines), verbose, strict)
-
-    losses = {}
-    for kernel_init in ("he_normal", 0.01):
-        try:
-            losses[kernel_init] = np.asarray(fn(kernel_init, images[:600], labels[:600], epochs=3, seed=0),
-                                             dtype=np.float64)
-        except NotImplementedError:
-            return fail(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
-        except Exception as error:  # noqa: BLE001
-            return fail(f"{name}({kernel_init!r}, images, labels, epochs=3)", *_error_lines(error, fn))
-        if losses[kernel_init].shape != (3,):
-            return fail(f"returned shape {_fmt_shape(losses[kernel_init].shape)}; expected (3,): "
-                        "history.history['loss'], one loss per epoch.")
-    problems = train_problems(losses["he_normal"], "he_normal") + train_problems(losses[0.01], 0.01)
-    if problems:
-        return fail(*problems)
-    return _finish(Check(name, True, [f"he_normal: loss {losses['he_normal'][-1]:.3f}, "
-                                      f"N(0, 0.01**2): {losses[0.01][-1]:.3f} (ln 10 = {math.log(10):.3f})"]),
-                   verbose, strict)
-
-
-def train_problems(losses, kernel_init) -> list[str]:
-    """The training behaviour of a start, in words: from He the last loss is below 0.85 ln 10;
-    from N(0, 0.01**2) every loss stays above 0.97 ln 10."""
-    array, problem = _as_float_array(losses)
-    if problem:
-        return [problem]
-    if array.ndim != 1 or not array.size or not np.all(np.isfinite(array)):
-        return ["one finite loss per epoch expected"]
-    if isinstance(kernel_init, str):
-        if not array[-1] < 0.85 * math.log(10):
-            return [f"from {kernel_init} the loss should fall well below ln 10 = 2.303 (below 1.96); "
-                    f"it ended at {array[-1]:.3f}"]
-    elif not np.all(array > 0.97 * math.log(10)):
-        return [f"from N(0, {kernel_init}**2) the loss should stall near ln 10 = 2.303; it reached {array.min():.3f}"]
-    return []
-
+            got = fn(model, images.copy(), labels.copy())
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return fail(f"{name}(model, images, labels) on {where}", *_error_lines(error, fn))
+        want = expected(seed, widths, activation)
+        mistakes = suspects(seed, widths, activation)  # looked up every time: the recorder keeps them
+        array, problem = _as_float_array(got)
+        if problem:
+            return fail(f"on {where}: {problem}")
+        if array.shape != want.shape:
+            return fail(f"on {where}: shape {_fmt_shape(array.shape)}, expected {_fmt_shape(want.shape)}: "
+                        "row 0 the forward RMS, row 1 the backward RMS, one column per layer")
+        if not np.allclose(array, want, rtol=2e-4, atol=1e-9):
+            row = "forward (row 0)" if not np.allclose(array[0], want[0], rtol=2e-4, atol=1e-9) \
+                else "backward (row 1)"
+            hints = [hint for hint, wrong in mistakes.items()
+                     if np.shape(wrong) == array.shape and np.allclose(array, wrong, rtol=2e-4, atol=1e-9)]
+            return fail(f"on {where}: the {row} values differ from GradientTape's",
+                        f"Likely cause: {hints[0]}" if hints else
+                        "the loss is the mean sparse cross-entropy of the logits; RMS = sqrt(mean(g**2))")
+        if array.dtype != np.float64 or np.asarray(got).dtype != np.float64:
+            return fail(f"on {where}: return float64 (np.asarray(..., dtype=np.float64))")
+    return _finish(Check(name, True, [f"{len(_STACKS)} stacks (ReLU, tanh, GELU), forward and backward, "
+                                      "against GradientTape"]), verbose, strict)
