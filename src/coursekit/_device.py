@@ -107,96 +107,90 @@ def _gpus():
     return gpus, names, ccs
 
 
+def _describe_devices(names: list[str], cc) -> str:
+    """The GPUs (name, memory, compute capability), or the CPU when there is none."""
+    if not names:
+        return _cpu_description() + " (no GPU visible to TensorFlow)"
+    mems = _gpu_memory()
+    device = "; ".join(f"{name}, {mems[i]}" if i < len(mems) else name for i, name in enumerate(names))
+    return device + (f" (compute capability {cc[0]}.{cc[1]})" if cc else "")
+
+
+def _choose_strategy(strategy, n_gpus: int):
+    """(the tf.distribute strategy, why) for the `strategy` argument and the GPUs there are."""
+    import tensorflow as tf
+
+    if strategy == "auto":
+        if n_gpus > 1:
+            return (tf.distribute.MirroredStrategy(),
+                    f"{n_gpus} GPUs: each takes a slice of every batch, gradients are summed")
+        return tf.distribute.get_strategy(), "one device, nothing to distribute"
+    if strategy == "mirrored":
+        return tf.distribute.MirroredStrategy(), "asked for (strategy='mirrored')"
+    if strategy is None:
+        return tf.distribute.get_strategy(), "asked for (strategy=None)"
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy, "given by the caller"
+    raise ValueError(f"strategy={strategy!r}: use 'auto', 'mirrored', None or a tf.distribute.Strategy.")
+
+
+def _choose_precision(mixed_precision, cc) -> tuple[str, str]:
+    """(the Keras dtype policy, why) for the `mixed_precision` argument and the GPUs' lowest
+    compute capability (None on a CPU)."""
+    if mixed_precision == "auto":
+        if cc is None:
+            return "float32", "a CPU gains nothing from mixed precision (pass mixed_precision='mixed_bfloat16' to try)"
+        if cc >= (8, 0):
+            return "mixed_bfloat16", (f"compute capability {cc[0]}.{cc[1]} >= 8.0 has bfloat16 tensor cores; "
+                                      "bfloat16 needs no loss scaling; the output layer stays float32")
+        if cc >= (7, 0):
+            return "mixed_float16", (f"compute capability {cc[0]}.{cc[1]} >= 7.0 has float16 tensor cores; "
+                                     "the loss is scaled to avoid underflow; the output layer stays float32")
+        return "float32", f"compute capability {cc[0]}.{cc[1]} < 7.0 gains nothing from float16"
+    if mixed_precision in (False, None, "float32", "off"):
+        return "float32", "asked for"
+    if mixed_precision is True:
+        return ("mixed_bfloat16" if (cc is None or cc >= (8, 0)) else "mixed_float16",
+                "asked for (mixed_precision=True); the output layer stays float32")
+    if mixed_precision in _MIXED_POLICIES:
+        return mixed_precision, "asked for; the output layer stays float32"
+    raise ValueError(
+        f"mixed_precision={mixed_precision!r}: use 'auto', True, False, 'mixed_float16' or 'mixed_bfloat16'.")
+
+
+def _choose_xla(jit_compile, n_gpus: int, n_replicas: int) -> tuple[bool, str]:
+    """(XLA on or off, why) for the `jit_compile` argument, the GPUs and the replicas."""
+    if jit_compile == "auto":
+        if n_gpus == 0:
+            return False, "measured slower than oneDNN kernels on CPU for small CNNs (benchmarks/train.py)"
+        if n_replicas > 1:
+            return False, "Keras turns XLA off under tf.distribute"
+        return True, "fuses ops on the GPU (Keras' default there too)"
+    if jit_compile in (True, False):
+        return bool(jit_compile), "asked for"
+    raise ValueError(f"jit_compile={jit_compile!r}: use 'auto', True or False.")
+
+
+def _why_determinism(deterministic: bool) -> str:
+    if deterministic:
+        return DETERMINISM_COST
+    return ("a seed alone makes CPU runs repeat exactly; GPU kernels may still differ in the "
+            "last bits (deterministic=True fixes that, at a cost)")
+
+
 def make_plan(*, mixed_precision="auto", jit_compile="auto", strategy="auto", deterministic=False) -> DevicePlan:
     """Decide device, precision, XLA, strategy and determinism (see coursekit.train.fit)."""
     import tensorflow as tf
 
     gpus, names, ccs = _gpus()
-    n_gpus = len(gpus)
     cc = min(ccs) if ccs else None
-    if n_gpus:
-        mems = _gpu_memory()
-        parts = []
-        for i, name in enumerate(names):
-            parts.append(f"{name}, {mems[i]}" if i < len(mems) else name)
-        device = "; ".join(parts)
-        if cc:
-            device += f" (compute capability {cc[0]}.{cc[1]})"
-    else:
-        device = _cpu_description() + " (no GPU visible to TensorFlow)"
-
-    # Strategy
-    if strategy == "auto":
-        if n_gpus > 1:
-            strategy_obj = tf.distribute.MirroredStrategy()
-            strategy_why = f"{n_gpus} GPUs: each takes a slice of every batch, gradients are summed"
-        else:
-            strategy_obj = tf.distribute.get_strategy()
-            strategy_why = "one device, nothing to distribute"
-    elif strategy == "mirrored":
-        strategy_obj = tf.distribute.MirroredStrategy()
-        strategy_why = "asked for (strategy='mirrored')"
-    elif strategy is None:
-        strategy_obj = tf.distribute.get_strategy()
-        strategy_why = "asked for (strategy=None)"
-    elif isinstance(strategy, tf.distribute.Strategy):
-        strategy_obj = strategy
-        strategy_why = "given by the caller"
-    else:
-        raise ValueError(f"strategy={strategy!r}: use 'auto', 'mirrored', None or a tf.distribute.Strategy.")
-    n_replicas = int(strategy_obj.num_replicas_in_sync)
-
-    # Precision
-    if mixed_precision == "auto":
-        if cc is not None and cc >= (8, 0):
-            precision = "mixed_bfloat16"
-            precision_why = (f"compute capability {cc[0]}.{cc[1]} >= 8.0 has bfloat16 tensor cores; "
-                             "bfloat16 needs no loss scaling; the output layer stays float32")
-        elif cc is not None and cc >= (7, 0):
-            precision = "mixed_float16"
-            precision_why = (f"compute capability {cc[0]}.{cc[1]} >= 7.0 has float16 tensor cores; "
-                             "the loss is scaled to avoid underflow; the output layer stays float32")
-        elif cc is not None:
-            precision = "float32"
-            precision_why = f"compute capability {cc[0]}.{cc[1]} < 7.0 gains nothing from float16"
-        else:
-            precision = "float32"
-            precision_why = "a CPU gains nothing from mixed precision (pass mixed_precision='mixed_bfloat16' to try)"
-    elif mixed_precision in (False, None, "float32", "off"):
-        precision, precision_why = "float32", "asked for"
-    elif mixed_precision is True:
-        precision = "mixed_bfloat16" if (cc is None or cc >= (8, 0)) else "mixed_float16"
-        precision_why = "asked for (mixed_precision=True); the output layer stays float32"
-    elif mixed_precision in _MIXED_POLICIES:
-        precision, precision_why = mixed_precision, "asked for; the output layer stays float32"
-    else:
-        raise ValueError(
-            f"mixed_precision={mixed_precision!r}: use 'auto', True, False, 'mixed_float16' or 'mixed_bfloat16'."
-        )
-
-    # XLA
-    if jit_compile == "auto":
-        if n_gpus == 0:
-            xla, xla_why = False, "measured slower than oneDNN kernels on CPU for small CNNs (benchmarks/train.py)"
-        elif n_replicas > 1:
-            xla, xla_why = False, "Keras turns XLA off under tf.distribute"
-        else:
-            xla, xla_why = True, "fuses ops on the GPU (Keras' default there too)"
-    elif jit_compile in (True, False):
-        xla, xla_why = bool(jit_compile), "asked for"
-    else:
-        raise ValueError(f"jit_compile={jit_compile!r}: use 'auto', True or False.")
-
-    if deterministic:
-        det_why = DETERMINISM_COST
-    else:
-        det_why = ("a seed alone makes CPU runs repeat exactly; GPU kernels may still differ in the "
-                   "last bits (deterministic=True fixes that, at a cost)")
-
+    strategy_obj, strategy_why = _choose_strategy(strategy, len(gpus))
+    precision, precision_why = _choose_precision(mixed_precision, cc)
+    xla, xla_why = _choose_xla(jit_compile, len(gpus), int(strategy_obj.num_replicas_in_sync))
     return DevicePlan(
-        device=device,
-        device_type="GPU" if n_gpus else "CPU",
-        n_gpus=n_gpus,
+        device=_describe_devices(names, cc),
+        device_type="GPU" if gpus else "CPU",
+        n_gpus=len(gpus),
         compute_capability=cc,
         precision=precision,
         precision_why=precision_why,
@@ -206,5 +200,5 @@ def make_plan(*, mixed_precision="auto", jit_compile="auto", strategy="auto", de
         strategy_why=strategy_why,
         distributed=strategy_obj is not tf.distribute.get_strategy(),
         deterministic=bool(deterministic),
-        deterministic_why=det_why,
+        deterministic_why=_why_determinism(deterministic),
     )
