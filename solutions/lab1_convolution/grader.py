@@ -9,7 +9,7 @@ are imported inside the functions that need them: the grading workers load STEPS
 import numpy as np
 
 from coursegrader import Probe, Step
-from coursegrader.references.convolution import conv_reference
+from coursegrader.references.convolution import conv_backward_reference, conv_reference
 
 
 def _normal(rng, *shape, dtype=np.float64):
@@ -97,29 +97,90 @@ def full(rng):
     return probes
 
 
-def _keras_count(cin, cout, kernel, bias):
+def _numeric_backward(dout, x, w, padding):
+    """(dx, dw, db) by central differences of L = sum(dout * conv(x, w, b)), in float64, with a
+    NumPy forward pass: a check independent of TensorFlow. L is linear in each of x, w and b,
+    so the differences are exact but for rounding."""
+    p, h = int(padding), 1e-5
+    kh, kw = w.shape[:2]
+
+    def loss(x, w, b):
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, ((p, p), (p, p), (0, 0))), (kh, kw), (0, 1))
+        return float(np.sum(dout * (np.einsum("ijcmn,mncf->ijf", windows, w) + b)))
+
+    def numeric(point, at):
+        grad = np.zeros_like(point)
+        for index in np.ndindex(point.shape):
+            step = np.zeros_like(point)
+            step[index] = h
+            grad[index] = (at(point + step) - at(point - step)) / (2 * h)
+        return grad
+
+    b = np.zeros(w.shape[3])
+    return (numeric(x, lambda v: loss(v, w, b)), numeric(w, lambda v: loss(x, v, b)),
+            numeric(b, lambda v: loss(x, w, v)))
+
+
+_PART_WORDS = {"dx": "dx (the input's gradient)", "dw": "dw (the weights' gradient)", "db": "db (the biases' gradient)"}
+
+
+def _backward_probes(reason, dout, x, w, padding, expected, **tolerance):
+    return [Probe(f"{_PART_WORDS[part]}: {reason}", (part, dout, x, w), {"padding": padding}, expect=value,
+                  **tolerance) for part, value in zip(("dx", "dw", "db"), expected)]
+
+
+def backward(rng):
+    probes = []
+    for trial in range(5):
+        (cin, f), (kh, kw) = rng.integers(1, 4, size=2), rng.integers(1, 5, size=2)
+        padding = int(rng.integers(0, 3)) if trial % 2 else 0
+        x, w = _normal(rng, kh + rng.integers(0, 5), kw + rng.integers(0, 5), cin), _normal(rng, kh, kw, cin, f)
+        dout = _normal(rng, x.shape[0] + 2 * padding - kh + 1, x.shape[1] + 2 * padding - kw + 1, f)
+        words = "random inputs" + (" with padding" if padding else "")
+        probes += _backward_probes(f"differs from tf.GradientTape on {words}", dout, x, w, padding,
+                                   conv_backward_reference(dout, x, w, padding), rtol=1e-7, atol=1e-9)
+    x, w = _normal(rng, 5, 4, 2), _normal(rng, 3, 2, 2, 2)
+    dout = _normal(rng, 5, 5, 2)
+    probes += _backward_probes("differs from a numeric gradient (padding 1)", dout, x, w, 1,
+                               _numeric_backward(dout, x, w, 1), rtol=1e-6, atol=1e-7)
+    x, w = _normal(rng, 3, 5, 2), _normal(rng, 3, 5, 2, 3)
+    dout = _normal(rng, 1, 1, 3)
+    probes += _backward_probes("a kernel as large as the input", dout, x, w, 0,
+                               conv_backward_reference(dout, x, w, 0))
+    x, w = _normal(rng, 6, 6, 3, dtype=np.float32), _normal(rng, 3, 3, 3, 2, dtype=np.float32)
+    dout = _normal(rng, 6, 6, 2, dtype=np.float32)
+    probes += _backward_probes("float32 stays float32", dout, x, w, 1, conv_backward_reference(dout, x, w, 1),
+                               rtol=1e-4, atol=1e-4)
+    return probes
+
+
+def _keras_count(in_channels, layers, bias):
     import keras
 
-    layer = keras.layers.Conv2D(cout, kernel, use_bias=bias)
-    layer.build((None, 32, 32, cin))
-    return int(layer.count_params())
+    model = keras.Sequential([keras.Input((32, 32, in_channels))] + [
+        keras.layers.Conv2D(filters, kernel, use_bias=bias, padding="same") for filters, kernel in layers])
+    return int(model.count_params())
 
 
 def params(rng):
     probes = []
     for trial in range(8):
-        cin, cout = (int(v) for v in rng.integers(1, 70, size=2))
-        kernel = int(rng.integers(1, 8)) if trial % 2 else tuple(int(v) for v in rng.integers(1, 8, size=2))
-        bias = bool(trial % 3)
-        reason = f"{'an int' if trial % 2 else 'a (kh, kw)'} kernel size, {'with' if bias else 'without'} bias"
-        probes.append(Probe(reason, (cin, cout, kernel),
-                            {"bias": bias}, expect=_keras_count(cin, cout, kernel, bias), integer=True))
+        layers = []
+        for _ in range(int(rng.integers(1, 4))):
+            kernel = int(rng.integers(1, 8)) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(1, 8, size=2))
+            layers.append((int(rng.integers(1, 70)), kernel))
+        cin, bias = int(rng.integers(1, 70)), bool(trial % 3)
+        reason = (f"{'one layer' if len(layers) == 1 else 'a stack of layers'}, "
+                  f"{'with' if bias else 'without'} biases")
+        probes.append(Probe(reason, (cin, layers), {"bias": bias}, expect=_keras_count(cin, layers, bias),
+                            integer=True))
+    probes.append(Probe("an empty stack has no parameters", (int(rng.integers(1, 9)), []), expect=0, integer=True))
     return probes
 
 
 def quiz(rng):
     # whole numbers, as int or float
-    return [Probe("answer_alexnet", name="answer_alexnet", expect=_keras_count(3, 96, 11, True), rtol=0, atol=0,
+    return [Probe("answer_alexnet", name="answer_alexnet", expect=_keras_count(3, [(96, 11)], True), rtol=0, atol=0,
                   dtype=False),
             Probe("answer_dense", name="answer_dense", expect=32 * 32 * 3 * 10 + 10, rtol=0, atol=0, dtype=False),
             # the lab says: compared to one decimal
@@ -132,6 +193,9 @@ STEPS = [
     Step("conv2d_filters", filters, call="conv2d_filters", needs=("conv2d_single", "conv2d_multi"), numpy_only=True),
     Step("conv2d_full", full, call="conv2d", needs=("conv2d_single", "conv2d_multi", "conv2d_filters"),
          numpy_only=True),
+    # the grader reads the three results one at a time, through backward_part (in the answer cell)
+    Step("conv2d_backward", backward, call="backward_part",
+         needs=("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full"), numpy_only=True),
     # Keras is allowed here (the lab says so): TensorFlow may start inside the sandbox
     Step("count_params", params, call="count_params", timeout=60, memory_mb=4096),
     Step("params_quiz", quiz, names=("answer_alexnet", "answer_dense", "answer_ratio"), needs=("count_params",),

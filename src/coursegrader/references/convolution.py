@@ -1,6 +1,8 @@
 """Lab 1's reference: the deep-learning convolution (cross-correlation) via ``tf.nn.conv2d``, and
 the typical mistakes that ``coursekit.checks.check_conv`` names (kernel flipped or transposed,
-bias forgotten, TensorFlow's odd "same" pixel put before)."""
+bias forgotten, TensorFlow's odd "same" pixel put before); the backward pass by ``tf.GradientTape``
+and the mistakes that ``coursekit.checks.check_conv_backward`` names (kernel not flipped, weight
+gradient flipped, bias gradient averaged)."""
 
 from __future__ import annotations
 
@@ -85,3 +87,62 @@ def conv_suspects(x, w, b=None, stride=1, padding=0) -> dict:
 
 
 SELF_CHECKS = {f"conv2d_{stage}": (conv_reference, conv_suspects) for stage in ("single", "multi", "filters", "full")}
+
+
+# --------------------------------------------------------------------------
+# The backward pass (lab 1, conv2d_backward)
+# --------------------------------------------------------------------------
+
+_PARTS = ("dx", "dw", "db")
+
+
+def conv_backward_reference(dout, x, w, padding=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dL/dx, dL/dw, dL/db) for L = sum(dout * conv(x, w, b)), stride 1, int padding, by
+    ``tf.GradientTape`` in float64; returned in ``np.result_type(dout, x, w)``.
+
+    ``x`` is (H, W, C), ``w`` (kh, kw, C, F), ``dout`` (H', W', F) the output's shape.
+    """
+    import tensorflow as tf
+
+    dout, x, w = np.asarray(dout), np.asarray(x), np.asarray(w)
+    dtype = np.result_type(dout, x, w)
+    p = int(padding)
+    inputs, kernel = tf.Variable(x[None].astype(np.float64)), tf.Variable(w.astype(np.float64))
+    bias = tf.Variable(np.zeros(w.shape[3]))
+    with tf.GradientTape() as tape:
+        out = tf.nn.conv2d(inputs, kernel, 1, [[0, 0], [p, p], [p, p], [0, 0]]) + bias
+        loss = tf.reduce_sum(tf.constant(dout[None].astype(np.float64)) * out)
+    dx, dw, db = tape.gradient(loss, [inputs, kernel, bias])
+    return dx.numpy()[0].astype(dtype), dw.numpy().astype(dtype), db.numpy().astype(dtype)
+
+
+def _backward_part(part: str):
+    index = _PARTS.index(part)
+
+    def reference(dout, x, w, padding=0):
+        return conv_backward_reference(dout, x, w, padding)[index]
+
+    return reference
+
+
+#: the typical mistakes of conv2d_backward, by the part they spoil: {part: {hint: how it comes about}}
+BACKWARD_MISTAKES = {
+    "dx": {"did you flip the kernel? dx is a full convolution of dout with the kernel turned by 180 "
+           "degrees (w[::-1, ::-1]), with its input and output channels swapped.":
+           lambda dout, x, w, p: conv_backward_reference(dout, x, w[::-1, ::-1], p)[0]},
+    "dw": {"dw[m, n] gathers, over all outputs (i, j), the input at (i + m, j + n) times dout[i, j]: "
+           "correlate the (padded) input with dout, without flipping either.":
+           lambda dout, x, w, p: conv_backward_reference(dout, x, w, p)[1][::-1, ::-1]},
+    "db": {"each output value adds b[f] once, so db[f] is the sum of dout[..., f], not its mean.":
+           lambda dout, x, w, p: np.asarray(dout).mean(axis=(0, 1)).astype(np.result_type(dout, x, w))},
+}
+
+
+def _backward_suspects(part: str):
+    def suspects(dout, x, w, padding=0):
+        return {hint: wrong(dout, x, w, padding) for hint, wrong in BACKWARD_MISTAKES[part].items()}
+
+    return suspects
+
+
+SELF_CHECKS.update({f"conv2d_backward_{part}": (_backward_part(part), _backward_suspects(part)) for part in _PARTS})

@@ -1,6 +1,7 @@
 """Self-checks of lab 1 (convolution): :func:`check_conv`, which compares with outputs recorded
 from ``tf.nn.conv2d`` and knows the usual mistakes (kernel flipped, bias forgotten, off-by-one
-sizes, TensorFlow's asymmetric "same" padding)."""
+sizes, TensorFlow's asymmetric "same" padding), and :func:`check_conv_backward`, which compares a
+backward pass with gradients recorded from ``tf.GradientTape``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from ._core import Check, _finish, case, check_function, no_library_convolution
 from ._recorded import recorded
 
-__all__ = ["check_conv"]
+__all__ = ["check_conv", "check_conv_backward"]
 
 
 # --------------------------------------------------------------------------
@@ -95,3 +96,69 @@ def check_conv(fn: Callable, stage: str, *, seed: int = 0, rtol: float = 1e-5,
     return _finish(result, verbose, strict)
 
 
+
+
+# --------------------------------------------------------------------------
+# The backward pass (lab 1)
+# --------------------------------------------------------------------------
+
+_BACKWARD_HINT = {
+    "db": "db has one value per filter, shape (F,): each output value of filter f added b[f] once, "
+          "so sum dout over its rows and columns (axes 0 and 1).",
+    "dw": "dw has the shape of w, (kh, kw, C_in, F): weight (m, n, c, f) met the (padded) input at "
+          "(i + m, j + n, c) for every output (i, j, f).",
+    "dx": "dx has the shape of x, (H, W, C_in): a full convolution of dout needs kh - 1 rows and "
+          "kw - 1 columns of zeros around it, and the forward's padding is cut off at the end.",
+}
+
+
+def _backward_cases(rng: np.random.Generator) -> list[dict]:
+    def arr(*shape, dtype=np.float64):
+        return rng.normal(size=shape).astype(dtype)
+
+    geometries = [((5, 5, 1), (3, 3, 1, 1), 0, "one channel, one filter, 3x3"),
+                  ((6, 5, 2), (3, 2, 2, 3), 0, "2 channels in, 3 filters, a 3x2 kernel"),
+                  ((5, 6, 3), (3, 3, 3, 2), 1, "padding 1"),
+                  ((4, 4, 2), (2, 3, 2, 2), 2, "padding 2 with an even kernel side"),
+                  ((3, 4, 2), (3, 4, 2, 1), 0, "kernel as large as the input"),
+                  ((5, 4, 2), (1, 1, 2, 3), 0, "1x1 kernel")]
+    cases = []
+    for (h, w, c), (kh, kw, _, f), p, label in geometries:
+        dout = arr(h + 2 * p - kh + 1, w + 2 * p - kw + 1, f)
+        cases.append(case(dout, arr(h, w, c), arr(kh, kw, c, f), padding=p, label=label))
+    x, w = arr(5, 5, 2, dtype=np.float32), arr(3, 3, 2, 2, dtype=np.float32)
+    cases.append(case(arr(5, 5, 2, dtype=np.float32), x, w, padding=1, label="float32 stays float32"))
+    return cases
+
+
+def _one_part(fn: Callable, index: int) -> Callable:
+    """fn's result number `index` of three, with a clear error when fn returns something else."""
+    def part(*args, **kwargs):
+        got = fn(*args, **kwargs)
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise TypeError(f"{getattr(fn, '__name__', 'the function')} must return three arrays, "
+                            f"(dx, dw, db), not a {type(got).__name__}")
+        return got[index]
+
+    part.__name__ = getattr(fn, "__name__", "conv2d_backward")
+    return part
+
+
+def check_conv_backward(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 1: ``fn(dout, x, w, padding=0)`` returns (dx, dw, db) of a stride-1
+    convolution; each is compared with gradients recorded from ``tf.GradientTape`` (db first,
+    then dw, then dx). Library convolutions (and TensorFlow) are blocked while ``fn`` runs."""
+    cases = _backward_cases(np.random.default_rng(seed))
+    lines = []
+    for part in ("db", "dw", "dx"):
+        name = f"conv2d_backward_{part}"
+        expected, suspects = recorded("convolution", name)
+        result = check_function(name, _one_part(fn, ("dx", "dw", "db").index(part)), cases, expected,
+                                rtol=1e-5, atol=1e-6, check_dtype=True, suspects=suspects,
+                                guard=no_library_convolution, verbose=False)
+        if not result:
+            if "not implemented yet" not in result.message:
+                result.lines.append(f"Hint ({part}): {_BACKWARD_HINT[part]}")
+            return _finish(result, verbose, strict)
+        lines.append(f"{part}: {result.lines[0]}")
+    return _finish(Check("conv2d_backward", True, lines), verbose, strict)
