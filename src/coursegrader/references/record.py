@@ -24,7 +24,8 @@ from coursekit.checks import _recorded
 #: coursekit.checks module -> the lab whose self-check cells record it, and those cells' steps
 #: (and, where a cell needs a name that the lab's given cells define, what stands for it)
 RECORDED = {
-    "convolution": ("lab1_convolution", ("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full")),
+    "convolution": ("lab1_convolution", ("conv2d_single", "conv2d_multi", "conv2d_filters", "conv2d_full",
+                                         "conv2d_backward")),
     "padding_stride": ("lab2_padding_stride", ("layer_cost", "same_padding", "conv2d_im2col", "receptive_field")),
     "architectures": ("lab4_architectures", ("block_cost",)),
     "pooling": ("lab3_pooling", ("max_pool_forward", "avg_pool_forward", "max_pool_backward", "avg_pool_backward",
