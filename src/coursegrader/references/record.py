@@ -35,8 +35,9 @@ RECORDED = {
     "fcn": ("lab10_fcn", ("conv_transpose2d", "mean_iou")),
     "visualization": ("lab9_visualization", ("feature_extractor", "grad_cam", "fgsm", "occlusion",
                                               "sanity_check")),
-    "transfer_learning": ("lab8_transfer_learning", ("preprocess", "extract_features"),
-                          lambda: {"base": importlib.import_module("coursekit.checks").feature_base()}),
+    "transfer_learning": ("lab8_transfer_learning", ("preprocess", "truncated_base", "budget_curve"),
+                          lambda: {"base": importlib.import_module("coursekit.checks").cut_base(),
+                                   "keras": importlib.import_module("keras")}),
 }
 
 

@@ -16,42 +16,33 @@ from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_functio
 from ._recorded import recorded
 
 __all__ = [
-    "feature_base", "head_problem", "probe_accuracy", "transfer_problem",
-    "unfreeze_problem", "check_preprocess", "check_extract_features", "check_linear_probe",
-    "check_transfer_model", "check_unfreeze_top",
+    "cut_base", "head_problem", "probe_accuracy", "truncated_problem", "report_problem",
+    "check_preprocess", "check_truncated_base", "check_linear_probe", "check_budget_curve",
+    "check_report",
 ]
 
 
-def feature_base(size: int = 24):
-    """The small base that ``check_extract_features`` feeds the student's function, its features
-    recorded: BatchNormalization with set statistics (its output in training mode differs from
-    inference mode, as MobileNetV2's does), then global average pooling, 3 features."""
+def cut_base(size: int = 12):
+    """The small base that ``check_truncated_base`` cuts, its outputs recorded: two named blocks of
+    convolution and BatchNormalization (set statistics), with fixed weights."""
     import keras
 
     inputs = keras.Input((size, size, 3))
-    norm = keras.layers.BatchNormalization(name="norm")
-    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(norm(inputs)), name="feature_base")
-    norm.set_weights([np.array([1.0, 2.0, 0.5], np.float32), np.array([0.0, 0.1, -0.2], np.float32),
-                      np.array([0.3, -0.1, 0.2], np.float32), np.array([0.5, 2.0, 1.0], np.float32)])
+    x = inputs
+    for block, filters in [(1, 4), (2, 6)]:
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", name=f"block_{block}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"block_{block}_bn")(x)
+        x = keras.layers.ReLU(name=f"block_{block}_relu")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="cut_base")
+    rng = np.random.default_rng(8)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) if "variance" not in w.path
+                       else rng.uniform(0.5, 2.0, size=w.shape).astype(np.float32) for w in model.weights])
     return model
 
 
 # --------------------------------------------------------------------------
 # Judges: None when right, else what is wrong
 # --------------------------------------------------------------------------
-
-
-def _dense_layers(model):
-    import keras
-
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-
-
-def _nested_base(model):
-    import keras
-
-    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return inner[0] if len(inner) == 1 else None
 
 
 def head_problem(model, n_features: int, n_classes: int) -> str | None:
@@ -77,112 +68,47 @@ def probe_accuracy(model, features, labels) -> float:
     return float(np.mean(probs.argmax(axis=1) == np.asarray(labels)))
 
 
-def _is_bn(layer) -> bool:
-    import keras
-
-    return isinstance(layer, keras.layers.BatchNormalization)
-
-
-def _trainable_count(model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
-def transfer_problem(model, base, images, n_classes: int, augment: bool) -> str | None:
-    """Option 2 done right: frozen base in inference mode, preprocessing inside, a new head.
-
-    `base` is the pretrained base the model was built on (the grader's own copy), `images` raw
-    pixels. Trains the model one epoch here, so pass a model nobody needs afterwards.
-    """
+def truncated_problem(model, base, layer_name: str, images) -> str | None:
+    """What is wrong with a base cut after `layer_name` (frozen, pooled), or None. `images` are
+    preprocessed inputs of `base`; the features must be the layer's outputs averaged over space."""
     import keras
 
     if not isinstance(model, keras.Model):
         return f"return a Keras model, not a {type(model).__name__}"
-    dense = _dense_layers(model)
-    inner = _nested_base(model)
-    if inner is None or not dense:
-        return "the model should hold the base (as one layer) and end with a Dense layer"
-    features = base.output.shape[-1]
-    if _trainable_count(model) != features * n_classes + n_classes:
-        return ("its trainable parameters are not exactly those of the new head "
-                f"({features} x {n_classes} + {n_classes}): freeze the base")
-    randoms = [layer for layer in model.layers if type(layer).__name__.startswith("Random")]
-    if augment and not randoms:
-        return "augment=True: add random augmentation layers (RandomFlip, RandomTranslation, ...)"
-    if not augment and randoms:
-        return "augment=False: no augmentation layers"
+    if model.trainable_weights:
+        return "the cut base has trainable weights: freeze it (model.trainable = False)"
     images = np.asarray(images, np.float32)
     try:
         got = np.asarray(model(images, training=False))
-    except Exception as error:  # noqa: BLE001
-        return f"the model does not take raw images of shape {images.shape[1:]} ({type(error).__name__})"
-    kernel, bias = dense[-1].get_weights()
-    # MobileNetV2's own preprocessing, from Keras: the features that the head must see
-    preprocessed = keras.applications.mobilenet_v2.preprocess_input(images.copy())
-    logits = np.asarray(base(preprocessed, training=False), np.float64) @ kernel + bias
-    want = np.exp(logits - logits.max(axis=1, keepdims=True))
-    want /= want.sum(axis=1, keepdims=True)
-    if got.shape != want.shape or not np.allclose(got, want, atol=1e-4):
-        return ("its predictions are not the head applied to the base's features of the preprocessed "
-                "images (raw pixels in, keras.layers.Rescaling(1 / 127.5, offset=-1) inside, "
-                "the base called with training=False, then the Dense head)")
-    frozen = [w.numpy().copy() for w in inner.weights]
-    # one step: run eagerly, as tracing MobileNetV2's training graph costs five times the step
-    model.compile(keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", run_eagerly=True)
-    model.fit(images, np.arange(len(images)) % n_classes, epochs=1, batch_size=8, verbose=0)
-    if not all(np.array_equal(a, w.numpy()) for a, w in zip(frozen, inner.weights)):
-        return "the base's weights or BatchNormalization statistics changed during fit: freeze the base"
+    except Exception as error:  # noqa: BLE001 - a model that cannot run is a wrong answer
+        return f"the model does not take the base's inputs {images.shape[1:]} ({type(error).__name__})"
+    channels = base.get_layer(layer_name).output.shape[-1]
+    if got.shape != (len(images), channels):
+        return (f"its output has shape {tuple(got.shape)}; one vector of the layer's {channels} channels "
+                "per image expected (average over the positions)")
     return None
 
 
-def unfreeze_problem(model, n_layers: int, lr: float, images) -> str | None:
-    """Fine-tuning set up right: the last n_layers of the base trainable except BatchNormalization,
-    which stays frozen and so in inference mode (Keras 3's fit overrides a ``training=False`` given
-    when the model was built: keras-team/keras#20285); recompiled with Adam at the learning rate
-    `lr`. Trains the model one epoch here."""
-    import keras
-
-    if not isinstance(model, keras.Model):
-        return f"return the Keras model, not a {type(model).__name__}"
-    inner = _nested_base(model)
-    if inner is None:
-        return "the model should still hold the base as one layer"
-    want = {layer.name for layer in inner.layers[-n_layers:] if layer.weights and not _is_bn(layer)}
-    got = {layer.name for layer in inner.layers if layer.weights and layer.trainable}
-    if got != want:
-        extra, missing = sorted(got - want), sorted(want - got)
-        return (f"the base's trainable layers are wrong: {len(extra)} should be frozen, {len(missing)} "
-                f"should be trainable (the last {n_layers} layers of the base, except BatchNormalization)")
-    if not all(layer.trainable for layer in _dense_layers(model)):
-        return "the head must stay trainable"
-    config = getattr(model, "compile_config_read", None)
-    if config is None:
-        optimizer = getattr(model, "optimizer", None)
-        rate = None if optimizer is None else float(np.asarray(optimizer.learning_rate))
-        name = type(optimizer).__name__
-    else:
-        opt = config.get("optimizer") or {}
-        name = opt.get("class_name", "") if isinstance(opt, dict) else ""
-        rate = (opt.get("config") or {}).get("learning_rate") if isinstance(opt, dict) else None
-    if name != "Adam" or not isinstance(rate, (int, float)) or not np.isclose(rate, lr, rtol=1e-6):
-        return "recompile the model with keras.optimizers.Adam at the learning rate you were given"
-    images = np.asarray(images, np.float32)
-    moving = [w.numpy().copy() for w in inner.non_trainable_weights]
-    trained = [w.numpy().copy() for w in inner.trainable_weights]
-    model.compile(keras.optimizers.Adam(max(lr, 1e-3)), loss="sparse_categorical_crossentropy",
-                  run_eagerly=True)  # one step: tracing would cost five times the step
-    n_classes = model.output.shape[-1]
-    model.fit(images, np.arange(len(images)) % n_classes, epochs=1, batch_size=8, verbose=0)
-    if not all(np.array_equal(a, w.numpy()) for a, w in zip(moving, inner.non_trainable_weights)):
-        return ("frozen weights or BatchNormalization moving statistics changed during fit: keep the "
-                "BatchNormalization layers frozen, so that they stay in inference mode")
-    if all(np.array_equal(a, w.numpy()) for a, w in zip(trained, inner.trainable_weights)):
-        return "the unfrozen layers did not change during fit"
+def report_problem(report) -> str | None:
+    """What is wrong with the form of a report (cut block, budget, pretrained mean and spread,
+    random mean and spread, transfer wins), or with the verdict it draws from its own numbers."""
+    try:
+        values = np.asarray(report, dtype=float)
+    except (TypeError, ValueError):
+        return "report must be a tuple of 7 numbers"
+    if values.shape != (7,) or not np.all(np.isfinite(values)):
+        return "report must be a tuple of 7 numbers"
+    block, budget, pre, pre_spread, rnd, rnd_spread, wins = values
+    if block not in range(1, 18) or budget not in range(1, 51):
+        return "CUT_BLOCK must be a whole number from 1 to 17, BUDGET one from 1 to 50"
+    if not all(0 <= v <= 1 for v in (pre, pre_spread, rnd, rnd_spread)):
+        return "accuracies and their spreads are fractions between 0 and 1"
+    if wins not in (0, 1):
+        return "TRANSFER_WINS must be True or False"
+    if bool(wins) != (pre - rnd > max(pre_spread, rnd_spread)):
+        return ("TRANSFER_WINS does not follow from your numbers: transfer wins when the gap between "
+                "the means is larger than the larger of the two spreads")
     return None
-
-
-# --------------------------------------------------------------------------
-# The self-checks
-# --------------------------------------------------------------------------
 
 
 def _judged(name: str, judge: Callable[[], str | None], passed: str, verbose: bool, strict: bool) -> Check:
@@ -206,40 +132,31 @@ def check_preprocess(fn: Callable, *, verbose: bool = True, strict: bool = False
                           hint="MobileNetV2 expects x / 127.5 - 1, in float32", verbose=verbose, strict=strict)
 
 
-def check_extract_features(fn: Callable, base, *, verbose: bool = True, strict: bool = False) -> Check:
-    """``extract_features(base, images, batch_size)``: the recorded features of 11 images on a small
-    base of the check's own (:func:`feature_base`), in batches of 4 and at once; then, on ``base``,
-    one float32 vector per image, whatever the batch size."""
-    images = np.random.default_rng(8).integers(0, 256, size=(11, 24, 24, 3)).astype(np.uint8)
-    small = feature_base()
-    cases = [case(images, batch_size=4, label="11 images in batches of 4 (a small base)"),
-             case(images[:3], label="3 images (a small base)")]
-    result = check_function("extract_features", lambda x, **kw: fn(small, x, **kw), cases,
-                            recorded("transfer_learning", "extract_features")[0], rtol=1e-4, atol=1e-4,
-                            hint="preprocess each batch, call base(x, training=False), concatenate",
+def check_truncated_base(fn: Callable, base, *, verbose: bool = True, strict: bool = False) -> Check:
+    """``truncated_base(base, layer_name)``: the recorded features of 5 images on a small base of
+    the check's own (:func:`cut_base`), cut after each of its two blocks; then, on ``base``, a frozen
+    model with one vector per image."""
+    images = np.random.default_rng(8).uniform(-1, 1, size=(5, 12, 12, 3)).astype(np.float32)
+    small = cut_base()
+    cases = [case(images, "block_1_relu", label="a small base cut after its first block"),
+             case(images, "block_2_bn", label="a small base cut after its second BatchNormalization")]
+    result = check_function("truncated_base",
+                            lambda x, name: np.asarray(fn(small, name)(x, training=False)), cases,
+                            recorded("transfer_learning", "truncated_base")[0], rtol=1e-4, atol=1e-4,
+                            hint="keras.Model(base.input, the layer's output averaged over positions)",
                             verbose=False)
     if result:
-        result = _judged("extract_features", lambda: _features_problem(fn, base), "recorded features, "
-                         "and one float32 vector per image on your base", False, False)
+        size = base.input.shape[1]
+        mine = np.random.default_rng(9).uniform(-1, 1, size=(2, size, size, 3)).astype(np.float32)
+        layer = base.layers[len(base.layers) // 2].name
+        result = _judged("truncated_base", lambda: truncated_problem(fn(base, layer), base, layer, mine),
+                         "recorded features, and a frozen cut of your base", False, False)
     return _finish(result, verbose, strict)
 
 
-def _features_problem(fn: Callable, base) -> str | None:
-    """What is wrong with the features of `base` (shape, dtype, batches), or None."""
-    size = base.input.shape[1]
-    images = np.random.default_rng(9).integers(0, 256, size=(5, size, size, 3)).astype(np.uint8)
-    whole, parts = np.asarray(fn(base, images)), np.asarray(fn(base, images, batch_size=2))
-    want = (len(images), base.output.shape[-1])
-    if whole.shape != want or whole.dtype != np.float32:
-        return f"on your base: shape {_fmt_shape(whole.shape)} {whole.dtype}, expected {_fmt_shape(want)} float32"
-    if not np.allclose(whole, parts, rtol=1e-4, atol=1e-4):
-        return "on your base, batches of 2 give other features than one batch: call it with training=False"
-    return None
-
-
-def _clusters(n_classes: int = 3, n: int = 90, dim: int = 16, seed: int = 8):
+def _clusters(n_classes: int = 3, n: int = 90, dim: int = 16, seed: int = 8, scale: float = 3.0):
     rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=3.0, size=(n_classes, dim))
+    centres = rng.normal(scale=scale, size=(n_classes, dim))
     labels = np.arange(n) % n_classes
     return (centres[labels] + rng.normal(size=(n, dim))).astype(np.float32), labels
 
@@ -256,35 +173,37 @@ def check_linear_probe(fn: Callable, *, verbose: bool = True, strict: bool = Fal
     return _judged("linear_probe", judge, "learns 3 separated classes", verbose, strict)
 
 
-def check_transfer_model(fn: Callable, base, *, verbose: bool = True, strict: bool = False) -> Check:
-    """``build_transfer_model(base, n_classes, augment)``: structure, preprocessing, frozen base."""
-    import keras
-
-    size = base.input.shape[1]
-    images = np.random.default_rng(8).integers(0, 256, size=(8, size, size, 3)).astype(np.uint8)
+def check_budget_curve(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """``budget_curve(features, labels, pool, test, budgets, seeds)`` on 2 classes of points that
+    overlap: one row per budget, one column per seed, accuracies near the recorded ones (your
+    ``linear_probe`` trains the heads, so a valid one of your own may differ a little)."""
+    x, y = _clusters(2, 120, 8, seed=3, scale=0.6)
+    pool, test = np.arange(60), np.arange(60, 120)
+    budgets, seeds = [1, 12], [0, 1, 2, 3]
 
     def judge():
-        for augment in (True, False):
-            copy = keras.models.clone_model(base)
-            copy.set_weights(base.get_weights())
-            problem = transfer_problem(fn(copy, 3, augment=augment), base, images, 3, augment)
-            if problem:
-                return f"augment={augment}: {problem}"
+        got = np.asarray(fn(x, y, pool, test, budgets, seeds), dtype=float)
+        if got.shape != (len(budgets), len(seeds)):
+            return (f"shape {_fmt_shape(got.shape)} for 2 budgets and 4 seeds: one row per budget, "
+                    "one column per seed")
+        if not np.all((got >= 0) & (got <= 1)):
+            return "accuracies are fractions between 0 and 1"
+        want = recorded("transfer_learning", "budget_curve")[0](x, y, pool, test, budgets, seeds)
+        for row, budget in enumerate(budgets):
+            if abs(got[row].mean() - want[row].mean()) > 0.08:
+                return (f"the mean accuracy with {budget} example(s) per class is far from the recorded "
+                        "one: draw `budget` examples of EACH class from the pool (not the test set), "
+                        "shuffled with np.random.default_rng(seed)")
+        if np.all(got == got[:, :1]) and np.any(want != want[:, :1]):
+            return "every seed gives the same accuracy: draw each seed's training set with its own seed"
         return None
-    return _judged("build_transfer_model", judge, "head only trainable, base frozen", verbose, strict)
+    return _judged("budget_curve", judge, "one row per budget, accuracies as recorded", verbose, strict)
 
 
-def check_unfreeze_top(fn: Callable, model, *, n_layers: int = 10, lr: float = 1e-5, verbose: bool = True,
-                       strict: bool = False) -> Check:
-    """``unfreeze_top(model, n_layers, lr)`` on a copy of `model`: trainable set, optimizer, BN."""
-    import keras
-
-    size = model.input.shape[1]
-    images = np.random.default_rng(8).integers(0, 256, size=(8, size, size, 3)).astype(np.uint8)
-
-    def judge():
-        copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
-        return unfreeze_problem(fn(copy, n_layers, lr), n_layers, lr, images)
-    return _judged("unfreeze_top", judge, f"the last {n_layers} layers trainable, BN frozen",
-                   verbose, strict)
+def check_report(report, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Your comparison's report: its form, and a verdict that follows from its numbers."""
+    if report is None:
+        return _finish(Check("report", False, ["report is not written yet: set report = (CUT_BLOCK, BUDGET, ...) "
+                                               "in the cell above."]), verbose, strict)
+    return _judged("report", lambda: report_problem(report), "a report of 7 numbers whose verdict "
+                   "follows from them", verbose, strict)
