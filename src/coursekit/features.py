@@ -355,62 +355,19 @@ def maximize_activation(
     >>> x.shape, x.dtype, bool(0.0 <= x.min() and x.max() <= 1.0)
     ((2, 28, 28, 1), dtype('float32'), True)
     """
-    _in.check_model(model)
-    spec = _in.input_spec(model)
-    if len(spec.shape) != 4:
-        raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")
-    if size is None:
-        size = tuple(spec.shape[1:3])
-        if None in size:
-            raise ValueError("The model takes any image size: pass size=(H, W).")
-    elif isinstance(size, int):
-        size = (size, size)
-    size = (int(size[0]), int(size[1]))
-    if param not in ("fourier", "pixel"):
-        raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}.")
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1; got {steps!r}.")
-    for arg, value in (("lr", lr), ("scale", scale), ("rotate", rotate), ("jitter", jitter), ("norm", norm)):
-        if value is None and arg in ("jitter", "norm"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-            raise ValueError(f"{arg} must be a finite number; got {value!r}.")
-        if value < 0 or (arg in ("lr", "norm") and value == 0):
-            raise ValueError(
-                f"{arg} must be {'> 0' if arg in ('lr', 'norm') else '>= 0'}; got {value!r}. "
-                + ("lr is the step size of gradient ASCENT: a negative one would minimize the "
-                   "activation. Try the default lr=0.05." if arg == "lr" else "")
-            )
+    spec = _image_spec(model)
+    size = _image_size(size, spec)
+    _check_choices(param, optimizer, steps, lr=lr, scale=scale, rotate=rotate, jitter=jitter, norm=norm)
     if isinstance(value_range, str):
         value_range = _default_range(model)
     elif value_range is not None:
         value_range = (float(value_range[0]), float(value_range[1]))
-
-    name = None
-    if layer is not None:
-        target = _in.find_layer(model, layer)
-        name = target.name
-        # The model's last layer with a softmax or sigmoid: use its logits.
-        if _in.softmax_kind(target) in ("skip", "preact") and target is _in.final_operation(model):
-            name = None
+    name = _objective_layer(model, layer)
     ex = _maximizer(
         model, name, size, param, optimizer, bool(transform), int(spec.shape[-1]), value_range,
         bool(pre_activation) and name is not None,
     )
-    width = int(ex.probe.outputs[0].shape[-1])
-    units_arr = np.atleast_1d(np.asarray(units))
-    if units_arr.ndim != 1 or not np.issubdtype(units_arr.dtype, np.integer):
-        raise ValueError(f"units must be an int or a list of ints; got {units!r}.")
-    bad = units_arr[(units_arr < 0) | (units_arr >= width)]
-    if bad.size:
-        what = f"layer {name!r}" if name else "the logits"
-        raise ValueError(
-            f"units: unit(s) {bad.tolist()} out of range: {what} has {width} units/channels; "
-            f"pass indices in 0..{width - 1}."
-        )
-
+    units_arr = _unit_indices(units, int(ex.probe.outputs[0].shape[-1]), name)
     rng = np.random.default_rng(seed)
     params = ex.init(len(units_arr), rng)
     if jitter is None:
@@ -427,13 +384,84 @@ def maximize_activation(
         tf.constant(float(norm or 0.0)),
     )
     reached = ex.objective(out, tf.constant(units_arr.astype(np.int32))).numpy()
-    dead = units_arr[reached == 0.0]
-    if dead.size and not pre_activation:
+    if not pre_activation:
+        _warn_dead_units(units_arr[reached == 0.0], name)
+    return out.numpy()
+
+
+def _image_spec(model):
+    """The model's one input, which must be an image batch (N, H, W, C)."""
+    _in.check_model(model)
+    spec = _in.input_spec(model)
+    if len(spec.shape) != 4:
+        raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")
+    return spec
+
+
+def _image_size(size, spec) -> tuple[int, int]:
+    """(H, W) of the synthesized images: the argument's, else the model's fixed input size."""
+    if size is None:
+        size = tuple(spec.shape[1:3])
+        if None in size:
+            raise ValueError("The model takes any image size: pass size=(H, W).")
+    elif isinstance(size, int):
+        size = (size, size)
+    return (int(size[0]), int(size[1]))
+
+
+def _check_choices(param, optimizer, steps, **numbers) -> None:
+    """The options of maximize_activation, each refused with what to pass instead."""
+    if param not in ("fourier", "pixel"):
+        raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}.")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}.")
+    for arg, value in numbers.items():
+        if value is None and arg in ("jitter", "norm"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+            raise ValueError(f"{arg} must be a finite number; got {value!r}.")
+        if value < 0 or (arg in ("lr", "norm") and value == 0):
+            raise ValueError(
+                f"{arg} must be {'> 0' if arg in ('lr', 'norm') else '>= 0'}; got {value!r}. "
+                + ("lr is the step size of gradient ASCENT: a negative one would minimize the "
+                   "activation. Try the default lr=0.05." if arg == "lr" else "")
+            )
+
+
+def _objective_layer(model, layer) -> str | None:
+    """The name of the layer whose units are maximized; None for the logits."""
+    if layer is None:
+        return None
+    target = _in.find_layer(model, layer)
+    # The model's last layer with a softmax or sigmoid: use its logits.
+    if _in.softmax_kind(target) in ("skip", "preact") and target is _in.final_operation(model):
+        return None
+    return target.name
+
+
+def _unit_indices(units, width: int, name: str | None) -> np.ndarray:
+    """`units` as a 1-D integer array of indices in 0..width-1, or a ValueError saying the range."""
+    units_arr = np.atleast_1d(np.asarray(units))
+    if units_arr.ndim != 1 or not np.issubdtype(units_arr.dtype, np.integer):
+        raise ValueError(f"units must be an int or a list of ints; got {units!r}.")
+    bad = units_arr[(units_arr < 0) | (units_arr >= width)]
+    if bad.size:
+        what = f"layer {name!r}" if name else "the logits"
+        raise ValueError(
+            f"units: unit(s) {bad.tolist()} out of range: {what} has {width} units/channels; "
+            f"pass indices in 0..{width - 1}."
+        )
+    return units_arr
+
+
+def _warn_dead_units(dead: np.ndarray, name: str | None) -> None:
+    if dead.size:
         warnings.warn(
             f"Unit(s) {dead.tolist()} of {name or 'the logits'!r} stayed at exactly 0 (a ReLU that "
             "never fired gets no gradient), so their images are just the random start. Try "
             "pre_activation=True, another seed, or more steps.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return out.numpy()
