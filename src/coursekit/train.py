@@ -458,12 +458,7 @@ def fit(
     ...                     seed=0, checkpoint_dir="ckpt/mnist")
     >>> history.history["val_accuracy"][-1]                # doctest: +SKIP
     """
-    epochs = _fit_checks.whole("epochs", epochs, 1)
-    initial_epoch = _fit_checks.whole("initial_epoch", initial_epoch, 0)
-    if not isinstance(validation_freq, (list, tuple)):
-        _fit_checks.whole("validation_freq", validation_freq, 1)
-    if deterministic and seed is None:
-        raise ValueError("deterministic=True needs a seed: pass seed=0 (or any integer).")
+    epochs, initial_epoch = _epochs(epochs, initial_epoch, validation_freq, deterministic, seed)
     given = _given_model(model)
     data = _fit_data.prepare(
         x, y, batch_size=batch_size, sample_weight=sample_weight, class_weight=class_weight,
@@ -486,10 +481,7 @@ def fit(
                _fit_data.fingerprint(data, seed=shuffle_seed, augment=_name_of(augment)) if checkpoint_dir else None)
     start = run.restore(trainable, initial_epoch, verbose)
     if run.finished:
-        if source is not None:
-            user_model.set_weights(source.get_weights())
-        run.say_finished(verbose)
-        return _history(keras, user_model, run.prior, epochs=start)
+        return _already_trained(keras, run, user_model, source, start, verbose)
 
     train_ds, steps = _pipeline.training(data, seed=shuffle_seed, initial_epoch=start, epochs=epochs,
                                          augment=augment, cache=cache)
@@ -500,8 +492,7 @@ def fit(
         keras, run, verbose, epochs, callbacks, early_stopping, restore_best,
         monitor if monitor != "auto" else ("val_loss" if data.val is not None else "loss"))
     if verbose != 0:
-        print(f"coursekit.train: {plan.device}; {plan.precision}; XLA {'on' if plan.xla else 'off'}; "
-              f"{plan.n_replicas} replica{'s' if plan.n_replicas != 1 else ''}", flush=True)
+        _say_plan(plan)
     try:
         with _step_settings(trainable, spe, plan.xla), _no_false_retracing_alarm():
             history = trainable.fit(
@@ -515,6 +506,30 @@ def fit(
     for key, values in history.history.items():
         merged.setdefault(key, []).extend(float(v) for v in values)
     return _history(keras, user_model, merged, epochs=start + len(history.epoch))
+
+
+def _already_trained(keras, run, user_model, source, start, verbose):
+    """The History of a run that its checkpoint says is finished: nothing to train."""
+    if source is not None:
+        user_model.set_weights(source.get_weights())
+    run.say_finished(verbose)
+    return _history(keras, user_model, run.prior, epochs=start)
+
+
+def _epochs(epochs, initial_epoch, validation_freq, deterministic, seed) -> tuple[int, int]:
+    """The epoch counts, checked with the other arguments that need no data or TensorFlow."""
+    epochs = _fit_checks.whole("epochs", epochs, 1)
+    initial_epoch = _fit_checks.whole("initial_epoch", initial_epoch, 0)
+    if not isinstance(validation_freq, (list, tuple)):
+        _fit_checks.whole("validation_freq", validation_freq, 1)
+    if deterministic and seed is None:
+        raise ValueError("deterministic=True needs a seed: pass seed=0 (or any integer).")
+    return epochs, initial_epoch
+
+
+def _say_plan(plan) -> None:
+    print(f"coursekit.train: {plan.device}; {plan.precision}; XLA {'on' if plan.xla else 'off'}; "
+          f"{plan.n_replicas} replica{'s' if plan.n_replicas != 1 else ''}", flush=True)
 
 
 def _given_model(model):
