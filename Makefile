@@ -104,7 +104,7 @@ class-demo: $(STAMP)
 
 # Runs too long for a page on a CPU: their chapter, executed with full training, records them
 # into coursekit (coursekit.runs); a CPU build then loads them and tests them live.
-RECORDING_CHAPTERS := chapters/training.ipynb chapters/fcn.ipynb
+RECORDING_CHAPTERS := chapters/training.ipynb chapters/fcn.ipynb chapters/architectures.ipynb
 record-runs: $(STAMP)
 	COURSE_FULL_RUN=1 COURSE_RECORD_RUNS=$(CURDIR)/src/coursekit/recorded $(BIN)/jupyter nbconvert \
 	  --to notebook --execute --ExecutePreprocessor.timeout=7200 --output-dir _build/recorded $(RECORDING_CHAPTERS)
