@@ -29,7 +29,8 @@ _SAMPLE = [444732796, *np.random.default_rng(25).integers(2**31, size=SEEDS - 1)
 _TRAINS = "trains a network for each seed"
 FEWER = {
     ("lab2_padding_stride", "receptive_field"): (40, "builds 12 Keras models a seed for its expected values (0.5 s)"),
-    ("lab3_pooling", "shift_experiment"): (4, _TRAINS + " (9 s)"),
+    ("lab3_pooling", "shift_net"): (40, "saves and loads four Keras models a seed (0.5 s)"),
+    ("lab3_pooling", "shift_study"): (4, _TRAINS + " (2 networks, 5 s)"),
     ("lab4_architectures", "lenet5"): (50, "saves and loads a Keras model a probe (0.4 s a seed)"),
     ("lab4_architectures", "vgg"): (3, "builds VGG-16 twice a seed (10 s)"),
     ("lab4_architectures", "separable_block"): (20, "builds and reloads Keras blocks (1 s a seed)"),

@@ -18,7 +18,7 @@ from ._recorded import NotRecorded, recorded
 __all__ = [
     "numeric_gradient", "relative_error",
     "check_pool_forward", "check_pool_backward", "check_global_average_pool",
-    "check_max_pool_by_conv", "check_shift_experiment",
+    "check_max_pool_by_conv", "KINDS", "shift_net_problems", "check_shift_net", "check_shift_study",
 ]
 
 
@@ -176,29 +176,118 @@ def check_max_pool_by_conv(fn: Callable, *, seed: int = 0, verbose: bool = True,
         verbose=verbose, strict=strict)
 
 
-def check_shift_experiment(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 3: ``fn(x_train, y_train, x_test, y_test, shift, epochs, seed)`` on a
-    small part of ``data`` (MNIST, as from ``coursekit.data.load``) returns two accuracies,
-    better than chance, and the same ones when run again with the same seed."""
+#: the ways lab 3's networks halve their maps, twice
+KINDS = ("max", "avg", "strided", "blur")
+
+
+def _stride(layer) -> int:
+    strides = getattr(layer, "strides", 1)
+    return int(np.max(strides))
+
+
+def _is_blur(layer) -> bool:
+    """A fixed low-pass filter at stride 2: a depthwise convolution that does not learn, whose
+    kernel is non-negative, symmetric, and sums to 1 for each channel (it keeps a flat map flat)."""
+    if type(layer).__name__ != "DepthwiseConv2D" or layer.trainable or _stride(layer) != 2:
+        return False
+    kernel = np.asarray(layer.get_weights()[0], dtype=np.float64)
+    return bool(np.all(kernel >= 0) and np.allclose(kernel.sum(axis=(0, 1)), 1.0, atol=1e-5)
+                and np.allclose(kernel, kernel[::-1, ::-1], atol=1e-6))
+
+
+def shift_net_problems(model, kind: str, *, budget: int = 20_000) -> str | None:
+    """What is wrong with lab 3's network for ``kind`` (see :data:`KINDS`), or None.
+
+    The properties, not one architecture: MNIST in, 10 logits out, trainable convolutions,
+    at most ``budget`` parameters, and the maps halved exactly twice, each time by ``kind`` only:
+    ``MaxPooling2D`` or ``AveragePooling2D`` of stride 2, a convolution of stride 2, or a
+    stride-1 max pooling followed by a fixed blur at stride 2 (Zhang's BlurPool). Used by the
+    self-check and, in the trusted grader, on the model a submission returned.
+    """
+    layers = list(getattr(model, "layers", []))
+    if not layers or not hasattr(model, "count_params"):
+        return "return a Keras model"
+    if tuple(model.input_shape) != (None, 28, 28, 1):
+        return f"the input shape is {tuple(model.input_shape)[1:]}, not (28, 28, 1)"
+    if tuple(model.output_shape) != (None, 10):
+        return f"the output shape is {tuple(model.output_shape)[1:]}, not (10,): one logit a digit"
+    last = layers[-1]
+    if type(last).__name__ != "Dense" or getattr(last.activation, "__name__", "") != "linear":
+        return "end with Dense(10) and no activation: the loss takes logits"
+    names = [type(layer).__name__ for layer in layers]
+    convs = [layer for layer in layers if type(layer).__name__ == "Conv2D"]
+    if not any(layer.trainable for layer in convs):
+        return "the network needs trainable Conv2D layers"
+    if model.count_params() > budget:
+        return f"{model.count_params():,} parameters, over the budget of {budget:,}"
+    halving = {
+        "max": [n == "MaxPooling2D" and _stride(layer) == 2 for n, layer in zip(names, layers)],
+        "avg": [n == "AveragePooling2D" and _stride(layer) == 2 for n, layer in zip(names, layers)],
+        "strided": [n == "Conv2D" and _stride(layer) == 2 for n, layer in zip(names, layers)],
+        "blur": [_is_blur(layer) for layer in layers],
+    }
+    if kind not in halving:
+        return f"unknown kind {kind!r}: one of {', '.join(KINDS)}"
+    for layer in layers:
+        if kind == "blur" and type(layer).__name__ == "DepthwiseConv2D" and not _is_blur(layer):
+            if layer.trainable:
+                return "the blur filter must not learn: give its DepthwiseConv2D trainable=False"
+            return ("the blur filter must be the fixed binomial filter, at stride 2: non-negative, "
+                    "symmetric, and its kernel must sum to 1 for each channel (a flat map stays flat)")
+    strided = [n for n, layer in zip(names, layers) if _stride(layer) > 1]
+    if sum(halving[kind]) != 2 or len(strided) != 2:
+        return (f"halve the maps exactly twice, by {kind} only; this network's layers with a stride "
+                f"are {strided or 'none'}")
+    if kind == "blur" and names.count("MaxPooling2D") != 2:
+        return "blur pooling is a max pooling of stride 1, then the fixed blur at stride 2: twice"
+    if kind != "blur" and any(not layer.trainable for layer in layers):
+        return "only the blur layers are fixed: every other layer learns"
+    return None
+
+
+def check_shift_net(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 3's ``shift_net(kind)``: the properties the grader checks, kind by kind."""
+    for kind in KINDS:
+        try:
+            model = fn(kind)
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return _finish(Check("shift_net", False, [f"shift_net({kind!r}):", *_error_lines(error, fn)]),
+                           verbose, strict)
+        problem = shift_net_problems(model, kind)
+        if problem:
+            return _finish(Check("shift_net", False, [f"shift_net({kind!r}): {problem}."]), verbose, strict)
+    return _finish(Check("shift_net", True, [f"the four networks ({', '.join(KINDS)}) have the properties "
+                                             "the grader checks"]), verbose, strict)
+
+
+def check_shift_study(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 3: ``fn(kinds, seeds, x_train, y_train, x_test, y_test, shift, epochs)`` on
+    a small part of ``data`` (MNIST, as from ``coursekit.data.load``) returns an array of
+    (kinds, seeds, 2) accuracies, better than chance, and the same ones when run again."""
     (x_train, y_train), (x_test, y_test) = data
-    args = (x_train[:600], y_train[:600], x_test[:300], y_test[:300])
+    args = (("strided", "blur"), (1, 2), x_train[:600], y_train[:600], x_test[:300], y_test[:300])
     try:
-        runs = [np.asarray(fn(*args, shift=(0, 2), epochs=1, seed=1), dtype=np.float64) for _ in range(2)]
+        runs = [np.asarray(fn(*args, shift=(0, 2), epochs=1), dtype=np.float64) for _ in range(2)]
     except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check("shift_experiment", False, _error_lines(error, fn)), verbose, strict)
+        return _finish(Check("shift_study", False, _error_lines(error, fn)), verbose, strict)
     first = runs[0]
-    if first.shape != (2,):
-        return _finish(Check("shift_experiment", False, [
-            f"returned shape {_fmt_shape(first.shape)}; expected (2,): the accuracy of the strided "
-            "network, then of the pooled one."]), verbose, strict)
+    if first.shape != (2, 2, 2):
+        return _finish(Check("shift_study", False, [
+            f"returned shape {_fmt_shape(first.shape)} for 2 kinds and 2 seeds; expected (2, 2, 2): "
+            "for each kind and seed, the accuracy on centred digits, then on shifted ones."]), verbose, strict)
     if not np.all((first > 0.2) & (first <= 1.0)):
-        return _finish(Check("shift_experiment", False, [
+        return _finish(Check("shift_study", False, [
             f"accuracies {first.round(3).tolist()} after one epoch on 600 digits; expected between 0.2 "
             "and 1. Are the images scaled to [0, 1] and given a channel axis, and the loss from logits?"]),
             verbose, strict)
     if not np.array_equal(runs[0], runs[1]):
-        return _finish(Check("shift_experiment", False, [
-            f"two runs with the same seed gave {runs[0].round(4).tolist()} and {runs[1].round(4).tolist()}: "
-            "call keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
-    return _finish(Check("shift_experiment", True, [
-        f"a quick run gave strided {first[0]:.3f}, pooled {first[1]:.3f}; seeded"]), verbose, strict)
+        return _finish(Check("shift_study", False, [
+            "two runs with the same seeds gave different accuracies: call "
+            "keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
+    if np.array_equal(first[:, 0], first[:, 1]):
+        return _finish(Check("shift_study", False, [
+            "the two seeds gave the same accuracies: seed each run with its own seed."]), verbose, strict)
+    return _finish(Check("shift_study", True, [
+        "a quick run on 600 digits: " + "; ".join(
+            f"{kind} {first[i, :, 0].mean():.3f} centred, {first[i, :, 1].mean():.3f} shifted"
+            for i, kind in enumerate(args[0])) + "; seeded"]), verbose, strict)
