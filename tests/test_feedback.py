@@ -84,3 +84,42 @@ def test_a_probe_of_no_declared_part_judges_the_whole_step():
     probes = [_probe("training mode"), _probe("inference mode"), _probe("")]
     verdict = _judged(PARTS, probes, [RIGHT, RIGHT, RIGHT + 1])
     assert verdict["score"] == 0 and verdict["reason"].startswith("random (N, D) inputs: wrong values")
+
+
+# --- lab 6 through the README's grading command ------------------------------------------------
+
+def _lab6_with_forward(source: str, folder):
+    import json
+
+    from course_files import ROOT
+
+    from coursegrader import intake
+
+    lab = "lab6_batch_norm"
+    solution = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+    answer = next(grade._REGION.sub("", intake._source(c)) for c in solution["cells"]
+                  if intake._meta(c).get("grade_id") == "batchnorm_forward")
+    assert "var = x.var(axis=axes)" in answer, "the solution changed: update this mistake"
+    release = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
+    for cell in release["cells"]:
+        if intake._meta(cell).get("grade_id") == "batchnorm_forward":
+            cell["source"] = answer.replace("var = x.var(axis=axes)", source)
+    path = folder / "unbiased.ipynb"
+    path.write_text(json.dumps(release))
+    return lab, path
+
+
+def test_lab6_a_wrong_training_mode_scores_only_the_inference_part_and_names_the_mistake(tmp_path):
+    from coursegrader import cli, sandbox
+
+    if not sandbox.available()[0]:
+        pytest.skip("grading needs its sandbox")
+    lab, path = _lab6_with_forward("var = x.var(axis=axes, ddof=1)", tmp_path)
+    report = tmp_path / "report.json"
+    cli.main(["grade", lab, str(path), "--seed", "20261207", "--report", str(report)])
+    import json
+
+    step = json.loads(report.read_text())["unbiased"]["steps"]["batchnorm_forward"]
+    assert step["score"] == 1 and step["max_score"] == 3, step
+    assert step["reason"].startswith("training mode: ") and step["reason"].endswith("; inference mode: correct"), step
+    assert "matches a typical mistake: the variance divides by m - 1" in step["reason"], step

@@ -60,8 +60,32 @@ def _forward_case(rng, reason, conv=False, mode="train", dtype=np.float64, defau
         "running_mean": _normal(rng, shape[-1], dtype=dtype),
         "running_var": rng.uniform(0.5, 2, shape[-1]).astype(dtype),
         "momentum": float(rng.choice([0.9, 0.99, 0.5, 0.8]))}
-    expect = _flat(*batchnorm_reference(x, gamma, beta, **kwargs))
-    return Probe(reason, (x, gamma, beta), kwargs, expect=expect, **_tolerance(dtype))
+    right = batchnorm_reference(x, gamma, beta, **kwargs)
+    return Probe(reason, (x, gamma, beta), kwargs, expect=_flat(*right), **_tolerance(dtype),
+                 mistakes=_forward_mistakes(x, gamma, beta, kwargs, right),
+                 part="inference mode" if mode == "inference" else "training mode")
+
+
+_RESULTS = ("out", "running_mean", "running_var")   # what forward_values concatenates
+
+
+def _forward_mistakes(x, gamma, beta, kwargs, right) -> dict:
+    """What each typical mistake returns through forward_values, under the self-check's words: the
+    mistake made in every result it touches, and, where it touches several, in each one alone."""
+    from coursegrader.references.batch_norm import batchnorm_suspects
+
+    found = batchnorm_suspects(x, gamma, beta, **kwargs)
+    hints = list(dict.fromkeys(h for what in _RESULTS for h in found[what]))
+    mistakes = {}
+    for hint in hints:
+        where = [i for i, what in enumerate(_RESULTS) if hint in found[what]]
+        for indices in [where] + ([[i] for i in where] if len(where) > 1 else []):
+            results = list(right)
+            for i in indices:
+                results[i] = found[_RESULTS[i]][hint]
+            said = hint if indices == where else f"in {_RESULTS[indices[0]].replace('_', ' ')} only: {hint}"
+            mistakes[said] = _flat(*results)
+    return mistakes
 
 
 def _mean_and_std_judge(x, gamma, beta, eps):
@@ -100,7 +124,8 @@ def forward(rng):
     x = _normal(rng, *shape, loc=5, scale=10)
     gamma, beta = _params(rng, shape[-1])
     probes.append(Probe("in training mode each channel's output has mean beta and standard deviation gamma",
-                        (x, gamma, beta), {"eps": 1e-3}, judge=_mean_and_std_judge(x, gamma, beta, 1e-3)))
+                        (x, gamma, beta), {"eps": 1e-3}, judge=_mean_and_std_judge(x, gamma, beta, 1e-3),
+                        part="training mode"))
     return probes
 
 
@@ -232,7 +257,8 @@ def experiment(rng):
 
 
 STEPS = [
-    Step("batchnorm_forward", forward, call="forward_values", numpy_only=True),
+    Step("batchnorm_forward", forward, call="forward_values", numpy_only=True,
+         parts={"training mode": 2 / 3, "inference mode": 1 / 3}),
     Step("batchnorm_backward", backward, call="backward_values", needs=("batchnorm_forward",), numpy_only=True),
     Step("batchnorm_backward_alt", backward, call="backward_alt_values", needs=("batchnorm_forward",),
          numpy_only=True),
