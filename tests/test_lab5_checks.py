@@ -1,112 +1,147 @@
-"""coursekit.checks for lab 5 (training a convnet), against known answers.
+"""Lab 5 (training a convnet), against known answers.
 
-The layer tables must reproduce the parameter counts that the lecture notes print (Keras
-summaries: 1,199,882 for the MNIST network; 2,687, 56,867 and 1,741,571 for makeModel with 1,
-16 and 128 filters) and Keras' own counts; each self-check must pass a right solution and name
-the usual mistake in a wrong one. Solutions are written here, independently of the lab.
+The references of the update rules are Keras' own optimizers started from a given state; here a
+NumPy version of each rule, written independently, must follow Keras over ten steps from zero
+state, and the references' state setting (moments, step count) must continue that run exactly.
+The self-checks must pass right answers and name the usual mistakes. The grader's behavioural
+probes must tell right from wrong: each fault of the lab's broken run alone keeps it near chance
+while the repaired run passes, and the range test's judge fails rates 100 times off.
 """
 
+import importlib.util
+
+import numpy as np
 import pytest
 
 from coursekit import checks
+from course_files import HAS_SOLUTIONS, ROOT
 
 keras = pytest.importorskip("keras")
 
 
-def seed_cnn(padding="valid", rate=0.25):
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(32, 3, padding=padding, activation="relu"),
-        keras.layers.Conv2D(64, 3, padding=padding, activation="relu"),
-        keras.layers.MaxPooling2D(2), keras.layers.Dropout(rate), keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+def momentum(w, g, velocity, learning_rate, momentum=0.9, nesterov=False):
+    velocity = momentum * np.asarray(velocity) - learning_rate * np.asarray(g)
+    if nesterov:
+        return w + momentum * velocity - learning_rate * g, velocity
+    return w + velocity, velocity
 
 
-def capacity(filters, input_shape=(28, 28, 1), classes=10, pool=2):
-    model = keras.Sequential([keras.Input(input_shape)])
-    for width in (filters, 2 * filters, 4 * filters):
-        model.add(keras.layers.Conv2D(width, 3, padding="same", activation="relu"))
-        model.add(keras.layers.MaxPooling2D(pool))
-    for layer in (keras.layers.AveragePooling2D(2), keras.layers.Flatten(),
-                  keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.5),
-                  keras.layers.Dense(classes, activation="softmax")):
-        model.add(layer)
-    return model
+def adam(w, g, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, correct=True):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    if not correct:
+        return w - learning_rate * m / (np.sqrt(v) + epsilon), m, v
+    # the paper's form (bias-corrected moments), with Keras' epsilon: sqrt(v) + epsilon before correction
+    m_hat, v_hat, scale = m / (1 - beta_1**t), v / (1 - beta_2**t), np.sqrt(1 - beta_2**t)
+    return w - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon / scale), m, v
 
 
-def augmenter(seed, flip=False, shift=0.1, rotation=0.04, zoom=0.1, seeded=True, fill="constant",
-              mode="horizontal"):
-    s = {"seed": seed} if seeded else {}
-    layers = [keras.layers.RandomFlip(mode, **s)] if flip else []
-    if shift:
-        layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode=fill, **s))
-    if rotation:
-        layers.append(keras.layers.RandomRotation(rotation, fill_mode=fill, **s))
-    if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode=fill, **s))
-    return keras.Sequential(layers)
+def _keras_run(optimizer, w, grads):
+    var = keras.Variable(np.asarray(w, np.float32))
+    out = []
+    for g in grads:
+        optimizer.apply_gradients([(np.asarray(g, np.float32), var)])
+        out.append(np.asarray(var.numpy(), np.float64))
+    return out
 
 
-def test_seed_table_matches_keras_and_the_notes():
-    model = seed_cnn()
-    assert sum(row[2] for row in checks.SEED_CNN_LAYERS) == 1_199_882 == model.count_params()
-    assert checks.check_model("seed", model, checks.SEED_CNN_LAYERS, verbose=False)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_follows_keras_for_ten_steps_and_the_reference_continues_it(nesterov):
+    from coursegrader.references.training import momentum_reference
+
+    rng = np.random.default_rng(3)
+    w0, grads = rng.normal(size=6), rng.normal(size=(11, 6))
+    steps = _keras_run(keras.optimizers.SGD(0.05, momentum=0.8, nesterov=nesterov), w0, grads[:10])
+    w, velocity = w0, np.zeros(6)
+    for k in range(10):
+        w, velocity = momentum(w, grads[k], velocity, 0.05, 0.8, nesterov)
+        np.testing.assert_allclose(w, steps[k], rtol=1e-5, atol=1e-6)
+    reference = momentum_reference(w, grads[10], velocity, 0.05, 0.8, nesterov=nesterov)
+    np.testing.assert_allclose(reference, np.stack(momentum(w, grads[10], velocity, 0.05, 0.8, nesterov)),
+                               rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("filters, input_shape, classes, printed", [
-    (1, (32, 32, 3), 3, 2_687), (16, (32, 32, 3), 3, 56_867), (128, (32, 32, 3), 3, 1_741_571),
-    (5, (28, 28, 1), 10, None)])
-def test_capacity_table_matches_keras_and_the_notes(filters, input_shape, classes, printed):
-    rows = checks.capacity_net_layers(filters, input_shape, classes)
-    model = capacity(filters, input_shape, classes)
-    assert sum(row[2] for row in rows) == model.count_params()
-    assert printed is None or model.count_params() == printed
-    assert checks.check_model("capacity", model, rows, verbose=False)
+def test_adam_follows_keras_for_ten_steps_and_the_reference_continues_it():
+    from coursegrader.references.training import adam_reference, keras_adam_trajectory
+
+    rng = np.random.default_rng(4)
+    w0, grads = rng.normal(size=5), rng.normal(size=(11, 5))
+    steps = _keras_run(keras.optimizers.Adam(0.01), w0, grads[:10])
+    w, m, v = w0, np.zeros(5), np.zeros(5)
+    for k in range(10):
+        w, m, v = adam(w, grads[k], m, v, k + 1, 0.01)
+        np.testing.assert_allclose(w, steps[k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.stack(keras_adam_trajectory(w0, grads[:10], 0.01)), np.stack([w, m, v]),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(adam_reference(w, grads[10], m, v, 11, 0.01),
+                               np.stack(adam(w, grads[10], m, v, 11, 0.01)), rtol=1e-5, atol=1e-6)
 
 
-def test_seed_check_passes_the_right_network_and_names_mistakes():
-    assert checks.check_seed_cnn(seed_cnn, verbose=False)
-    padded = checks.check_seed_cnn(lambda: seed_cnn(padding="same"), verbose=False)
-    assert not padded and "output shape" in padded.lines[0]
-    wrong_rate = checks.check_seed_cnn(lambda: seed_cnn(rate=0.5), verbose=False)
-    assert not wrong_rate and "dropout" in wrong_rate.lines[0]
+def test_the_update_checks_pass_right_answers_and_name_the_usual_mistakes():
+    assert checks.check_momentum_step(momentum, verbose=False)
+    assert checks.check_adam_step(adam, verbose=False)
+    heavy = checks.check_momentum_step(lambda *a, nesterov=False: momentum(*a), verbose=False)
+    assert not heavy and "looks ahead" in str(heavy)
+    uncorrected = checks.check_adam_step(lambda *a, **k: adam(*a, **k, correct=False), verbose=False)
+    assert not uncorrected and "bias correction" in str(uncorrected)
+    one = checks.check_momentum_step(lambda *a, **k: momentum(*a, **k)[0], verbose=False)
+    assert not one and "return a tuple of 2" in str(one)
 
 
-def test_capacity_check_names_a_wrong_pooling():
-    assert checks.check_capacity_net(capacity, verbose=False)
-    wrong = checks.check_capacity_net(lambda f, s=(28, 28, 1), c=10: capacity(f, s, c, pool=1), verbose=False)
-    assert not wrong
-
-
-def test_augmenter_check_passes_the_right_one_and_names_mistakes():
-    assert checks.check_augmenter(augmenter, verbose=False)
-    unseeded = checks.check_augmenter(lambda seed, **kw: augmenter(seed, seeded=False, **kw), verbose=False)
-    assert not unseeded and "seed" in unseeded.lines[0]
-    upside_down = checks.check_augmenter(lambda seed, **kw: augmenter(seed, mode="vertical", **kw), verbose=False)
-    assert not upside_down and "mirrored left-right" in upside_down.lines[0]
-
-
-def test_the_quiz_runs_show_the_answers_that_lab5_marks_against():
-    # Lab 5 marks its quiz against the design of QUIZ_RUNS (run 1 underfits, run 2 overfits):
-    # trained here on other digits and seeds, each run's curves must say the same.
-    import importlib.util
-
-    import numpy as np
-
-    from coursekit import data
-    from course_files import ROOT
-
+def _grader():
     spec = importlib.util.spec_from_file_location("lab5_grader", ROOT / "solutions" / "lab5_training" / "grader.py")
     grader = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grader)
-    (x, y), (x_test, y_test) = data.load("mnist")
-    for seed, start in [(7, 31_000), (1234, 52_000)]:
-        curves = checks.quiz_curves(capacity, x[start:start + 1000], y[start:start + 1000],
-                                    x_test[start // 10:start // 10 + 500], y_test[start // 10:start // 10 + 500],
-                                    seed=seed)
-        final = {run: (np.mean(h["accuracy"][-3:]), np.mean(h["val_accuracy"][-3:])) for run, h in curves.items()}
-        read = {"underfitting_run": min(final, key=lambda run: final[run][0]),          # fits not even its data
-                "overfitting_run": max(final, key=lambda run: final[run][0] - final[run][1])}  # the widest gap
-        assert read == grader.QUIZ_ANSWERS, (seed, final)
+    return grader
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
+def test_the_range_test_judge_fails_rates_a_hundred_times_off_and_any_constant():
+    grader = _grader()
+    probes = grader.range_test(np.random.default_rng(11))
+    for probe in probes:
+        model, x, y = probe.args
+        rate = float(grader._reference("lr_range_test")["lr_range_test"](keras.models.clone_model(model), x, y))
+        assert probe.judge(rate) is None
+        assert probe.judge(rate / 100) is not None and probe.judge(rate * 100) is not None
+    for constant in (1.0, 0.1, 0.01, 0.001):    # no single rate is right on both probes
+        assert any(probe.judge(constant) is not None for probe in probes), constant
+
+
+def _run(x, y, seed, *, lr=0.05, from_logits=True, apart=False, shuffle=True):
+    """The lab's run with its faults switched one by one (the lab's fixed_run: all off)."""
+    from coursekit import train
+
+    keras.utils.set_random_seed(seed)
+    images = (np.asarray(x, np.float32) / 255.0)[..., None]
+    labels = np.asarray(y)
+    if apart:
+        labels = labels[np.random.default_rng(seed).permutation(len(labels))]
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+    train.fit(model, images, labels, batch_size=32, epochs=2, seed=seed, verbose=0, shuffle=shuffle)
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
+def test_each_fault_of_the_broken_run_alone_keeps_it_below_the_target():
+    # what the diagnosis quiz marks as faults, and what the repaired run's target relies on
+    from coursekit import data
+
+    grader = _grader()
+    assert {name for name, fault in grader.DIAGNOSIS.items() if fault} == {
+        "labels_apart_from_images", "classes_in_order", "logits_into_probability_loss", "learning_rate_too_high"}
+    (x_train, y_train), (x_test, y_test) = data.load("mnist")
+    x, y = checks.sorted_digits(x_train[30_000:], y_train[30_000:], np.random.default_rng(7), 1000)
+    held, truth = (x_test[5000:6000, :, :, None] / 255.0).astype("float32"), y_test[5000:6000]
+
+    def accuracy(model):
+        return float(np.mean(np.asarray(model.predict(held, verbose=0)).argmax(1) == truth))
+
+    assert accuracy(_run(x, y, 7)) >= checks.FIXED_RUN_TARGET + 0.1
+    for fault in ({"lr": 5.0}, {"from_logits": False}, {"apart": True}, {"shuffle": False}):
+        assert accuracy(_run(x, y, 7, **fault)) < checks.FIXED_RUN_TARGET - 0.2, fault

@@ -1,15 +1,15 @@
 """Hidden checks of lab 5, on the instructor's side only (never copied to labs/).
 
-Structure: the student's networks and augmenter come back as `.keras` files, loaded here with
-safe_mode, and are compared layer by layer with the lab's architectures. Numbers: the
-augmenter is applied here to images drawn now, and must give exactly what the reference
-augmenter gives with the same seed (a flip of a known array, when only the flip is asked).
-Behaviour: the training functions run in the sandbox on digits and seeds drawn now, and their
-accuracies are compared with those of the lab's reference solution run here, on the same
-digits and seeds, within BAND; the quiz is checked against what its three runs show by design
-(tests/test_lab5_checks.py trains them on other digits and seeds and reads the same).
-A reason says what property failed, never the inputs. TensorFlow is imported inside the probe
-functions only.
+Numbers: one step of momentum and of Adam, on weights, gradients and states drawn now, against
+the step that Keras' own optimizers take from that state (float32, so within RTOL). Behaviour:
+the range test runs in the sandbox on a small network and digits drawn now; its rate passes when
+it lies within a factor RATE_FACTOR of the rate that the lab's reference suggests here on the
+same network and digits, or when a short run at it (plain SGD, 2 epochs, from the same weights)
+ends with a training loss no worse than the reference rate's plus LOSS_MARGIN. The repaired run
+trains in the sandbox on digits drawn now, sorted by label, and its model must classify held-out
+digits it never saw with an accuracy of at least FIXED_RUN_TARGET (each fault of the broken run
+alone leaves it near chance: tests/test_lab5_checks.py shows it). A reason says what property
+failed, never the inputs. TensorFlow is imported inside the probe functions only.
 """
 
 import contextlib
@@ -23,8 +23,12 @@ import numpy as np
 from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
-BAND = 0.06      # accuracies within this of the reference's (runs are seeded; threads may differ)
-MIN_NARROWING = 0.05   # on the tiny set, the reference's augmentation narrows the gap by this much
+RTOL, ATOL = 1e-4, 1e-6      # Keras steps in float32
+RATE_FACTOR = 1.5            # the reference's own rate, within what threads and seeds change
+LOSS_MARGIN = 0.1            # or a rate is as good as the reference's in a short run
+SCALE = 300.0                # the second probe's inputs: 300 times brighter
+DRAWS = 5                    # draws of a probe, until a short run at the reference's rate learns
+LEARNED = 1.5                # ... to a training loss below this (a uniform guess: ln 10 = 2.30)
 
 
 @contextlib.contextmanager
@@ -56,168 +60,144 @@ def _mnist():
         return load("mnist", quiet=True)
 
 
-def _digits(rng, n, split="train"):
-    (x_train, y_train), (x_test, y_test) = _mnist()
-    x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
-    index = np.sort(rng.choice(len(x), n, replace=False))
-    return x[index], y[index]
+def _scaled(images):
+    return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
 
 
-def _problems(check):
-    """None when a coursekit Check passed, else its first line."""
-    return None if check.passed else (check.lines[0] if check.lines else "wrong structure")
+# ---------------------------------------------------------------- update rules
 
 
-# ---------------------------------------------------------------- structure
+def _grad(rng, shape):
+    """Gradients away from zero, where Keras' epsilon and the paper's agree within RTOL."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 2.0, size=shape)
 
 
-def seed_cnn(rng):
-    from coursekit.checks import check_seed_cnn
+def momentum(rng):
+    from coursegrader.references.training import momentum_reference
 
-    def judge(model):
-        return _problems(check_seed_cnn(lambda: model, verbose=False))
-
-    return [Probe("the network is not the one the lab describes", judge=judge)]
-
-
-def capacity(rng):
-    from coursekit.checks import capacity_net_layers, check_model
-
-    def judge_for(args):
-        def judge(model):
-            found = _problems(check_model("make_model", model, capacity_net_layers(*args), verbose=False))
-            if found is None:
-                layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-                if layers[-1].get_config().get("activation") != "softmax" or layers[-2].rate != 0.5:
-                    found = "the classifier ends with Dropout(0.5) and a softmax"
-            return found
-        return judge
-
-    filters = int(rng.integers(2, 9))
-    cases = [((1, (32, 32, 3), 3), "the lab's network with 1 filter (2,687 parameters)"),
-             ((16, (32, 32, 3), 3), "the lab's network with 16 filters (56,867 parameters)"),
-             ((filters, (28, 28, 1), 10), "another width on MNIST digits")]
-    return [Probe(reason, args, judge=judge_for(args)) for args, reason in cases]
+    probes = []
+    cases = [("the first step of heavy-ball momentum", (7,), False, True),
+             ("heavy-ball momentum with a velocity given", (3, 4), False, False),
+             ("Nesterov momentum with a velocity given", (6,), True, False),
+             ("Nesterov momentum, the first step, a matrix", (2, 5), True, True)]
+    for reason, shape, nesterov, first in cases:
+        w, g = rng.normal(size=shape), _grad(rng, shape)
+        velocity = np.zeros(shape) if first else 0.2 * rng.normal(size=shape)
+        lr, mu = float(rng.choice([0.01, 0.05, 0.1, 0.3])), float(rng.uniform(0.5, 0.99))
+        args = (w, g, velocity, lr, mu)
+        probes.append(Probe(reason, args, {"nesterov": nesterov}, rtol=RTOL, atol=ATOL, dtype=False,
+                            expect=momentum_reference(*args, nesterov=nesterov)))
+    return probes
 
 
-# ---------------------------------------------------------------- numbers
+def adam(rng):
+    from coursegrader.references.training import adam_reference, keras_adam_trajectory
+
+    probes = []
+    w, g = rng.normal(size=5), _grad(rng, 5)
+    probes.append(Probe("the first step, the defaults", (w, g, np.zeros(5), np.zeros(5), 1), dtype=False,
+                        rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, np.zeros(5), np.zeros(5), 1)))
+    # the state that Keras reached after 9 steps: the tenth step, as in a run
+    shape, lr = (3, 4), float(rng.choice([1e-3, 1e-2, 0.1]))
+    w, m, v = keras_adam_trajectory(rng.normal(size=shape), [_grad(rng, shape) for _ in range(9)], lr)
+    g = _grad(rng, shape)
+    probes.append(Probe("the tenth step of a run, moments carried", (w, g, m, v, 10, lr), dtype=False,
+                        rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, m, v, 10, lr)))
+    beta_1, beta_2, eps = float(rng.uniform(0.5, 0.95)), float(rng.uniform(0.9, 0.9999)), float(rng.uniform(0.1, 1))
+    w, g = rng.normal(size=4), _grad(rng, 4)
+    m, v, t = 0.2 * rng.normal(size=4), rng.uniform(0.1, 2.0, size=4), int(rng.integers(2, 30))
+    kwargs = {"beta_1": beta_1, "beta_2": beta_2, "epsilon": eps}
+    probes.append(Probe("other betas and a large epsilon, moments given", (w, g, m, v, t, 0.05), kwargs,
+                        dtype=False, rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, m, v, t, 0.05, **kwargs)))
+    return probes
 
 
-def augmenter(rng):
-    reference = _reference("make_augmenter")["make_augmenter"]
-    images = rng.random((16, 28, 28, 1)).astype(np.float32)
-    known = rng.random((1, 28, 28, 1)).astype(np.float32)
-    copies = np.repeat(known, 32, axis=0)
-
-    def same_as_reference(seed, kwargs, batch):
-        want = np.asarray(reference(seed, **kwargs)(batch, training=True))
-
-        def judge(model):
-            got = np.asarray(model(batch, training=True))
-            if got.shape != batch.shape or got.dtype != np.float32:
-                return "shape and dtype must be kept"
-            if not np.array_equal(np.asarray(model(batch, training=False)), batch):
-                return "at inference (training=False) the input must come back unchanged"
-            if not np.allclose(got, want, rtol=0, atol=1e-5):
-                return "not the transforms asked for, in that order, with that seed"
-            return None
-        return judge
-
-    def flip_only(model):
-        got = np.asarray(model(copies, training=True))
-        mirrored = [np.array_equal(g, known[0, :, ::-1]) for g in got]
-        kept = [np.array_equal(g, known[0]) for g in got]
-        if not all(m or k for m, k in zip(mirrored, kept)):
-            return "each image must come back unchanged or mirrored left-right"
-        if not (any(mirrored) and any(kept)):
-            return "the flip must be random: some images mirrored, others not"
-        return None
-
-    seeds = [int(s) for s in rng.integers(1, 10_000, size=3)]
-    flip = {"flip": True, "shift": 0, "rotation": 0, "zoom": 0}
-    other = {"flip": True, "shift": 0.05, "rotation": 0, "zoom": 0.2}
-    return [
-        Probe("a horizontal flip of a known image", (seeds[0],), flip, judge=flip_only),
-        Probe("the default, label-preserving transforms", (seeds[1],),
-              judge=same_as_reference(seeds[1], {}, images)),
-        Probe("flip, shift and zoom asked for, no rotation", (seeds[2],), other,
-              judge=same_as_reference(seeds[2], other, images)),
-    ]
+# ---------------------------------------------------------------- the range test
 
 
-# ---------------------------------------------------------------- behaviour
+def range_test(rng):
+    """Two probes whose good rates lie far apart (digits, and digits SCALE times brighter: the
+    gradients grow, and the good rate falls), so that no constant rate passes both. A draw where
+    a short run at the reference's own rate does not learn cannot tell right from wrong: drawn
+    again."""
+    from coursekit.checks import range_test_net, short_run
+
+    reference = _reference("lr_range_test")["lr_range_test"]
+    (x_train, y_train), _ = _mnist()
+    probes = []
+    for scale, reason in [(1.0, "the suggested rate, judged by a short run on another network and digits"),
+                          (SCALE, "the suggested rate where the inputs are far brighter (a smaller rate is right)")]:
+        for _ in range(DRAWS):
+            index = rng.choice(len(x_train), 512, replace=False)
+            x, y, seed = scale * _scaled(x_train[index]), np.asarray(y_train[index]), int(rng.integers(10_000))
+            model = range_test_net(seed)
+            with _quiet():
+                ref_rate = float(reference(range_test_net(seed), x, y))
+            ref_loss = short_run(model, ref_rate, x, y, seed=seed)
+            if ref_loss < LEARNED:
+                break
+        probes.append(Probe(reason, (model, x, y), judge=_rate_judge(model, x, y, seed, ref_rate, ref_loss)))
+    return probes
 
 
-def _within(expect, also=None):
-    expect = np.asarray(expect, dtype=np.float64)
+def _rate_judge(model, x, y, seed, ref_rate, ref_loss):
+    from coursekit.checks import short_run
 
     def judge(value):
-        value = np.asarray(value, dtype=np.float64)
-        if value.shape != expect.shape:
-            return "wrong shape"
-        if not np.allclose(value, expect, rtol=0, atol=BAND):
-            return f"not the accuracies of the recipe (within {BAND})"
-        return also(value) if also else None
+        try:
+            rate = float(np.asarray(value).item())
+        except (TypeError, ValueError):
+            return "return one number, the suggested learning rate"
+        if not np.isfinite(rate) or rate <= 0:
+            return "the suggested rate must be a positive number"
+        if ref_rate / RATE_FACTOR <= rate <= ref_rate * RATE_FACTOR:
+            return None     # the reference's rate, within the noise of a seeded run
+        if short_run(model, rate, x, y, seed=seed) <= ref_loss + LOSS_MARGIN:
+            return None
+        return ("a short run at the suggested rate learns less than at the rate a range test suggests "
+                "(too small, or past the point where the loss stops falling)")
     return judge
 
 
-def train_eval(rng):
-    """One tiny set and seed, drawn now: a seeded run without augmentation, then one with. The
-    narrowing is required only where the reference itself narrows the gap on that draw."""
-    reference = _reference("make_model", "make_augmenter", "train_and_evaluate")["train_and_evaluate"]
-    x, y = _digits(rng, 200)
-    kwargs = {"filters": 8, "epochs": 8, "seed": int(rng.integers(10_000))}
-    with _quiet():
-        without = reference(x, y, **kwargs)
-        expect_aug = reference(x, y, augment=True, **kwargs)
-    gap_without = float(without[0] - without[1])
-    narrows = gap_without - float(expect_aug[0] - expect_aug[1]) >= MIN_NARROWING
+# ---------------------------------------------------------------- diagnosis and repair
 
-    def narrower(value):
-        # required only where the recipe itself narrows the gap: else a right answer would fail
-        if narrows and value[0] - value[1] >= gap_without:
-            return "augmentation must narrow the gap between training and validation accuracy"
+#: the faults of the lab's broken_run (True) and what it does right (False)
+DIAGNOSIS = {"labels_apart_from_images": True, "classes_in_order": True, "logits_into_probability_loss": True,
+             "learning_rate_too_high": True, "pixels_not_scaled": False, "batch_too_small": False,
+             "too_few_epochs": False, "network_too_small": False}
+
+
+def diagnosis(rng):
+    return [Probe(name, name=name, expect=float(answer), rtol=0, atol=0, dtype=False)
+            for name, answer in DIAGNOSIS.items()]
+
+
+def fixed(rng):
+    from coursekit.checks import FIXED_RUN_TARGET, sorted_digits
+
+    (x_train, y_train), (x_test, y_test) = _mnist()
+    x, y = sorted_digits(x_train, y_train, rng, 1000)
+    held = rng.choice(len(x_test), 1000, replace=False)
+    x_held, y_held = _scaled(x_test[held]), np.asarray(y_test[held])
+
+    def judge(model):
+        if not hasattr(model, "predict") or tuple(model.output_shape) != (None, 10):
+            return "return the trained Keras model, with one output per class"
+        scores = np.asarray(model.predict(x_held, batch_size=500, verbose=0))
+        if np.mean(scores.argmax(axis=1) == y_held) < FIXED_RUN_TARGET:
+            return f"the repaired run does not reach {FIXED_RUN_TARGET:.0%} on digits it never saw"
         return None
 
-    return [
-        Probe("a seeded run without augmentation", (x, y), kwargs, judge=_within(without)),
-        Probe("a seeded run with augmentation on a tiny set", (x, y), dict(kwargs, augment=True),
-              judge=_within(expect_aug, narrower)),
-    ]
-
-
-def sweep(rng):
-    reference = _reference("make_model", "make_augmenter", "train_and_evaluate", "capacity_sweep")
-    x, y = _digits(rng, 200)
-    kwargs = {"epochs": 2, "seed": int(rng.integers(10_000))}
-    widths = [1, int(rng.integers(3, 6))]
-    with _quiet():
-        expect = reference["capacity_sweep"](x, y, widths, **kwargs)
-
-    def first_column(value):
-        return None if value[:, 0].tolist() == widths else "the first column holds the filters, in order"
-
-    return [Probe("a seeded sweep over two widths", (x, y, widths), kwargs, judge=_within(expect, first_column))]
-
-
-#: what the three runs of QUIZ_RUNS show by design (the quiz is marked against this);
-#: tests/test_lab5_checks.py trains them on other digits and seeds and reads the same answers
-QUIZ_ANSWERS = {"underfitting_run": 1, "overfitting_run": 2}
-
-
-def quiz(rng):
-    return [Probe(name, name=name, expect=answer, rtol=0, atol=0, dtype=False)
-            for name, answer in QUIZ_ANSWERS.items()]
+    return [Probe("a repaired run on digits sorted by label, judged on digits it never saw",
+                  (x, y), {"seed": int(rng.integers(10_000)), "epochs": 2}, judge=judge)]
 
 
 STEPS = [
-    Step("build_seed_cnn", seed_cnn, call="build_seed_cnn", timeout=180, memory_mb=4096),
-    Step("make_model", capacity, call="make_model", timeout=180, memory_mb=4096),
-    Step("make_augmenter", augmenter, call="make_augmenter", timeout=180, memory_mb=4096),
-    Step("train_and_evaluate", train_eval, call="train_and_evaluate", needs=("make_model", "make_augmenter"),
-         allow=("coursekit.train",),  # the lab asks for coursekit.train.fit: the training loop is not the step
-         timeout=300, memory_mb=4096),
-    Step("capacity_sweep", sweep, call="capacity_sweep",
-         needs=("make_model", "make_augmenter", "train_and_evaluate"), timeout=300, memory_mb=4096),
-    Step("curves_quiz", quiz, names=("underfitting_run", "overfitting_run")),
+    Step("momentum_step", momentum, call="momentum_step", numpy_only=True),
+    Step("adam_step", adam, call="adam_step", numpy_only=True),
+    Step("lr_range_test", range_test, call="lr_range_test", timeout=120, memory_mb=4096),
+    Step("diagnosis", diagnosis, names=tuple(DIAGNOSIS)),
+    Step("fixed_run", fixed, call="fixed_run", needs=("lr_range_test",),  # it may choose its rate with it
+         allow=("coursekit.train",),  # train.fit shuffles images and labels together: the repair may use it
+         timeout=120, memory_mb=4096),
 ]

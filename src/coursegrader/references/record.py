@@ -30,6 +30,7 @@ RECORDED = {
     "architectures": ("lab4_architectures", ("block_cost",)),
     "pooling": ("lab3_pooling", ("max_pool_forward", "avg_pool_forward", "max_pool_backward", "avg_pool_backward",
                                  "global_average_pool", "max_pool_by_conv")),
+    "training": ("lab5_training", ("momentum_step", "adam_step")),
     "batch_norm": ("lab6_batch_norm", ("batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt")),
     "initialization": ("lab7_initialization", ("leaky_relu_gain", "signal_norms")),
     "fcn": ("lab10_fcn", ("conv_transpose2d", "mean_iou")),

@@ -1,199 +1,207 @@
-"""Self-checks of lab 5 (training a convnet): the networks' layers, the augmenter's
-properties, seeded training runs, and the learning curves that the quiz asks about."""
+"""Self-checks of lab 5 (training a convnet): one step of momentum and of Adam against outputs
+recorded from Keras' optimizers, a learning-rate range test judged by what its rate does in a
+short run, and a repaired training run judged by its accuracy on digits it never saw."""
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _fmt_shape, check_model
+from ._core import Check, _error_lines, _finish, case, check_function
+from ._recorded import recorded
 
 __all__ = [
-    "SEED_CNN_LAYERS", "capacity_net_layers", "check_seed_cnn", "check_capacity_net",
-    "check_augmenter", "check_train_and_evaluate", "check_capacity_sweep",
-    "QUIZ_RUNS", "quiz_curves",
+    "RANGE_TEST_CHANCE", "FIXED_RUN_TARGET", "range_test_net", "short_run", "sorted_digits",
+    "check_momentum_step", "check_adam_step", "check_lr_range_test", "check_fixed_run",
 ]
 
-#: the lab's digit network on 28 x 28 x 1 digits: (layer, output shape, parameters)
-SEED_CNN_LAYERS = [
-    ("Conv2D", (26, 26, 32), 320), ("Conv2D", (24, 24, 64), 18_496),
-    ("MaxPooling2D", (12, 12, 64), 0), ("Dropout", (12, 12, 64), 0),
-    ("Flatten", (9216,), 0), ("Dense", (128,), 1_179_776), ("Dropout", (128,), 0),
-    ("Dense", (10,), 1_290),
-]
+#: a short run at a good rate ends with a training loss below this (chance, ln 10, is 2.30)
+RANGE_TEST_CHANCE = 2.1
+#: a repaired run reaches this accuracy on digits it never saw (each fault alone leaves it near 0.1)
+FIXED_RUN_TARGET = 0.6
+
+# --------------------------------------------------------------------------
+# The usual mistakes: their hints (what they give is recorded)
+# --------------------------------------------------------------------------
+
+_OLD_VELOCITY = ("the weights moved by the old velocity: update the velocity first, "
+                 "v = momentum * v - lr * g, then w = w + v with the new v.")
+_PYTORCH_VELOCITY = ("PyTorch's convention (v = momentum * v + g, w = w - lr * v): Keras keeps the "
+                     "learning rate inside the velocity, v = momentum * v - lr * g, w = w + v.")
+_HEAVY_FOR_NESTEROV = ("with nesterov=True the step looks ahead: w = w + momentum * v_new - lr * g, "
+                       "not w + v_new.")
+_ADAM_NO_CORRECTION = ("no bias correction: the moments start at zero, so Keras scales the step by "
+                       "sqrt(1 - beta_2**t) / (1 - beta_1**t), with t the number of this step.")
+_ADAM_EPS_INSIDE = "epsilon is inside the square root: Keras divides by sqrt(v) + epsilon."
+_ADAM_NOT_SQUARED = "the second moment averages the squared gradient, g * g, not |g|."
 
 
-def capacity_net_layers(filters: int, input_shape=(28, 28, 1), classes: int = 10) -> list[tuple]:
-    """The layers of the notes' ``makeModel(filters)`` on this input: (layer, output shape, parameters)."""
-    side, channels, rows = input_shape[0], input_shape[2], []
-    for width in (filters, 2 * filters, 4 * filters):
-        rows.append(("Conv2D", (side, side, width), (9 * channels + 1) * width))
-        side, channels = side // 2, width
-        rows.append(("MaxPooling2D", (side, side, width), 0))
-    side //= 2
-    flat = side * side * channels
-    return rows + [("AveragePooling2D", (side, side, channels), 0), ("Flatten", (flat,), 0),
-                   ("Dense", (128,), (flat + 1) * 128), ("Dropout", (128,), 0),
-                   ("Dense", (classes,), 129 * classes)]
+def _as_stack(fn: Callable, n: int, what: str) -> Callable:
+    """fn, returning np.stack of its n arrays in float64 (a clear error for anything else)."""
+    @functools.wraps(fn)
+    def stacked(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        if not isinstance(result, (tuple, list)) or len(result) != n:
+            got = f"a {type(result).__name__}" + (f" of {len(result)}" if isinstance(result, (tuple, list)) else "")
+            raise TypeError(f"returned {got}; return a tuple of {n}: {what}")
+        return np.stack([np.asarray(part, dtype=np.float64) for part in result])
+    return stacked
 
 
-def _fail(name: str, verbose: bool, strict: bool, *lines) -> Check:
-    return _finish(Check(name, False, list(lines)), verbose, strict)
+def _momentum_cases(rng: np.random.Generator) -> list[dict]:
+    def arr(*shape):
+        return rng.normal(size=shape)
+
+    return [
+        case(arr(5), arr(5), np.zeros(5), 0.1, 0.9, label="the first step: the velocity is zero"),
+        case(arr(4), arr(4), 0.1 * arr(4), 0.05, 0.9, label="heavy ball, a velocity given"),
+        case(arr(3, 4), arr(3, 4), 0.1 * arr(3, 4), 0.02, 0.8, nesterov=True, label="Nesterov, a matrix"),
+        case(arr(6), arr(6), 0.2 * arr(6), 0.3, 0.5, nesterov=True, label="Nesterov, momentum 0.5"),
+    ]
 
 
-def _activation(layer) -> str | None:
-    return layer.get_config().get("activation")
+def check_momentum_step(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 5: ``fn(w, g, velocity, learning_rate, momentum=0.9, nesterov=False)``
+    returns ``(w_new, velocity_new)``, equal to what ``keras.optimizers.SGD`` gives (recorded)."""
+    expected, suspects = recorded("training", "momentum_step")
+    return check_function("momentum_step", _as_stack(fn, 2, "the new weights, the new velocity"),
+                          _momentum_cases(np.random.default_rng(seed)), expected, suspects=suspects,
+                          rtol=1e-4, atol=1e-6, verbose=verbose, strict=strict,
+                          hint="Keras: v = momentum * v - lr * g; w = w + v, or with Nesterov "
+                               "w = w + momentum * v - lr * g (v the new velocity).")
 
 
-def check_seed_cnn(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 5: ``fn()`` is the digit network, layer by layer, with its
-    activations and dropout rates."""
-    try:
-        model = fn()
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _fail("build_seed_cnn", verbose, strict, *_error_lines(error, fn))
-    found = check_model("build_seed_cnn()", model, SEED_CNN_LAYERS, verbose=False)
-    if not found.passed:
-        return _finish(found, verbose, strict)
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    if [_activation(layers[i]) for i in (0, 1, 5, 7)] != ["relu", "relu", "relu", "softmax"]:
-        return _fail("build_seed_cnn", verbose, strict,
-                     "the convolutions and the hidden dense layer use activation='relu', "
-                     "the last layer activation='softmax'.")
-    if [layers[i].rate for i in (3, 6)] != [0.25, 0.5]:
-        return _fail("build_seed_cnn", verbose, strict,
-                     "dropout rates: 0.25 after the pooling, 0.5 after the dense layer of 128.")
-    return _finish(Check("build_seed_cnn", True, [f"8 layers, {model.count_params():,} parameters"]),
-                   verbose, strict)
+def _adam_cases(rng: np.random.Generator) -> list[dict]:
+    def grad(*shape):      # gradients away from zero: Keras' and the paper's epsilon agree there
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.2, 2.0, size=shape)
+
+    m, v = 0.1 * rng.normal(size=4), rng.uniform(0.1, 1.0, size=4)
+    return [
+        case(rng.normal(size=5), grad(5), np.zeros(5), np.zeros(5), 1, label="the first step, the defaults"),
+        case(rng.normal(size=4), grad(4), m, v, 7, 0.01, label="step 7, moments given"),
+        case(rng.normal(size=(2, 3)), grad(2, 3), np.zeros((2, 3)), np.zeros((2, 3)), 1, 0.1, 0.8, 0.99,
+             epsilon=0.5, label="a matrix, other betas, a large epsilon"),
+        case(rng.normal(size=4), grad(4), m, v, 3, 0.01, epsilon=0.3, label="step 3, a large epsilon"),
+    ]
 
 
-def check_capacity_net(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 5: ``fn(filters, input_shape, classes)`` is the notes' makeModel, with
-    the notes' counts (2,687 and 56,867 for 1 and 16 filters on 32 x 32 x 3, 3 classes)."""
-    for args in [(1, (32, 32, 3), 3), (16, (32, 32, 3), 3), (4, (28, 28, 1), 10)]:
-        name = f"make_model{args}"
-        try:
-            model = fn(*args)
-        except Exception as error:  # noqa: BLE001
-            return _fail("make_model", verbose, strict, f"{name}:", *_error_lines(error, fn))
-        found = check_model(name, model, capacity_net_layers(*args), verbose=False)
-        if not found.passed:
-            return _finish(found, verbose, strict)
-    return _finish(Check("make_model", True, ["2,687 and 56,867 parameters, as in the notes"]), verbose, strict)
+def check_adam_step(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 5: ``fn(w, g, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+    epsilon=1e-7)`` returns ``(w_new, m_new, v_new)``, equal to what ``keras.optimizers.Adam``
+    gives at step ``t`` (recorded)."""
+    expected, suspects = recorded("training", "adam_step")
+    return check_function("adam_step", _as_stack(fn, 3, "the new weights, m, v"),
+                          _adam_cases(np.random.default_rng(seed)), expected, suspects=suspects,
+                          rtol=1e-4, atol=1e-6, verbose=verbose, strict=strict,
+                          hint="m and v move towards g and g * g; the step is "
+                               "lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")
 
 
-def _apply(augmenter, images, training=True) -> np.ndarray:
-    return np.asarray(augmenter(images, training=training))
+# --------------------------------------------------------------------------
+# Training: the range test's network, a short run, the digits of the broken run
+# --------------------------------------------------------------------------
 
 
-def check_augmenter(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 5: ``fn(seed, flip=False, shift=0.1, rotation=0.04, zoom=0.1)`` returns
-    a Keras model that keeps shape, dtype and range, is the identity at inference, repeats under
-    a seed, and flips left-right only when asked."""
-    rng = np.random.default_rng(5)
-    images = rng.random((16, 28, 28, 1)).astype(np.float32)
-    name = "make_augmenter"
-    try:
-        first, again, other = (_apply(fn(seed), images) for seed in (3, 3, 4))
-        still = _apply(fn(3), images, training=False)
-        flipper = fn(7, flip=True, shift=0, rotation=0, zoom=0)
-        ramp = np.tile(np.linspace(0, 1, 28, dtype=np.float32), (28, 1))[None, :, :, None]
-        flipped = _apply(flipper, np.repeat(ramp, 32, axis=0))
-    except Exception as error:  # noqa: BLE001
-        return _fail(name, verbose, strict, *_error_lines(error, fn))
-    if first.shape != images.shape or first.dtype != np.float32:
-        return _fail(name, verbose, strict, f"returned {_fmt_shape(first.shape)} {first.dtype} for "
-                     f"{_fmt_shape(images.shape)} float32 images: augmentation keeps both.")
-    if first.min() < 0 or first.max() > 1:
-        return _fail(name, verbose, strict, "values left [0, 1]: use fill_mode='constant' (zeros come in).")
-    if not np.array_equal(still, images):
-        return _fail(name, verbose, strict, "at inference (training=False) the augmenter must return its input.")
-    if np.array_equal(first, images):
-        return _fail(name, verbose, strict, "nothing changed in training mode: add the transforms.")
-    if not np.array_equal(first, again) or np.array_equal(first, other):
-        return _fail(name, verbose, strict, "the same seed must give the same images, another seed others: "
-                     "pass seed=seed to every random layer.")
-    mirrored = [np.array_equal(f, ramp[0, :, ::-1]) for f in flipped]
-    kept = [np.array_equal(f, ramp[0]) for f in flipped]
-    if not all(m or k for m, k in zip(mirrored, kept)) or not any(mirrored) or not any(kept):
-        return _fail(name, verbose, strict, "with flip=True and nothing else, each image must come back "
-                     "unchanged or mirrored left-right (RandomFlip('horizontal')), both happening.")
-    return _finish(Check(name, True, ["shape, dtype, range, inference, seed and flip as asked"]), verbose, strict)
-
-
-def _digits(data, n: int, offset: int = 0):
-    (x_train, y_train), _ = data
-    return x_train[offset:offset + n], y_train[offset:offset + n]
-
-
-def check_train_and_evaluate(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 5: a quick seeded run returns [train accuracy, validation accuracy],
-    better than chance, and the same numbers when run again."""
-    x, y = _digits(data, 300)
-    name = "train_and_evaluate"
-    try:
-        runs = [np.asarray(fn(x, y, filters=2, epochs=2, seed=1), dtype=np.float64) for _ in range(2)]
-    except Exception as error:  # noqa: BLE001
-        return _fail(name, verbose, strict, *_error_lines(error, fn))
-    first = runs[0]
-    if first.shape != (2,):
-        return _fail(name, verbose, strict, f"returned shape {_fmt_shape(first.shape)}; expected (2,): "
-                     "the training accuracy, then the validation accuracy.")
-    if not np.all((first > 0.1) & (first <= 1.0)):
-        return _fail(name, verbose, strict, f"accuracies {first.round(3).tolist()}; expected above chance "
-                     "(0.1): are the images scaled to [0, 1] with a channel axis?")
-    if not np.array_equal(runs[0], runs[1]):
-        return _fail(name, verbose, strict, f"two runs with seed=1 gave {runs[0].round(4).tolist()} and "
-                     f"{runs[1].round(4).tolist()}: call keras.utils.set_random_seed(seed) before building "
-                     "the model, and pass seed=seed to train.fit.")
-    return _finish(Check(name, True, [f"a quick run: train {first[0]:.3f}, validation {first[1]:.3f}; seeded"]),
-                   verbose, strict)
-
-
-def check_capacity_sweep(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 5: a quick sweep returns one row [filters, train, validation] per width."""
-    x, y = _digits(data, 200)
-    name = "capacity_sweep"
-    try:
-        table = np.asarray(fn(x, y, [1, 2], epochs=1, seed=0), dtype=np.float64)
-    except Exception as error:  # noqa: BLE001
-        return _fail(name, verbose, strict, *_error_lines(error, fn))
-    if table.shape != (2, 3):
-        return _fail(name, verbose, strict, f"returned shape {_fmt_shape(table.shape)} for 2 widths; expected "
-                     "(2, 3): one row [filters, train accuracy, validation accuracy] per width.")
-    if table[:, 0].tolist() != [1, 2]:
-        return _fail(name, verbose, strict, "the first column holds the filters, in the order given.")
-    if not np.all((table[:, 1:] >= 0) & (table[:, 1:] <= 1)):
-        return _fail(name, verbose, strict, "accuracies must lie in [0, 1].")
-    return _finish(Check(name, True, ["one row per width"]), verbose, strict)
-
-
-#: the three runs of the learning-curve quiz: filters, training digits, copies per epoch, epochs
-QUIZ_RUNS = {1: (1, 200, 1, 3), 2: (16, 100, 10, 6), 3: (8, 1000, 1, 4)}
-
-
-def quiz_curves(make_model: Callable, x, y, x_val, y_val, *, seed: int = 0) -> dict[int, dict]:
-    """Train the quiz's three runs with ``coursekit.train.fit`` (Adam 3e-3, batches of 32, no
-    early stopping, validated after every epoch) and return each run's history: {run:
-    {"accuracy": [...], "val_accuracy": [...], ...}}. ``x``, ``x_val``: uint8 digits (N, 28, 28);
-    run r trains on the first n digits of ``x``, repeated ``copies`` times in each epoch (so that
-    an epoch is several passes, at the cost of one)."""
+def range_test_net(seed: int = 0):
+    """The small softmax convnet of lab 5's range test, seeded: conv 8 - pool - dense 10."""
     import keras
 
-    from coursekit import train
+    keras.utils.set_random_seed(int(seed))
+    return keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax"),
+    ])
 
-    def scaled(images):
-        return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
 
-    curves = {}
-    for run, (filters, n, copies, epochs) in QUIZ_RUNS.items():
-        keras.utils.set_random_seed(seed)
-        model = make_model(filters)
-        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        images, labels = np.tile(scaled(x[:n]), (copies, 1, 1, 1)), np.tile(np.asarray(y[:n]), copies)
-        history = train.fit(model, images, labels, 32, epochs, seed=seed, verbose=0,
-                            validation_data=(scaled(x_val), np.asarray(y_val)))
-        curves[run] = history.history
-    return curves
+def short_run(model, rate: float, x, y, *, seed: int = 0, epochs: int = 2) -> float:
+    """The training loss on (x, y) after a copy of ``model`` (same starting weights) trained with
+    plain SGD at ``rate``, batches of 32, shuffled with ``seed``; inf when it diverged."""
+    import keras
+
+    rate = float(rate)
+    if not np.isfinite(rate) or rate <= 0:
+        return float("inf")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    keras.utils.set_random_seed(int(seed))
+    copy.compile(optimizer=keras.optimizers.SGD(rate), loss="sparse_categorical_crossentropy")
+    copy.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+    loss = float(copy.evaluate(x, y, batch_size=512, verbose=0))
+    return loss if np.isfinite(loss) else float("inf")
+
+
+def sorted_digits(images, labels, rng: np.random.Generator, n: int):
+    """n digits drawn with ``rng``, sorted by label (as the broken run's source delivers them)."""
+    index = rng.choice(len(images), n, replace=False)
+    index = index[np.argsort(np.asarray(labels)[index], kind="stable")]
+    return np.asarray(images)[index], np.asarray(labels)[index]
+
+
+def _scaled(images):
+    return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
+
+
+def _not_written(name: str) -> list[str]:
+    return [f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."]
+
+
+def check_lr_range_test(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 5: ``fn(model, x, y)`` on the lab's small network and 512 digits
+    returns one learning rate, and a short run at that rate learns (its loss falls below 2.1)."""
+    name = "lr_range_test"
+    (x_train, y_train), _ = data
+    x, y = _scaled(x_train[:512]), np.asarray(y_train[:512])
+    model = range_test_net(0)
+    start = [w.copy() for w in model.get_weights()]
+    try:
+        rate = fn(range_test_net(0), x, y)
+    except NotImplementedError:
+        return _finish(Check(name, False, _not_written(name)), verbose, strict)
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        return _finish(Check(name, False, [f"returned a {type(rate).__name__}; return one number, "
+                                           "the suggested learning rate."]), verbose, strict)
+    if not np.isfinite(rate) or not 1e-4 <= rate <= 10.0:
+        return _finish(Check(name, False, [f"suggested {rate:g}, outside the rates tried (1e-4 to 10)."]),
+                       verbose, strict)
+    model.set_weights(start)
+    loss = short_run(model, rate, x, y, seed=0)
+    if not loss < RANGE_TEST_CHANCE:
+        return _finish(Check(name, False, [
+            f"a short run at the suggested rate {rate:.3g} ends with a training loss of {loss:.2f} "
+            f"(chance is 2.30): the rate is too large, where the loss already rose, or too small to learn.",
+            "Suggest a rate below the one where the (smoothed) loss was smallest, about ten times below."]),
+            verbose, strict)
+    return _finish(Check(name, True, [f"suggested {rate:.3g}; a short run there ends at loss {loss:.2f}"]),
+                   verbose, strict)
+
+
+def check_fixed_run(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Self-check for lab 5: ``fn(x, y, seed=0, epochs=2)`` on 600 digits sorted by label returns a
+    trained Keras model that classifies 500 digits it never saw with accuracy >= FIXED_RUN_TARGET."""
+    name = "fixed_run"
+    (x_train, y_train), (x_test, y_test) = data
+    x, y = sorted_digits(x_train, y_train, np.random.default_rng(5), 600)
+    try:
+        model = fn(x, y, seed=0, epochs=2)
+    except NotImplementedError:
+        return _finish(Check(name, False, _not_written(name)), verbose, strict)
+    except Exception as error:  # noqa: BLE001
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if not hasattr(model, "predict") or tuple(model.output_shape) != (None, 10):
+        return _finish(Check(name, False, ["return the trained Keras model, with 10 outputs "
+                                           "(a score or a probability per class)."]), verbose, strict)
+    scores = np.asarray(model.predict(_scaled(x_test[:500]), batch_size=500, verbose=0))
+    accuracy = float(np.mean(scores.argmax(axis=1) == np.asarray(y_test[:500])))
+    if accuracy < FIXED_RUN_TARGET:
+        return _finish(Check(name, False, [
+            f"accuracy {accuracy:.1%} on 500 digits it never saw; a repaired run reaches "
+            f"{FIXED_RUN_TARGET:.0%} in 2 epochs.",
+            "Near 10 % the network learns nothing: at least one fault of step 4 is still there."]),
+            verbose, strict)
+    return _finish(Check(name, True, [f"{accuracy:.1%} on 500 digits it never saw"]), verbose, strict)
