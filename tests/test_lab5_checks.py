@@ -97,16 +97,15 @@ def _grader():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
-def test_the_range_test_judge_fails_rates_a_hundred_times_off_and_any_constant():
+def test_the_range_test_judge_passes_the_reference_and_fails_rates_a_hundred_times_off():
     grader = _grader()
-    probes = grader.range_test(np.random.default_rng(11))
-    for probe in probes:
-        model, x, y = probe.args
-        rate = float(grader._reference("lr_range_test")["lr_range_test"](keras.models.clone_model(model), x, y))
-        assert probe.judge(rate) is None
-        assert probe.judge(rate / 100) is not None and probe.judge(rate * 100) is not None
-    for constant in (1.0, 0.1, 0.01, 0.001):    # no single rate is right on both probes
-        assert any(probe.judge(constant) is not None for probe in probes), constant
+    probe, = grader.range_test(np.random.default_rng(11))
+    model, x, y = probe.args
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    rate = float(grader._reference("lr_range_test")["lr_range_test"](twin, x, y))
+    assert probe.judge(rate) is None
+    assert probe.judge(rate / 100) is not None and probe.judge(rate * 100) is not None
 
 
 def _run(x, y, seed, *, lr=0.05, from_logits=True, apart=False, shuffle=True):

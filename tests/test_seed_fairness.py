@@ -40,7 +40,7 @@ FEWER = {
     ("lab4_architectures", "design_net"): (10, "builds, saves and reloads the designed network a seed (3 s)"),
     ("lab5_training", "momentum_step"): (60, "computes its expected values with Keras' SGD (0.1 s a seed)"),
     ("lab5_training", "adam_step"): (40, "computes its expected values with Keras' Adam (0.3 s a seed)"),
-    ("lab5_training", "lr_range_test"): (2, "runs two range tests and short runs for its expected rates (10 s a seed)"),
+    ("lab5_training", "lr_range_test"): (3, "runs a range test and a short run for its expected rate (5 s a seed)"),
     ("lab5_training", "fixed_run"): (2, _TRAINS + " (5 s)"),
     ("lab6_batch_norm", "bn_experiment"): (6, _TRAINS + " (4 s)"),
     ("lab7_initialization", "signal_norms"): (30, "builds, saves and reloads three Keras models a seed (1 s)"),
