@@ -47,7 +47,7 @@ def _tracked_text_files():
 
 
 def test_nothing_points_outside_the_repository_or_to_issue_numbers():
-    outside = re.compile(r"\.\./shared|shared/(DESIGN|OFFLINE-DATA)\.md|lecture-notes/")
+    outside = re.compile(r"\.\./shared|shared/(DESIGN|OFFLINE-DATA)\.md|lecture" r"-notes/")
     tracker = re.compile(r"\b[Ii]ssue #?\d+\b")
     found = [f"{name}: {m.group(0)}" for name, text in _tracked_text_files()
              for pattern in (outside, tracker) for m in pattern.finditer(text)]
