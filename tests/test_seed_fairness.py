@@ -22,7 +22,7 @@ if HAS_SOLUTIONS:
     from coursegrader import runner, spec
 
 SEEDS = 200
-# A fixed sample of the grader's seed space, led by the seed of a class that lost points (issue 25).
+# A fixed sample of the grader's seed space, led by the seed of a class that lost points once.
 _SAMPLE = [444732796, *np.random.default_rng(25).integers(2**31, size=SEEDS - 1).tolist()]
 
 # (lab, grade_id) -> (seeds, why fewer). Every other step is judged on SEEDS seeds.

@@ -15,7 +15,6 @@ import importlib
 import io
 import json
 import pathlib
-import sys
 
 import numpy as np
 
