@@ -17,6 +17,11 @@ from course_files import ROOT
 from coursegrader import grade, runner, spec
 
 
+def _silenced():
+    """The answers' prints go nowhere: a test reads return values only."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 @functools.cache
 def solution(lab: str) -> tuple[list, dict]:
     """(the lab's steps, a namespace in which the solution's answer cells ran, in order)."""
@@ -29,7 +34,7 @@ def solution(lab: str) -> tuple[list, dict]:
     sources = grade.reference_sources(code)
     namespace = {"__name__": "__main__", "np": np, "tf": tf, "keras": keras,
                  "get_ipython": runner._Anything(), "checks": runner._Anything()}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _silenced():
         for grade_id, source in sources.items():
             grade._settings_kept(exec, compile(source, f"<solution {grade_id}>", "exec"), namespace)
     return spec.load(folder / "grader.py"), namespace
@@ -63,7 +68,7 @@ def judge(step, index, namespace, seed, folder: pathlib.Path, first: bool = Fals
     box_seed, reasons = grade._box_seed(seed, index), []
     for number, probe in enumerate(probes):
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _silenced():
                 value = grade._settings_kept(_answer, step, namespace, probe, box_seed + number)
             got, arrays = _returned(value, folder)
         except Exception as error:  # noqa: BLE001 - reported as the runner reports it
