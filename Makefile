@@ -35,7 +35,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# Chapter 5 trains on Fashion-MNIST: with no copy here, Keras downloads it (30 MB) as it would
+# for a student; offline, the build needs Debian's copy of the official files.
+FASHION := /usr/share/datasets/fashion-mnist $(or $(COURSEKIT_DATA),$(or $(KERAS_HOME),$(HOME)/.keras)/datasets)/fashion-mnist
 book: $(STAMP)
+	@ls $(addsuffix /train-images-idx3-ubyte.gz,$(FASHION)) 2>/dev/null | grep -q . || \
+	  echo "Fashion-MNIST (chapter 5) is not on this machine: Keras will download it (30 MB)." \
+	  "Without a network, install it first: sudo apt-get install dataset-fashion-mnist"
 	$(BIN)/python scripts/execute_chapters.py   # in parallel, into the build's jupyter-cache
 	$(BIN)/jupyter-book build --warningiserror --nitpick --keep-going .
 	@echo "The book is in _build/html/index.html"

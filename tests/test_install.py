@@ -166,7 +166,7 @@ def test_a_chapter_setup_cell_installs_coursekit_where_it_is_missing(tmp_path):
     script = "\n".join([setup.replace(setup_cells.source(), local), imports,
                         "print('coursekit from', coursekit.__file__)",
                         # package data: chapter 5 loads its recorded run from the installed coursekit
-                        "print('recorded run', sum(w.size for w in coursekit.runs.load('seed_cnn_mnist').weights))"])
+                        "print('recorded run', sum(w.size for w in coursekit.runs.load('mnist_cnn').weights))"])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     before = subprocess.run([str(python), "-c", "import coursekit"], capture_output=True, env=env, cwd=tmp_path)

@@ -46,12 +46,12 @@ def test_altered_weights_and_missing_runs_say_what_to_do(tmp_path):
 def test_the_shipped_seed_network_run_is_the_notes_network_for_two_epochs():
     """The run chapter 5 loads on a CPU: the seed network's 1,199,882 parameters (conv32, conv64,
     dense 128, dense 10), 12 short epochs of history, and learned weights (not the initial ones)."""
-    run = runs.load("seed_cnn_mnist")
+    run = runs.load("mnist_cnn")
     shapes = [w.shape for w in run.weights]
     assert shapes == [(3, 3, 1, 32), (32,), (3, 3, 32, 64), (64,), (9216, 128), (128,), (128, 10), (10,)]
     assert sum(w.size for w in run.weights) == 1_199_882
     assert len(run.history["val_accuracy"]) == 12
     assert run.history["val_accuracy"][-1] > 0.98
     assert np.all(run.weights[1] != 0), "trained biases are not all zero, as initial ones are"
-    meta = json.loads((runs.RECORDED / "seed_cnn_mnist.json").read_text())
+    meta = json.loads((runs.RECORDED / "mnist_cnn.json").read_text())
     assert meta["seconds"] > 0 and meta["device"]

@@ -6,8 +6,8 @@ same page then loads the recorded weights and tests them live, so the book shows
 network and its real curves within its time budget. ``make record-runs`` re-records every run
 by executing its chapter with ``COURSE_FULL_RUN=1 COURSE_RECORD_RUNS=src/coursekit/recorded``::
 
-    run = runs.load("seed_cnn_mnist")
-    model = run.apply(seed_cnn())        # the recorded weights, checked against the model
+    run = runs.load("mnist_cnn")
+    model = run.apply(mnist_cnn())        # the recorded weights, checked against the model
     run.history["val_accuracy"], run.seconds, run.device
 """
 
@@ -34,7 +34,7 @@ class Run:
     Parameters
     ----------
     name : str
-        The name it was saved under, e.g. ``"seed_cnn_mnist"``.
+        The name it was saved under, e.g. ``"mnist_cnn"``.
     weights : list of numpy.ndarray
         The trained weights, in ``model.get_weights()`` order.
     history : dict
