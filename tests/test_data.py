@@ -299,3 +299,25 @@ def test_unknown_names_are_refused():
 def test_photos_load_offline(name):
     image = data.photo(name)
     assert image.dtype == np.uint8 and image.ndim in (2, 3) and min(image.shape[:2]) >= 256
+
+
+def test_fashion_mnist_from_debian_accepts_the_official_contents_gzipped_again(cache, monkeypatch):
+    # Debian ships the official files gzipped again (another header): their contents are checked
+    arrays, files = _fake_fashion(2)
+    debian = cache / "debian"
+    debian.mkdir()
+    for name, payload in files.items():
+        (debian / name).write_bytes(gzip.compress(gzip.decompress(payload), mtime=1))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    _register(monkeypatch, "fashion_mnist", "http://127.0.0.1:9/", files)
+    with pytest.raises(RuntimeError, match="do not match the official checksums"):
+        data.load("fashion_mnist", quiet=True)     # no contents' checksums: refused
+    ds = data.DATASETS["fashion_mnist"]
+    remotes = tuple(data.Remote(r.name, r.url, r.file_hash, hashlib.md5(gzip.decompress(files[r.name])).hexdigest())
+                    for r in ds.files)
+    monkeypatch.setitem(data.DATASETS, "fashion_mnist", data.Dataset(**{**ds.__dict__, "files": remotes}))
+    (x_train, _), _ = data.load("fashion_mnist", quiet=True)
+    np.testing.assert_array_equal(x_train, arrays["train-images-idx3-ubyte.gz"])
+    (debian / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"not the labels"))
+    with pytest.raises(RuntimeError, match="do not match the official checksums"):
+        data.load("fashion_mnist", quiet=True)

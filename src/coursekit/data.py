@@ -72,6 +72,20 @@ def _hash_ok(path: pathlib.Path, file_hash: str) -> bool:
     return digest.hexdigest() == file_hash
 
 
+def _content_ok(path: pathlib.Path, content_md5: str) -> bool:
+    """Whether a gzipped file decompresses to the official file's MD5 (Debian recompresses them)."""
+    if not content_md5:
+        return False
+    digest = hashlib.md5()
+    try:
+        with gzip.open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError):
+        return False
+    return digest.hexdigest() == content_md5
+
+
 def _arrays_sha256(arrays) -> str:
     """A checksum of array contents, for sources whose files we convert."""
     digest = hashlib.sha256()
@@ -166,7 +180,7 @@ def _fashion_from_debian():
     paths = [DEBIAN_FASHION_MNIST / f.name for f in ds.files]
     if not all(p.exists() for p in paths):
         return None
-    bad = [p.name for p, f in zip(paths, ds.files) if not _hash_ok(p, f.file_hash)]
+    bad = [p.name for p, f in zip(paths, ds.files) if not (_hash_ok(p, f.file_hash) or _content_ok(p, f.content_md5))]
     if bad:
         raise RuntimeError(f"the Fashion-MNIST files in {DEBIAN_FASHION_MNIST} do not match the official "
                            f"checksums ({', '.join(bad)}): reinstall them (sudo apt-get install --reinstall "
@@ -186,6 +200,7 @@ class Remote:
     name: str
     url: str
     file_hash: str
+    content_md5: str = ""  # of the decompressed file: a copy gzipped again elsewhere (Debian's) has it too
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,15 +230,15 @@ DATASETS: dict[str, Dataset] = {
     ),
     "fashion_mnist": Dataset(
         name="fashion_mnist",
-        # Zalando's published MD5s of the files Keras downloads
+        # Zalando's published MD5s of the files Keras downloads, and of their contents
         files=(Remote("train-labels-idx1-ubyte.gz", _KERAS_DATA + "train-labels-idx1-ubyte.gz",
-                      "25c81989df183df01b3e8a0aad5dffbe"),
+                      "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
                Remote("train-images-idx3-ubyte.gz", _KERAS_DATA + "train-images-idx3-ubyte.gz",
-                      "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                      "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
                Remote("t10k-labels-idx1-ubyte.gz", _KERAS_DATA + "t10k-labels-idx1-ubyte.gz",
-                      "bb300cfdad3c16e7a12a480ee83cd310"),
+                      "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
                Remote("t10k-images-idx3-ubyte.gz", _KERAS_DATA + "t10k-images-idx3-ubyte.gz",
-                      "bef4ecab320f06d8554ea6380940ec79")),
+                      "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a")),
         read=_read_fashion,
         subdir="fashion-mnist",
         offline=(("Debian's dataset-fashion-mnist package", _fashion_from_debian),),
