@@ -57,6 +57,47 @@ def test_a_judged_probe_names_the_mistake_too():
     assert f"matches a typical mistake: {WORDS}" in verdict["reason"]
 
 
+RULE = "each upstream value goes whole to the first maximum of its window"
+
+
+def test_a_wrong_answer_that_matches_no_mistake_is_told_the_probes_rule():
+    verdict = _judged(STEP, [Probe("ties: equal values in a window", (X,), expect=RIGHT, hint=RULE)], [RIGHT + 1])
+    assert verdict["reason"] == f"ties: equal values in a window: wrong values; {RULE} (1 of 1 hidden cases failed)"
+
+
+def test_the_rule_follows_a_wrong_shape_a_judge_and_a_result_that_is_no_number_but_not_a_crash():
+    probe = Probe("ties", (X,), expect=RIGHT, hint=RULE)
+    assert grade._check(probe, {"kind": "array", "key": "r0"}, {"r0": RIGHT[:2]}) == f"ties: wrong shape; {RULE}"
+    assert grade._check(probe, {"kind": "float", "value": "nan"}, {}) == f"ties: not a numeric result; {RULE}"
+    assert grade._check(probe, {"kind": "raised", "type": "KeyError"}, {}) == "ties: your code raised KeyError"
+    judged = Probe("ties", (X,), judge=lambda value: "the maps differ", hint=RULE)
+    assert grade._check(judged, {"kind": "array", "key": "r0"}, {"r0": RIGHT}) == f"ties: the maps differ; {RULE}"
+
+
+def test_a_typical_mistake_is_named_before_the_rule_and_on_a_wrong_shape_too():
+    keepdims = X.mean(0, keepdims=True)
+    probe = Probe("random inputs", (X,), expect=X.mean(0), hint=RULE, mistakes={"keepdims=True": keepdims})
+    assert grade._check(probe, {"kind": "array", "key": "r0"}, {"r0": keepdims}) == \
+        "random inputs: matches a typical mistake: keepdims=True"
+
+
+def test_a_judged_number_is_told_its_mistake():
+    probe = Probe("a small slope", (0.1,), judge=lambda gain: None if gain == 1.0 else "the signal shrinks",
+                  mistakes={"forgets the square": 0.5})
+    assert grade._check(probe, {"kind": "float", "value": 0.5}, {}) == \
+        "a small slope: matches a typical mistake: forgets the square"
+
+
+def test_a_quiz_names_its_wrong_answers_never_their_values():
+    quiz = Step("params_quiz", lambda rng: [], names=("answer_a", "answer_b", "answer_c"))
+    probes = [Probe(name, name=name, expect=value, rtol=0, atol=0, dtype=False)
+              for name, value in (("answer_a", 7), ("answer_b", 30730), ("answer_c", 40.4))]
+    results = [{"kind": "int", "value": 7}, {"kind": "int", "value": 30720}, {"kind": "float", "value": 40.4}]
+    verdict = grade._judge(quiz, probes, results, {}, 2.0, [])
+    assert verdict["score"] == 0 and verdict["reason"] == "1 of 3 answers are wrong: answer_b"
+    assert "30730" not in verdict["reason"] and "30720" not in verdict["reason"]
+
+
 PARTS = Step("batchnorm_forward", lambda rng: [], call="batchnorm_forward",
              parts={"training mode": 0.5, "inference mode": 0.5})
 
@@ -97,12 +138,12 @@ def _lab6_with_forward(source: str, folder):
 
     lab = "lab6_batch_norm"
     solution = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
-    answer = next(grade._REGION.sub("", intake._source(c)) for c in solution["cells"]
-                  if intake._meta(c).get("grade_id") == "batchnorm_forward")
+    answer = next(grade._REGION.sub("", intake.cell_source(c)) for c in solution["cells"]
+                  if intake.cell_meta(c).get("grade_id") == "batchnorm_forward")
     assert "var = x.var(axis=axes)" in answer, "the solution changed: update this mistake"
     release = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
     for cell in release["cells"]:
-        if intake._meta(cell).get("grade_id") == "batchnorm_forward":
+        if intake.cell_meta(cell).get("grade_id") == "batchnorm_forward":
             cell["source"] = answer.replace("var = x.var(axis=axes)", source)
     path = folder / "unbiased.ipynb"
     path.write_text(json.dumps(release))

@@ -9,15 +9,21 @@ are imported inside the functions that need them: the grading workers load STEPS
 import numpy as np
 
 from coursegrader import Probe, Step
-from coursegrader.references.convolution import conv_backward_reference, conv_reference
+from coursegrader.references.convolution import BACKWARD_MISTAKES, conv_backward_reference, conv_reference, conv_suspects
 
 
 def _normal(rng, *shape, dtype=np.float64):
     return rng.normal(size=tuple(int(d) for d in shape)).astype(dtype)
 
 
-def _conv_probe(reason, *args, rtol=1e-7, atol=1e-9, **kwargs):
-    return Probe(reason, args, kwargs, expect=conv_reference(*args, **kwargs), rtol=rtol, atol=atol)
+def _conv_probe(reason, *args, rtol=1e-7, atol=1e-9, hint="", **kwargs):
+    """A probe whose wrong answer is told which typical mistake it matches (the self-check's table)."""
+    return Probe(reason, args, kwargs, expect=conv_reference(*args, **kwargs), rtol=rtol, atol=atol,
+                 mistakes=conv_suspects(*args, **kwargs), hint=hint)
+
+
+#: the rule of each stage's output shape, told when an answer's values are wrong
+_MULTI_RULE = "one output map of shape (H - kh + 1, W - kw + 1): sum over the channels as well"
 
 
 def single(rng):
@@ -42,7 +48,7 @@ def multi(rng):
         c, (kh, kw) = int(rng.integers(1, 6)), rng.integers(1, 4, size=2)
         probes.append(_conv_probe("wrong values on random inputs",
                                   _normal(rng, kh + rng.integers(0, 5), kw + rng.integers(0, 5), c),
-                                  _normal(rng, kh, kw, c)))
+                                  _normal(rng, kh, kw, c), hint=_MULTI_RULE))
     k = np.zeros((2, 2, 3), np.float32)
     k[..., int(rng.integers(0, 3))] = 1.0
     probes.append(_conv_probe("each channel must meet its own kernel slice (float32)",
@@ -122,11 +128,17 @@ def _numeric_backward(dout, x, w, padding):
 
 
 _PART_WORDS = {"dx": "dx (the input's gradient)", "dw": "dw (the weights' gradient)", "db": "db (the biases' gradient)"}
+#: the rule of each part's shape, told when its values are wrong and no typical mistake matches
+_PART_RULES = {"dx": "dx has the shape of x: a full convolution of dout needs kh - 1 rows and kw - 1 columns "
+                     "of zeros around it, and the forward's padding is cut off at the end",
+               "dw": "dw has the shape of w, (kh, kw, C_in, F)",
+               "db": "db has one value per filter, shape (F,)"}
 
 
 def _backward_probes(reason, dout, x, w, padding, expected, **tolerance):
     return [Probe(f"{_PART_WORDS[part]}: {reason}", (part, dout, x, w), {"padding": padding}, expect=value,
-                  **tolerance) for part, value in zip(("dx", "dw", "db"), expected)]
+                  mistakes={words: wrong(dout, x, w, padding) for words, wrong in BACKWARD_MISTAKES[part].items()},
+                  hint=_PART_RULES[part], **tolerance) for part, value in zip(("dx", "dw", "db"), expected)]
 
 
 def backward(rng):
@@ -173,7 +185,8 @@ def params(rng):
         reason = (f"{'one layer' if len(layers) == 1 else 'a stack of layers'}, "
                   f"{'with' if bias else 'without'} biases")
         probes.append(Probe(reason, (cin, layers), {"bias": bias}, expect=_keras_count(cin, layers, bias),
-                            integer=True))
+                            integer=True, hint="each layer's input has as many channels as the layer before it "
+                                               "has filters" if len(layers) > 1 else ""))
     probes.append(Probe("an empty stack has no parameters", (int(rng.integers(1, 9)), []), expect=0, integer=True))
     return probes
 

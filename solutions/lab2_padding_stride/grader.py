@@ -17,6 +17,8 @@ import numpy as np
 
 from coursekit import arith, checks
 from coursegrader import Probe, Step
+from coursegrader.references.padding_stride import (im2col_suspects, layer_cost_suspects, receptive_field_suspects,
+                                                    same_padding_suspects)
 
 PADDINGS = ("valid", "same", "full")
 
@@ -68,12 +70,12 @@ def layer_costs(rng):
         for _ in range(2):
             args, kwargs = _cost_config(rng, kind, words)
             probes.append(Probe(words, args, kwargs, expect=keras_cost(*args, **kwargs),
-                                dtype=False, rtol=0, atol=0))
+                                dtype=False, rtol=0, atol=0, mistakes=layer_cost_suspects(*args, **kwargs)))
     side = 2 * int(rng.integers(5, 40)) + 1   # an odd side at stride 2: "same" rounds up
     probes.append(Probe("'same' with a stride that does not divide the side (round up)",
                         ("separable", side, 16, 32), {"stride": 2},
                         expect=keras_cost("separable", side, 16, 32, stride=2), dtype=False,
-                        rtol=0, atol=0))
+                        rtol=0, atol=0, mistakes=layer_cost_suspects("separable", side, 16, 32, stride=2)))
     probes.append(Probe("an unknown kind must raise ValueError", ("dense", 8, 4, 4), raises="ValueError"))
     probes.append(Probe("groups that do not divide the channels must raise ValueError",
                         ("conv", 8, 6, 4), {"groups": 4}, raises="ValueError"))
@@ -106,7 +108,8 @@ def same_paddings(rng):
         words = ("an odd total (the extra zero goes after)" if (before + after) % 2 else
                  "an even total") + (", stride > 1" if stride > 1 else "") + (", dilation" if dilation > 1 else "")
         probes.append(Probe(words, (n, k), {"stride": stride, "dilation": dilation},
-                            expect=np.array([before, after]), dtype=False, rtol=0, atol=0))
+                            expect=np.array([before, after]), dtype=False, rtol=0, atol=0,
+                            mistakes=same_padding_suspects(n, k, stride, dilation)))
     n = 2 * int(rng.integers(20, 120))   # even sizes at stride 2: (0, 1)
     probes.append(Probe("an even size at stride 2", (n, 3, 2), expect=np.array(tf_same_pads(n, 3, 2, 1)),
                         dtype=False, rtol=0, atol=0))
@@ -154,12 +157,14 @@ def im2col(rng):
         words += (", stride > 1" if stride > 1 else "") + (", dilation" if dilation > 1 else "")
         probes.append(Probe(f"wrong result with {words}", (x, w, b),
                             {"stride": stride, "padding": padding, "dilation": dilation},
-                            expect=_tf_conv(x, w, b, stride, padding, dilation)))
+                            expect=_tf_conv(x, w, b, stride, padding, dilation),
+                            mistakes=im2col_suspects(x, w, b, stride, padding, dilation)))
     for h, k, s, d in [(7, 4, 2, 1), (8, 2, 3, 1), (10, 3, 2, 2)]:   # odd "same" totals
         x, w = _normal(rng, h, h + 1, 2), _normal(rng, k, k, 2, 3)
         probes.append(Probe("'same' with an odd amount of padding (the extra row goes at the bottom)",
                             (x, w, None), {"stride": s, "padding": "same", "dilation": d},
-                            expect=_tf_conv(x, w, None, s, "same", d)))
+                            expect=_tf_conv(x, w, None, s, "same", d),
+                            mistakes=im2col_suspects(x, w, None, s, "same", d)))
     x32, w32, b32 = _normal(rng, 9, 8, 3, dtype=np.float32), _normal(rng, 3, 3, 3, 4, dtype=np.float32), \
         _normal(rng, 4, dtype=np.float32)
     probes.append(Probe("float32 stays float32", (x32, w32, b32), {"stride": 2, "padding": "same"},
@@ -206,7 +211,7 @@ def receptive_fields(rng):
                 (", with padding (start)" if trial % 2 else "")
         given = [l if l[3] else l[:3] for l in layers]   # 3-tuples where there is no padding
         probes.append(Probe(f"a stack with {words}", (given,), expect=_arith_field(layers),
-                            dtype=False, rtol=0, atol=1e-9))
+                            dtype=False, rtol=0, atol=1e-9, mistakes=receptive_field_suspects(given)))
     probes.append(Probe("no layers at all", ([],), expect=np.array([1.0, 1.0, 0.0]), dtype=False, rtol=0, atol=1e-9))
     blocks = [(3, 1, 1, 0), (2, 2, 1, 0)] * int(rng.integers(2, 5))
     probes.append(Probe("conv3x3-pool2x2 blocks (the jump multiplies)", ([l[:3] for l in blocks],),

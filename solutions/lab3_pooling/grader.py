@@ -53,12 +53,23 @@ def _pool_inputs(rng):
     return cases
 
 
+#: the rules a wrong answer is told (the self-checks' words), never a probe's values
+FORWARD_RULE = ("the output has (H - size) // stride + 1 rows and (W - size) // stride + 1 columns, "
+                "and each map is pooled on its own")
+BACKWARD_RULE = {
+    "max": "each upstream value goes whole to the input that won its window, the first maximum in row-major "
+           "order when several tie; windows that overlap add (+=) their gradients",
+    "avg": "each upstream value is shared equally, dout / size**2, by the inputs of its window; windows that "
+           "overlap add (+=) their gradients",
+}
+
+
 def _forward(kind):
     def probes(rng):
         from coursegrader.references.pooling import pool_reference
 
-        return [Probe(reason, (x, size, stride), expect=pool_reference(x, size, stride, kind), **_tolerance(x))
-                for x, size, stride, reason in _pool_inputs(rng)]
+        return [Probe(reason, (x, size, stride), expect=pool_reference(x, size, stride, kind), hint=FORWARD_RULE,
+                      **_tolerance(x)) for x, size, stride, reason in _pool_inputs(rng)]
     return probes
 
 
@@ -70,26 +81,29 @@ def _backward(kind):
         for x, size, stride, reason in _pool_inputs(rng):
             out_h, out_w = (x.shape[1] - size) // stride + 1, (x.shape[2] - size) // stride + 1
             dout = _normal(rng, x.shape[0], out_h, out_w, x.shape[3], dtype=x.dtype)
-            found.append(Probe(reason, (dout, x, size, stride),
+            found.append(Probe(reason, (dout, x, size, stride), hint=BACKWARD_RULE[kind],
                                expect=pool_backward_reference(dout, x, size, stride, kind), **_tolerance(x)))
         # CS231n's check: a numeric gradient in float64, on distinct values (no ties within h).
         x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2) / 100.0
         dout = _normal(rng, 2, 3, 3, 2)
         numeric = pool_numeric_gradient(dout, x, kind)
         found.append(Probe("relative error against a numeric gradient above 1e-8", (dout, x, 3, 2),
-                           expect=numeric, rtol=1e-8, atol=1e-9))
+                           expect=numeric, rtol=1e-8, atol=1e-9, hint=BACKWARD_RULE[kind]))
         return found
     return probes
 
 
+GLOBAL_RULE = "average over the height and width axes (1 and 2), keep the batch and channels: (N, H, W, C) -> (N, C)"
+
+
 def global_average(rng):
-    probes = [Probe("wrong values on random inputs", (x,), expect=x.mean(axis=(1, 2)))
+    probes = [Probe("wrong values on random inputs", (x,), expect=x.mean(axis=(1, 2)), hint=GLOBAL_RULE)
               for x in (_normal(rng, *rng.integers(1, 6, size=4)) for _ in range(4))]
     x32 = _normal(rng, 3, 4, 5, 8, dtype=np.float32)
     probes.append(Probe("float32 stays float32", (x32,), expect=x32.astype(np.float64).mean(axis=(1, 2)).astype(
-        np.float32), rtol=1e-5, atol=1e-6))
+        np.float32), rtol=1e-5, atol=1e-6, hint=GLOBAL_RULE))
     x1 = _normal(rng, 2, 1, 1, 6)
-    probes.append(Probe("maps of 1 x 1", (x1,), expect=x1[:, 0, 0, :]))
+    probes.append(Probe("maps of 1 x 1", (x1,), expect=x1[:, 0, 0, :], hint=GLOBAL_RULE))
     return probes
 
 
@@ -142,7 +156,9 @@ def shift_study(rng):
     kwargs = {"shift": (dy, dx), "epochs": 1}
     expect = np.asarray(reference["shift_study"](*args, **kwargs), dtype=np.float64)
     return [Probe(f"the accuracies of the study are not those of the recipe (within {BAND})", args, kwargs,
-                  expect=expect, rtol=0, atol=BAND, dtype=False)]
+                  expect=expect, rtol=0, atol=BAND, dtype=False,
+                  hint="the recipe seeds each run with keras.utils.set_random_seed(seed) before it builds "
+                       "its network")]
 
 
 #: what computes a maximum (or a pooling) directly: step 6 must not call any of them

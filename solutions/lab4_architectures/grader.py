@@ -18,10 +18,14 @@ import pathlib
 import numpy as np
 
 from coursegrader import Probe, Step
+from coursegrader.references.architectures import block_cost_suspects
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODEL_STEP = {"timeout": 90, "memory_mb": 4096}
 BLOCKS = ("separable_block", "inverted_residual", "se_block")
+#: what a layer that differs has wrong, as the self-check says it (never the expected layer)
+ROW_RULE = ("check that layer's type and activation, its number of filters (or units), its kernel size, "
+            "strides and padding, and the layers before it")
 
 
 def _reference(*grade_ids):
@@ -44,7 +48,7 @@ def lenet(rng):
 
     rows = _rows_of(_reference("lenet5")["lenet5"]())
     return [Probe("LeNet-5's layers, activations, output shapes or parameter counts", (),
-                  judge=functools.partial(rows_problems, rows=rows))]
+                  judge=functools.partial(rows_problems, rows=rows), hint=ROW_RULE)]
 
 
 def vgg_probes(rng):
@@ -53,12 +57,12 @@ def vgg_probes(rng):
     reference = _reference("vgg")
     small = [("C", 10), ("E", int(rng.integers(5, 20)))]
     probes = [Probe('vgg("D") is not keras.applications.VGG16 layer by layer', ("D",),
-                    judge=functools.partial(rows_problems, rows=vgg16_rows()))]
+                    judge=functools.partial(rows_problems, rows=vgg16_rows()), hint=ROW_RULE)]
     for config, classes in small:
         rows = _rows_of(reference["vgg"](config, input_shape=(32, 32, 3), classes=classes))
         probes.append(Probe(f"configuration {config}: layers, output shapes or parameter counts",
                             (config,), {"input_shape": (32, 32, 3), "classes": classes},
-                            judge=functools.partial(rows_problems, rows=rows)))
+                            judge=functools.partial(rows_problems, rows=rows), hint=ROW_RULE))
     probes.append(Probe("an unknown configuration must raise ValueError", ("F",),
                         raises="ValueError"))
     return probes
@@ -142,7 +146,8 @@ def cost_probes(rng):
                  f"{'no expansion' if expansion == 1 else 'an expansion'}")
         probes.append(Probe(f"parameters and multiply-adds of a block ({words})",
                             (shape, filters), {"expansion": expansion, "stride": stride},
-                            expect=want, dtype=False, rtol=0, atol=0))
+                            expect=want, dtype=False, rtol=0, atol=0,
+                            mistakes=block_cost_suspects(shape, filters, expansion, stride)))
     return probes
 
 

@@ -36,8 +36,8 @@ _MAX_OUTPUT = 64 << 20   # bytes the grader reads back from one step
 
 def reference_sources(solution_nb: dict) -> dict[str, str]:
     """grade_id -> the solution's answer cell, markers removed: the reference version of a step."""
-    return {intake._meta(c)["grade_id"]: _REGION.sub("", intake._source(c))
-            for c in solution_nb["cells"] if intake._meta(c).get("solution")}
+    return {intake.cell_meta(c)["grade_id"]: _REGION.sub("", intake.cell_source(c))
+            for c in solution_nb["cells"] if intake.cell_meta(c).get("solution")}
 
 
 def reference_namespace(lab_dir: pathlib.Path, *grade_ids: str, **names) -> dict:
@@ -54,8 +54,8 @@ def reference_namespace(lab_dir: pathlib.Path, *grade_ids: str, **names) -> dict
 def points(release_nb: dict) -> dict[str, float]:
     """grade_id of each answer -> points of its test cell test_<grade_id>."""
     cells = intake.release_cells(release_nb)
-    return {gid[len("test_"):]: float(intake._meta(c).get("points", 0))
-            for gid, c in cells.items() if intake._meta(c).get("grade") and gid.startswith("test_")}
+    return {gid[len("test_"):]: float(intake.cell_meta(c).get("points", 0))
+            for gid, c in cells.items() if intake.cell_meta(c).get("grade") and gid.startswith("test_")}
 
 
 def probes_for(lab_dir: pathlib.Path, seed: int) -> dict[str, list[spec.Probe]]:
@@ -186,9 +186,9 @@ class Given:
 
     def __init__(self, release_nb: dict):
         cells = [c for c in release_nb["cells"] if c.get("cell_type") == "code"
-                 and intake._meta(c).get("locked") and not intake._meta(c).get("grade")
-                 and not intake._meta(c).get("solution")]
-        self.sources = [(f"given cell {intake._meta(c).get('grade_id', n)}", static.definitions(intake._source(c)))
+                 and intake.cell_meta(c).get("locked") and not intake.cell_meta(c).get("grade")
+                 and not intake.cell_meta(c).get("solution")]
+        self.sources = [(f"given cell {intake.cell_meta(c).get('grade_id', n)}", static.definitions(intake.cell_source(c)))
                         for n, c in enumerate(cells)]
         self.coursekit = {k: v for _, s in self.sources for k, v in static.coursekit_bindings(s).items()}
         # imported once per sandbox session, not once per step (matplotlib.pyplot: 0.4 s)
@@ -420,7 +420,9 @@ def _judge(step, probes, results, arrays, worth, flags) -> dict:
     if not failures:
         return _verdict(worth, worth, "correct", flags)
     if step.call is None and not any(p.judge for p in probes):   # a judge's reason reveals no answer
-        return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong", flags)
+        wrong = [p.name for p, r in zip(probes, reasons) if r is not None and p.name]
+        named = f": {', '.join(wrong)}" if len(wrong) == len(failures) else ""   # as the self-check names them
+        return _verdict(0, worth, f"{len(failures)} of {len(probes)} answers are wrong{named}", flags)
     if step.parts:
         return _verdict_by_parts(step, probes, reasons, worth, flags)
     return _verdict(0, worth, f"{failures[0]} ({len(failures)} of {len(probes)} hidden cases failed)", flags)
@@ -465,7 +467,7 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
     if kind == "raised":
         return f"{probe.reason}: your code raised {got.get('type', 'an error')}"
     if kind in ("error", "none"):
-        return f"{probe.reason}: {'returned None' if kind == 'none' else 'not a numeric result'}"
+        return _wrong(probe, None, "returned None" if kind == "none" else "not a numeric result")
     if got.get("changed_input"):
         return f"{probe.reason}: your function changed its input array"
     if probe.judge is not None:
@@ -473,13 +475,13 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
         if value is None:
             return f"{probe.reason}: {'a Keras model that loads safely' if kind == 'model' else 'a result'} is expected"
         verdict = probe.judge(value)
-        return None if verdict is None else f"{probe.reason}: {_mistake(probe, value) or verdict}"
+        return None if verdict is None else _wrong(probe, value, verdict)
     if kind == "model":
         return f"{probe.reason}: a model was returned where a value is expected"
     if probe.integer:
-        if kind != "int" or got.get("value") != int(probe.expect):
-            return f"{probe.reason}: {'an int is expected' if kind != 'int' else 'wrong value'}"
-        return None
+        if kind != "int":
+            return f"{probe.reason}: an int is expected"
+        return None if got.get("value") == int(probe.expect) else _wrong(probe, np.asarray(got["value"]), "wrong value")
     if kind == "array":
         value = arrays.get(got.get("key"))
         if value is None:
@@ -487,23 +489,34 @@ def _check(probe: spec.Probe, got, arrays) -> str | None:
     elif kind in ("int", "float", "bool") and isinstance(got.get("value"), (int, float)):
         value = np.asarray(got["value"])
     else:
-        return f"{probe.reason}: not a numeric result"
+        return _wrong(probe, None, "not a numeric result")   # NaN, infinity, text
     want = np.asarray(probe.expect)
     if want.ndim and kind != "array":
         return f"{probe.reason}: a NumPy array is expected"
     if value.shape != want.shape:
-        return f"{probe.reason}: wrong shape"
+        return _wrong(probe, value, "wrong shape")
     if probe.dtype and value.dtype != want.dtype:
         return f"{probe.reason}: dtype {value.dtype}, expected {want.dtype}"
     if value.dtype.kind not in "biuf" or not np.allclose(value.astype(np.float64), want.astype(np.float64),
                                                           rtol=probe.rtol, atol=probe.atol):
-        return f"{probe.reason}: {_mistake(probe, value) or 'wrong values'}"
+        return _wrong(probe, value, "wrong values")
     return None
+
+
+def _wrong(probe: spec.Probe, value, verdict: str) -> str:
+    """What a wrong result reads: the typical mistake it matches, else what failed and the rule the
+    probe tests (its hint); words that never give the probe's values away."""
+    named = _mistake(probe, value)
+    if named:
+        return f"{probe.reason}: {named}"
+    return f"{probe.reason}: {verdict}" + (f"; {probe.hint}" if probe.hint else "")
 
 
 def _mistake(probe: spec.Probe, value) -> str | None:
     """The words of the typical mistake whose output `value` matches on this probe, if one does:
     the self-check's words, which name the mistake and never the probe's values."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):   # a judged number
+        value = np.asarray(value)
     if not probe.mistakes or not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
         return None
     for words, wrong in probe.mistakes.items():

@@ -41,6 +41,8 @@ class Probe:
     mistakes: dict[str, Any] = dataclasses.field(default_factory=dict)  # what each typical mistake
     #   returns on these inputs, under the words that name it (the self-check's): a wrong answer that
     #   matches one is told which mistake it is ("the variance divides by m - 1 ..."), never the values
+    hint: str = ""                     # the rule this probe tests, told when its value is wrong and no
+    #   typical mistake matches ("ties: the gradient goes to the first maximum only"): words, never values
     part: str = ""                     # the independent part of the step this probe judges (Step.parts)
 
 
