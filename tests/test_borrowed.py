@@ -68,8 +68,8 @@ def test_a_borrowed_answer_is_refused_through_the_command_line(tmp_path, capsys)
                "receptive_field": "import coursekit\n\ndef receptive_field(layers):\n"
                                   "    return coursekit.arith.receptive_field(layers)\n"}
     for cell in nb["cells"]:
-        if intake._meta(cell).get("grade_id") in answers:
-            cell["source"] = answers[intake._meta(cell)["grade_id"]]
+        if intake.cell_meta(cell).get("grade_id") in answers:
+            cell["source"] = answers[intake.cell_meta(cell)["grade_id"]]
     (tmp_path / "borrowed.ipynb").write_text(json.dumps(nb))
     report = tmp_path / "report.json"
     cli.main(["grade", lab, str(tmp_path / "borrowed.ipynb"), "--seed", str(SEED), "--report", str(report)])

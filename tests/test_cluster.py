@@ -123,7 +123,7 @@ def test_a_task_that_fails_twice_is_a_recorded_zero_with_its_reason(tmp_path, mo
             log.write("called\n")
         raise OSError("disk full")
 
-    monkeypatch.setattr(classroom.course, "_grade_one", flaky)
+    monkeypatch.setattr(classroom.course, "grade_one", flaky)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as local:
         results = classroom.autograde(klass, LAB, quiet=True, scheduler=local)
     assert calls.read_text().count("called") == 4, "each task is run twice, no more"

@@ -185,9 +185,9 @@ def release(klass: Class, lab: str, roster: str | None = None) -> pathlib.Path:
     """Record the lab (its graded cells and points) and the roster in the gradebook, and put
     the student version under <class>/release/<lab>/ for the exchange or the LMS."""
     with course.scratch_course(lab) as scratch:
-        course._nbgrader(["generate_assignment", lab, "--force", f"--db={klass.db}"], scratch)
+        course.nbgrader(["generate_assignment", lab, "--force", f"--db={klass.db}"], scratch)
         if roster:
-            course._nbgrader(["db", "student", "import", str(pathlib.Path(roster).resolve()),
+            course.nbgrader(["db", "student", "import", str(pathlib.Path(roster).resolve()),
                               f"--db={klass.db}"], scratch)
         target = klass.dir / "release" / lab
         if target.exists():
@@ -342,7 +342,7 @@ def _grade_on(client, klass: Class, lab: str, todo: dict[str, bytes], seed: int,
 
     shared = client.scatter([probes], broadcast=True, hash=False)[0]   # sent once to each worker
     run = uuid.uuid4().hex[:8]
-    futures = {client.submit(course._grade_one, lab, data, seed, shared, retries=1, key=(f"grade-{lab}", student, run)):
+    futures = {client.submit(course.grade_one, lab, data, seed, shared, retries=1, key=(f"grade-{lab}", student, run)):
                student for student, data in todo.items()}
     progress = Progress(lab, len(todo), quiet=quiet)
     results, failed = {}, 0

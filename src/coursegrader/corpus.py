@@ -39,7 +39,7 @@ class Lab:
         self.lab = lab
         self.release = json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text())
         for cell in self.release["cells"]:
-            cell["source"] = intake._source(cell)
+            cell["source"] = intake.cell_source(cell)
         solution = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
         self.references = engine.reference_sources(solution)
         self.steps = spec.load(ROOT / "solutions" / lab / "grader.py")
@@ -54,7 +54,7 @@ class Lab:
     def honest(self) -> dict:
         nb = copy.deepcopy(self.release)
         for cell in nb["cells"]:
-            gid = intake._meta(cell).get("grade_id")
+            gid = intake.cell_meta(cell).get("grade_id")
             if gid in self.references:
                 cell["source"] = self.references[gid]
         return nb
@@ -62,11 +62,15 @@ class Lab:
     def full(self, **changes) -> dict[str, float]:
         return {s.grade_id: changes.get(s.grade_id, self.points[s.grade_id]) for s in self.steps}
 
+    def lose(self, step: spec.Step) -> dict[str, float]:
+        """Full marks but for ``step``."""
+        return self.full(**{step.grade_id: 0.0})
+
     def zero(self) -> dict[str, float]:
         return {s.grade_id: 0.0 for s in self.steps}
 
     def cell(self, nb, gid):
-        return next(c for c in nb["cells"] if intake._meta(c).get("grade_id") == gid)
+        return next(c for c in nb["cells"] if intake.cell_meta(c).get("grade_id") == gid)
 
     def with_answer(self, gid: str, source: str, nb=None) -> dict:
         nb = nb or self.honest()
@@ -113,24 +117,23 @@ def _on_every_file(roots: str, names: str, action: str) -> str:
             f"    try:\n{body}    except Exception:\n        pass\n")
 
 
-def cases(lab: str) -> list[Case]:
-    L = Lab(lab)
-    s1, s2, num = L.first, L.later, L.numpy
-    out: list[Case] = []
+def _wrong_and_cheating(L: Lab, add, cheats: dict[str, tuple[str, str]]) -> None:
+    """Cases whose first step answers wrong, then runs code that cheats (``{name: (mechanism,
+    code)}``): each is flagged and the step scores 0."""
+    s1 = L.first
+    for name, (mechanism, code) in cheats.items():
+        add(name, mechanism, L.with_answer(s1.grade_id, _wrong(s1) + code), L.lose(s1), flagged=True)
 
-    def add(name, mechanism, nb_or_bytes, expected, flagged=False, clean=False):
-        data = nb_or_bytes if isinstance(nb_or_bytes, bytes) else _bytes(nb_or_bytes)
-        out.append(Case(name, mechanism, data, expected, flagged, clean))
 
-    lose_s1 = L.full(**{s1.grade_id: 0.0})
-    lose_s2 = L.full(**{s2.grade_id: 0.0})
-    lose_num = L.full(**{num.grade_id: 0.0})
-
-    # --- the two anchors -------------------------------------------------------------
+def _anchors(L: Lab, add) -> None:
+    """The two anchors."""
     add("honest", "reference: the solution's answers", L.honest(), L.full(), clean=True)
     add("untouched_release", "reference: nothing answered", L.release, L.zero(), clean=True)
 
-    # --- patching what the tests call ----------------------------------------------------
+
+def _patching(L: Lab, add) -> None:
+    """Patching what the tests call."""
+    s1 = L.first
     patches = {
         "patch_assert_allclose": "np.testing.assert_allclose = lambda *a, **k: None\n"
                                  "np.testing.assert_array_equal = lambda *a, **k: None",
@@ -142,9 +145,12 @@ def cases(lab: str) -> list[Case]:
                         "_c.compare = _c.check_function = lambda *a, **k: True",
     }
     for name, patch in patches.items():
-        add(name, "patching what the tests call", L.with_answer(s1.grade_id, _wrong(s1, patch)), lose_s1, flagged=True)
+        add(name, "patching what the tests call", L.with_answer(s1.grade_id, _wrong(s1, patch)), L.lose(s1), flagged=True)
 
-    # --- objects that lie ----------------------------------------------------------------
+
+def _lying_objects(L: Lab, add) -> None:
+    """Objects that lie."""
+    s1 = L.first
     liar = ("class _Liar(np.ndarray):\n"
             "    def __eq__(self, other): return np.ones(np.shape(other), bool)\n"
             "    __ne__ = lambda self, other: np.zeros(np.shape(other), bool)\n"
@@ -152,7 +158,7 @@ def cases(lab: str) -> list[Case]:
             "    shape = property(lambda self: (3, 3))\n")
     add("lying_array_subclass", "objects that lie",
         L.with_answer(s1.grade_id, liar + f"def {s1.call}(*args, **kwargs):\n"
-                      "    return np.zeros((2, 2)).view(_Liar)\n"), lose_s1, flagged=True)
+                      "    return np.zeros((2, 2)).view(_Liar)\n"), L.lose(s1), flagged=True)
     int_step = next((s for s in L.steps if s.call and any(p.integer for p in s.probes(__import__('numpy').random.default_rng(0)))), None)
     if int_step is not None:
         add("lying_int", "objects that lie",
@@ -171,7 +177,7 @@ def cases(lab: str) -> list[Case]:
                       "            if name.lstrip('_') in ('want', 'expected', 'expect', 'reference'):\n"
                       "                return value\n"
                       "        frame = frame.f_back\n"
-                      "    return np.zeros((1, 1))\n"), lose_s1, flagged=True)
+                      "    return np.zeros((1, 1))\n"), L.lose(s1), flagged=True)
 
     forge = ("import atexit, json, sys\n"
              "def _forge():\n"
@@ -180,19 +186,23 @@ def cases(lab: str) -> list[Case]:
              "        json.dump({'results': [{'kind': 'array', 'key': [1]}, {'kind': 'int', 'value': 'x'}] * 50}, f)\n"
              "atexit.register(_forge)\n")
     add("forged_result_files", "objects that lie (the student's process forges the files it returns)",
-        L.with_answer(s1.grade_id, _wrong(s1, forge)), lose_s1, flagged=True)
+        L.with_answer(s1.grade_id, _wrong(s1, forge)), L.lose(s1), flagged=True)
 
-    # --- rewriting the tests before they run -----------------------------------------------
+
+def _rewriting_tests(L: Lab, add) -> None:
+    """Rewriting the tests before they run."""
+    s1, nb = L.first, copy.deepcopy(L.release)
     transformer = ("ip = get_ipython()\n"
                    "ip.input_transformers_post.append(lambda lines: [] if 'test' in ''.join(lines) else lines)\n"
                    "import ast\nclass _Empty(ast.NodeTransformer):\n"
                    "    def visit_Module(self, node):\n        node.body = []\n        return node\n"
                    "ip.ast_transformers.append(_Empty())\n")
-    nb = copy.deepcopy(L.release)
     L.cell(nb, s1.grade_id)["source"] = transformer + L.cell(nb, s1.grade_id)["source"]
     add("input_transformer_empty_lab", "rewriting the tests before they run", nb, L.zero(), flagged=True)
 
-    # --- reading what it should not ----------------------------------------------------------
+
+def _reading(L: Lab, add) -> None:
+    """Reading what it should not."""
     snoop = ("import os, glob\n_found = []\n"
              "for _root in ['/work', '/home', '/tmp', '/srv', '/var', '/opt', '/mnt', os.getcwd()]:\n"
              "    for _pat in ['**/grader.py', '**/gradebook.db', f'**/solutions/**/*.ipynb', '**/submitted/**/*.ipynb']:\n"
@@ -204,39 +214,42 @@ def cases(lab: str) -> list[Case]:
              "        import json\n"
              "        for _c in json.load(open(_path))['cells']:\n"
              "            _src = ''.join(_c['source'])\n"
-             f"            if 'def {s1.call}' in _src and 'NotImplementedError' not in _src:\n"
+             f"            if 'def {L.first.call}' in _src and 'NotImplementedError' not in _src:\n"
              "                exec(_src.replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''))\n")
-    add("read_solutions_and_others", "reading what it should not (solutions, hidden tests, other submissions)",
-        L.with_answer(s1.grade_id, _wrong(s1) + snoop), lose_s1, flagged=True)
+    _wrong_and_cheating(L, add, {"read_solutions_and_others": (
+        "reading what it should not (solutions, hidden tests, other submissions)", snoop)})
 
-    # --- writing the gradebook, the config, other submissions, a daemon ---------------------------
+
+def _writing(L: Lab, add) -> None:
+    """Writing the gradebook, the config, other submissions, a daemon."""
     writer = _on_every_file("('/work', '/home', '/tmp', '/srv', '/var', '/opt')", "('gradebook.db',)",
                             "_con = sqlite3.connect(_p)\n_con.execute('update grade set manual_score = 0')\n"
                             "_con.execute('update grade set auto_score = 9999')\n_con.commit()\n")
-    add("write_gradebook", "writing the gradebook (own score up, others zeroed)",
-        L.with_answer(s1.grade_id, _wrong(s1) + writer), lose_s1, flagged=True)
     poison = _on_every_file(_ROOTS, "('nbgrader_config.py', 'grader.py')",
                             "open(_p, 'a').write('\\nraise SystemExit(0)\\n')\n")
-    add("poison_config_and_tests", "writing the gradebook (poisons config and tests for later submissions)",
-        L.with_answer(s1.grade_id, _wrong(s1) + poison), lose_s1, flagged=True)
     overwrite = _on_every_file(_ROOTS, "('*.ipynb',)", "open(_p, 'w').write('{}')\n")
-    add("overwrite_other_submissions", "writing the gradebook (overwrites other students' notebooks)",
-        L.with_answer(s1.grade_id, _wrong(s1) + overwrite), lose_s1, flagged=True)
     daemon = ("import os\n"
               "if os.fork() == 0:\n    os.setsid()\n"
               "    if os.fork() == 0:\n"
               f"        os.execv('/bin/sleep', ['sleep', '{DAEMON_MARK}'])\n"
               "    os._exit(0)\n")
-    add("daemon", "writing the gradebook (a daemon that outlives grading)",
-        L.with_answer(s1.grade_id, _wrong(s1) + daemon), lose_s1, flagged=True)
+    _wrong_and_cheating(L, add, {
+        "write_gradebook": ("writing the gradebook (own score up, others zeroed)", writer),
+        "poison_config_and_tests": ("writing the gradebook (poisons config and tests for later submissions)", poison),
+        "overwrite_other_submissions": ("writing the gradebook (overwrites other students' notebooks)", overwrite),
+        "daemon": ("writing the gradebook (a daemon that outlives grading)", daemon),
+    })
 
-    # --- the NumPy-only rule -------------------------------------------------------------------
+
+def _numpy_rule(L: Lab, add) -> None:
+    """The NumPy-only rule."""
+    num = L.numpy
     add("tf_raw_ops", "the NumPy-only rule (TensorFlow raw ops)",
         L.with_answer(num.grade_id, "import tensorflow as tf\n" + L.references[num.grade_id].replace(
-            "np.sum(", "tf.raw_ops.Sum(input=").replace("np.tensordot(", "tf.tensordot(")), lose_num, flagged=True)
+            "np.sum(", "tf.raw_ops.Sum(input=").replace("np.tensordot(", "tf.tensordot(")), L.lose(num), flagged=True)
     add("keras_ops", "the NumPy-only rule (keras.ops, no import in the cell)",
         L.with_answer(num.grade_id, f"def {num.call}(*args, **kwargs):\n"
-                      "    return keras.ops.convert_to_numpy(keras.ops.conv(*args))\n"), lose_num, flagged=True)
+                      "    return keras.ops.convert_to_numpy(keras.ops.conv(*args))\n"), L.lose(num), flagged=True)
     nb = L.with_answer(num.grade_id,
                        f"_orig = {num.call}\n" if False else
                        f"def {num.call}(*args, **kwargs):\n    return _CACHE[tuple(np.shape(a) for a in args)]\n")
@@ -244,13 +257,16 @@ def cases(lab: str) -> list[Case]:
                            "from scipy import signal\n_CACHE = {}\n"
                            "# results computed with SciPy in an earlier cell, looked up later\n",
                            "outputs": [], "execution_count": None, "id": "scipy-cache"})
-    add("scipy_cached_earlier", "the NumPy-only rule (SciPy result cached in an earlier cell)", nb, lose_num)
+    add("scipy_cached_earlier", "the NumPy-only rule (SciPy result cached in an earlier cell)", nb, L.lose(num))
     add("obfuscated_import", "the NumPy-only rule (library imported by a computed name)",
         L.with_answer(num.grade_id, "_lib = __import__('sci' + 'py.signal', fromlist=['x'])\n"
                       f"def {num.call}(x, k, *args, **kwargs):\n"
-                      "    return _lib.correlate(np.asarray(x), np.asarray(k), mode='valid')\n"), lose_num, flagged=True)
+                      "    return _lib.correlate(np.asarray(x), np.asarray(k), mode='valid')\n"), L.lose(num), flagged=True)
 
-    # --- one bad submission must not break the others ---------------------------------------------
+
+def _isolation(L: Lab, add) -> None:
+    """One bad submission must not break the others."""
+    s1, s2 = L.first, L.later
     nb = L.honest()
     test_cell = L.cell(nb, f"test_{s1.grade_id}")
     nb["cells"].insert(nb["cells"].index(test_cell) + 1, copy.deepcopy(test_cell) | {"id": "dup-test"})
@@ -266,20 +282,23 @@ def cases(lab: str) -> list[Case]:
     add("loop_ignoring_interrupts", "one bad submission breaks the others (loop that ignores interrupts)",
         L.with_answer(s2.grade_id, f"def {s2.call}(*args, **kwargs):\n"
                       "    while True:\n        try:\n            pass\n        except BaseException:\n            pass\n"),
-        lose_s2)
+        L.lose(s2))
     add("kill_in_answer_cell", "one bad submission breaks the others (kernel killed in an answer cell)",
-        L.with_answer(s2.grade_id, "import os\nos._exit(1)\n" + L.references[s2.grade_id]), lose_s2, flagged=True)
+        L.with_answer(s2.grade_id, "import os\nos._exit(1)\n" + L.references[s2.grade_id]), L.lose(s2), flagged=True)
     add("kill_in_hidden_test", "one bad submission breaks the others (kernel killed inside a hidden test)",
         L.with_answer(s2.grade_id, "import os, signal\n" f"def {s2.call}(*args, **kwargs):\n"
-                      "    os.kill(os.getpid(), signal.SIGKILL)\n"), lose_s2, flagged=True)
+                      "    os.kill(os.getpid(), signal.SIGKILL)\n"), L.lose(s2), flagged=True)
     add("memory_hog", "one bad submission breaks the others (out of memory)",
         L.with_answer(s2.grade_id, f"def {s2.call}(*args, **kwargs):\n"
-                      "    hog = [bytearray(1 << 28) for _ in range(400)]\n    return hog\n"), lose_s2)
+                      "    hog = [bytearray(1 << 28) for _ in range(400)]\n    return hog\n"), L.lose(s2))
     add("invalid_json", "one bad submission breaks the others (invalid JSON)", b'{"cells": [ {"cell_ty', L.zero())
     add("empty_file", "one bad submission breaks the others (empty file)", b"", L.zero())
     add("not_a_notebook", "one bad submission breaks the others (JSON, not a notebook)", b'[1, 2, 3]', L.zero())
 
-    # --- honest work must not score low ----------------------------------------------------------------
+
+def _honest_work(L: Lab, add) -> None:
+    """Honest work must not score low."""
+    s1 = L.first
     nb = L.honest()
     for gid, source in L.references.items():
         L.cell(nb, gid)["source"] = ("import sys, warnings\nprint('debugging', file=sys.stderr)\n"
@@ -305,10 +324,10 @@ def cases(lab: str) -> list[Case]:
             cell["execution_count"] = 1
     add("colab_saved_nbformat_4_4", "honest work scored low (Colab round trip, nbformat 4.4, no ids)", nb, L.full())
     nb = L.honest()
-    intake._meta(L.cell(nb, s1.grade_id))["grade_id"] = s1.grade_id + "_renamed"
+    intake.cell_meta(L.cell(nb, s1.grade_id))["grade_id"] = s1.grade_id + "_renamed"
     add("renamed_grade_id", "honest work scored low (a renamed grade_id)", nb, L.full(), flagged=True)
     nb = L.honest()
-    intake._meta(L.cell(nb, f"test_{s1.grade_id}"))["solution"] = True
+    intake.cell_meta(L.cell(nb, f"test_{s1.grade_id}"))["solution"] = True
     add("test_cell_flagged_solution", "honest work scored low (test cell flagged solution: true)", nb, L.full(),
         flagged=True)
     nb = L.honest()
@@ -316,12 +335,12 @@ def cases(lab: str) -> list[Case]:
     add("test_cell_large_number", "honest work scored low (test cell ending in a large number)", nb, L.full(),
         flagged=True)
     nb = L.honest()
-    nb["cells"] = [c for c in nb["cells"] if not intake._meta(c).get("locked") or c["cell_type"] == "markdown"]
+    nb["cells"] = [c for c in nb["cells"] if not intake.cell_meta(c).get("locked") or c["cell_type"] == "markdown"]
     add("locked_cells_deleted", "intake: deleted cells restored", nb, L.full())
     nb = L.honest()
     L.cell(nb, f"test_{s1.grade_id}")["source"] = "pass\n"
     add("test_cell_emptied", "rewriting the tests (a test cell edited to nothing)",
-        L.with_answer(s1.grade_id, _wrong(s1), nb), lose_s1, flagged=True)
+        L.with_answer(s1.grade_id, _wrong(s1), nb), L.lose(s1), flagged=True)
     nb = L.honest()
     answer = L.cell(nb, s1.grade_id)
     nb["cells"].insert(nb["cells"].index(answer), copy.deepcopy(answer) | {"source": _wrong(s1), "id": "dup-old"})
@@ -332,10 +351,26 @@ def cases(lab: str) -> list[Case]:
     add("mistake_reused_costs_once", "a mistake costs points once (wrong first step, reused later)",
         L.with_answer(s1.grade_id, L.references[s1.grade_id].replace(f"def {s1.call}(", "def _mine(", 1)
                       + f"\ndef {s1.call}(*args, **kwargs):\n    return _mine(*args, **kwargs)[::-1] + 1\n"),
-        lose_s1)
+        L.lose(s1))
     if L.values is not None:
         add("quiz_all_wrong", "honest work: wrong quiz answers cost the quiz only",
             L.with_answer(L.values.grade_id, _wrong(L.values)), L.full(**{L.values.grade_id: 0.0}))
+
+
+_SECTIONS = (_anchors, _patching, _lying_objects, _rewriting_tests, _reading, _writing, _numpy_rule, _isolation, _honest_work)
+
+
+def cases(lab: str) -> list[Case]:
+    """Every case of the corpus for one lab, section by section."""
+    L = Lab(lab)
+    out: list[Case] = []
+
+    def add(name, mechanism, nb_or_bytes, expected, flagged=False, clean=False):
+        data = nb_or_bytes if isinstance(nb_or_bytes, bytes) else _bytes(nb_or_bytes)
+        out.append(Case(name, mechanism, data, expected, flagged, clean))
+
+    for section in _SECTIONS:
+        section(L, add)
     return out
 
 

@@ -60,7 +60,7 @@ def all_labs() -> list[str]:
     return sorted((p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists()), key=lab_order)
 
 
-def _nbgrader(args, cwd):
+def nbgrader(args, cwd):
     # nbgrader runs tools such as `alembic` from PATH: put this Python's bin folder first.
     bin_dir = os.path.dirname(sys.executable)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
@@ -127,7 +127,7 @@ def _generate_into(lab: str, course: pathlib.Path) -> None:
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab, ignore=shutil.ignore_patterns(*_PRIVATE))
     # Generating also records the graded cells and their points in the gradebook.
-    _nbgrader(["generate_assignment", lab, "--force"], course)
+    nbgrader(["generate_assignment", lab, "--force"], course)
 
 
 def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
@@ -140,7 +140,7 @@ def generate(lab: str, release: pathlib.Path = RELEASE) -> pathlib.Path:
     return target
 
 
-def _grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
+def grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
     """One submission, in a worker process: a grader error becomes a recorded zero, never a loss."""
     from . import grade as engine
 
@@ -177,12 +177,12 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
             probes = engine.probes_for(SOLUTIONS / lab, seed)  # once for the whole run, sent to each worker
             # spawn, not fork: a forked copy of a process that already runs TensorFlow can deadlock
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {s: pool.submit(_grade_one, lab, data, seed, probes) for s, data in blobs.items()}
-                results = {s: _result(f, lambda s=s: _grade_one(lab, blobs[s], seed, probes))
+                futures = {s: pool.submit(grade_one, lab, data, seed, probes) for s, data in blobs.items()}
+                results = {s: _result(f, lambda s=s: grade_one(lab, blobs[s], seed, probes))
                            for s, f in futures.items()}
         else:
             probes = engine.probes_ahead(SOLUTIONS / lab, seed)  # computed while the first one is graded
-            results = {s: _grade_one(lab, data, seed, probes) for s, data in blobs.items()}
+            results = {s: grade_one(lab, data, seed, probes) for s, data in blobs.items()}
         _record(course.result() / "gradebook.db", lab, results)
         for student, result in results.items():
             result.update(_scores(course.result(), lab, student))

@@ -22,5 +22,5 @@ def render(result: dict, release_nb: dict) -> str:
         parts.append(f"<p>{html.escape(verdict['reason'])}</p>")
         test = cells.get(f"test_{gid}")
         if test is not None:
-            parts.append("<p>The visible test:</p><pre>" + html.escape(intake._source(test)) + "</pre>")
+            parts.append("<p>The visible test:</p><pre>" + html.escape(intake.cell_source(test)) + "</pre>")
     return "\n".join(parts + ["</body></html>"])

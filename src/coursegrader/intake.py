@@ -31,12 +31,12 @@ class Intake:
     untouched: set[str] = dataclasses.field(default_factory=set)  # answers left as released
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _meta(cell) -> dict:
+def cell_meta(cell) -> dict:
     meta = cell.get("metadata") if isinstance(cell, dict) else None
     nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
     return nbg if isinstance(nbg, dict) else {}
@@ -53,7 +53,7 @@ def python_source(source: str) -> str:
 
 
 def release_cells(release_nb: dict) -> dict[str, dict]:
-    return {_meta(c)["grade_id"]: c for c in release_nb["cells"] if _meta(c).get("grade_id")}
+    return {cell_meta(c)["grade_id"]: c for c in release_nb["cells"] if cell_meta(c).get("grade_id")}
 
 
 def read(data: bytes, release_nb: dict, targets: dict[str, set[str]]) -> Intake:
@@ -92,20 +92,20 @@ def _cells(raw) -> list[dict] | None:
 
 def _match(cells, release_nb, targets, notes) -> Intake:
     release = release_cells(release_nb)
-    answers_ids = {gid for gid, c in release.items() if _meta(c).get("solution")}
+    answers_ids = {gid for gid, c in release.items() if cell_meta(c).get("solution")}
     flags, answers, extra, by_id, unmatched = [], {}, [], {}, []
     for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        meta, source = _meta(cell), _source(cell)
+        meta, source = cell_meta(cell), cell_source(cell)
         gid = meta.get("grade_id")
         if gid in answers_ids:
             by_id.setdefault(gid, []).append(source)
         elif gid in release:
-            if source.strip() != _source(release[gid]).strip():
+            if source.strip() != cell_source(release[gid]).strip():
                 edited = f"locked cell {gid!r} was edited; the release's version was used"
-                (flags if _meta(release[gid]).get("grade") else notes).append(edited)
-            if meta.get("solution") and not _meta(release[gid]).get("solution"):
+                (flags if cell_meta(release[gid]).get("grade") else notes).append(edited)
+            if meta.get("solution") and not cell_meta(release[gid]).get("solution"):
                 flags.append(f"locked cell {gid!r} was marked as an answer cell; it was not graded as one")
         elif gid:
             flags.append(f"cell {index} carries nbgrader metadata of another assignment ({gid!r}); ignored")
@@ -113,7 +113,7 @@ def _match(cells, release_nb, targets, notes) -> Intake:
         else:
             unmatched.append(source)
     # a cell that is exactly a release cell (its metadata lost) is the release's, not the student's code
-    released = {_source(c).strip() for gid, c in release.items() if gid not in answers_ids}
+    released = {cell_source(c).strip() for gid, c in release.items() if gid not in answers_ids}
     unmatched = [src for src in unmatched if src.strip() not in released]
     for gid in sorted(answers_ids, key=list(release).index):
         if gid in by_id:
@@ -131,6 +131,6 @@ def _match(cells, release_nb, targets, notes) -> Intake:
             answers[gid] = ""
             notes.append(f"no answer cell for {gid!r} was found")
     extra.extend(unmatched)
-    untouched = {gid for gid, src in answers.items() if src.strip() == _source(release[gid]).strip()}
+    untouched = {gid for gid, src in answers.items() if src.strip() == cell_source(release[gid]).strip()}
     answers = {gid: python_source(src) for gid, src in answers.items()}
     return Intake(answers, [python_source(s) for s in extra], notes, flags, untouched=untouched)
