@@ -5,7 +5,8 @@ NumPy version of each rule, written independently, must follow Keras over ten st
 state, and the references' state setting (moments, step count) must continue that run exactly.
 The self-checks must pass right answers and name the usual mistakes. The grader's behavioural
 probes must tell right from wrong: each fault of the lab's broken run alone keeps it near chance
-while the repaired run passes, and the range test's judge fails rates 100 times off.
+while the repaired run passes, and the range test's judge fails rates 100 times off and a
+constant rate (0.1, good on the digits as given) on the brighter digits.
 """
 
 import importlib.util
@@ -99,13 +100,18 @@ def _grader():
 @pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
 def test_the_range_test_judge_passes_the_reference_and_fails_rates_a_hundred_times_off():
     grader = _grader()
-    probe, = grader.range_test(np.random.default_rng(11))
-    model, x, y = probe.args
-    twin = keras.models.clone_model(model)
-    twin.set_weights(model.get_weights())
-    rate = float(grader._reference("lr_range_test")["lr_range_test"](twin, x, y))
-    assert probe.judge(rate) is None
-    assert probe.judge(rate / 100) is not None and probe.judge(rate * 100) is not None
+    probes = grader.range_test(np.random.default_rng(11))
+    assert len(probes) == 2
+    constant_passes = []
+    for probe in probes:
+        model, x, y = probe.args
+        twin = keras.models.clone_model(model)
+        twin.set_weights(model.get_weights())
+        rate = float(grader._reference("lr_range_test")["lr_range_test"](twin, x, y))
+        assert probe.judge(rate) is None
+        assert probe.judge(rate / 100) is not None and probe.judge(rate * 100) is not None
+        constant_passes.append(probe.judge(0.1) is None)
+    assert constant_passes == [True, False], "a constant 0.1 passes the digits as given, not the bright ones"
 
 
 def _run(x, y, seed, *, lr=0.05, from_logits=True, apart=False, shuffle=True):

@@ -2,9 +2,10 @@
 
 Numbers: one step of momentum and of Adam, on weights, gradients and states drawn now, against
 the step that Keras' own optimizers take from that state (float32, so within RTOL). Behaviour:
-the range test runs in the sandbox on a small network and digits drawn now; its rate passes when
-it lies within a factor RATE_FACTOR of the rate that the lab's reference suggests here on the
-same network and digits, or when a short run at it (plain SGD, 2 epochs, from the same weights)
+the range test runs in the sandbox on a small network and digits drawn now, once as given and once
+60 to 150 times brighter (their good rates lie orders of magnitude apart, so no constant passes
+both); its rate passes when it lies within a factor RATE_FACTOR of the rate that the lab's
+reference suggests on the same network and digits, or when a short run at it (plain SGD, 2 epochs, from the same weights)
 ends with a training loss no worse than the reference rate's plus LOSS_MARGIN. The repaired run
 trains in the sandbox on digits drawn now, sorted by label, and its model must classify held-out
 digits it never saw with an accuracy of at least FIXED_RUN_TARGET (each fault of the broken run
@@ -27,7 +28,7 @@ RTOL, ATOL = 1e-4, 1e-6      # Keras steps in float32
 RATE_FACTOR = 1.5            # the reference's own rate, within what threads and seeds change
 LOSS_MARGIN = 0.1            # or a rate is as good as the reference's in a short run
 DRAWS = 5                    # draws of a probe, until a short run at the reference's rate learns
-LEARNED = 1.5                # ... to a training loss below this (a uniform guess: ln 10 = 2.30)
+LEARNED = 2.0                # ... to a training loss below this (a uniform guess: ln 10 = 2.30)
 
 
 @contextlib.contextmanager
@@ -114,24 +115,36 @@ def adam(rng):
 # ---------------------------------------------------------------- the range test
 
 
+#: the probes' digits, brightened by a factor drawn in a range: a rate good for the one is bad for
+#: the other (at 60 times or more, SGD at 0.1 leaves the loss at chance on every draw tried)
+BRIGHTNESS = (("digits as given", 0.7, 1.4), ("digits 60 to 150 times brighter", 60.0, 150.0))
+
+
 def range_test(rng):
-    """One probe. A draw where a short run at the reference's own rate does not learn cannot tell
-    right from wrong: drawn again."""
+    """Two probes, on digits whose good rates lie orders of magnitude apart, so that no single
+    rate passes both. A draw where a short run at the reference's own rate does not learn
+    cannot tell right from wrong: drawn again (the draw that learned most is kept)."""
     from coursekit.checks import range_test_net, short_run
 
     reference = _reference("lr_range_test")["lr_range_test"]
     (x_train, y_train), _ = _mnist()
-    for _ in range(DRAWS):
-        index = rng.choice(len(x_train), 512, replace=False)
-        x, y, seed = _scaled(x_train[index]), np.asarray(y_train[index]), int(rng.integers(10_000))
-        model = range_test_net(seed)
-        with _quiet():
-            ref_rate = float(reference(range_test_net(seed), x, y))
-        ref_loss = short_run(model, ref_rate, x, y, seed=seed)
-        if ref_loss < LEARNED:
-            break
-    return [Probe("the suggested rate, judged by a short run on another network and digits", (model, x, y),
-                  judge=_rate_judge(model, x, y, seed, ref_rate, ref_loss))]
+    probes = []
+    for what, low, high in BRIGHTNESS:
+        draws = []
+        for _ in range(DRAWS):
+            brightness = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+            index = rng.choice(len(x_train), 512, replace=False)
+            x, y, seed = _scaled(x_train[index]) * brightness, np.asarray(y_train[index]), int(rng.integers(10_000))
+            model = range_test_net(seed)
+            with _quiet():
+                ref_rate = float(reference(range_test_net(seed), x, y))
+            draws.append((short_run(model, ref_rate, x, y, seed=seed), ref_rate, model, x, y, seed))
+            if draws[-1][0] < LEARNED:
+                break
+        ref_loss, ref_rate, model, x, y, seed = min(draws, key=lambda draw: draw[0])
+        probes.append(Probe(f"the suggested rate on {what}, judged by a short run", (model, x, y),
+                            judge=_rate_judge(model, x, y, seed, ref_rate, ref_loss)))
+    return probes
 
 
 def _rate_judge(model, x, y, seed, ref_rate, ref_loss):
