@@ -175,4 +175,4 @@ def test_suspects_are_what_the_mistakes_give():
     x, gamma, beta = rng.normal(size=(6, 3)), np.ones(3), np.zeros(3)
     found = refs.batchnorm_suspects(x, gamma, beta, eps=0.1)
     wrong, _, _, _ = make_forward(eps_outside=True)(x, gamma, beta, eps=0.1)
-    np.testing.assert_allclose(found["out"][bn._EPS_OUTSIDE], wrong)
+    np.testing.assert_allclose(found["out"][bn.EPS_OUTSIDE], wrong)

@@ -278,12 +278,12 @@ def test_samples_read_foolbox_images(monkeypatch, tmp_path):
     for i, label in enumerate([3, 8, 8]):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)).save(folder / f"cifar10_{i:02d}_{label}.png")
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(folder / "mnist_00_7.png")
-    monkeypatch.setattr(data, "_package_file", lambda package, *parts: folder if package == "foolbox" else None)
+    monkeypatch.setattr(data, "package_file", lambda package, *parts: folder if package == "foolbox" else None)
     x, y = data.samples("cifar10")
     assert x.shape == (3, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (3, 1) and list(y[:, 0]) == [3, 8, 8]
     x, y = data.samples("mnist")
     assert x.shape == (1, 28, 28) and list(y) == [7]
-    monkeypatch.setattr(data, "_package_file", lambda *a: None)
+    monkeypatch.setattr(data, "package_file", lambda *a: None)
     with pytest.raises(RuntimeError, match="pip install --no-deps foolbox"):
         data.samples("cifar10")
 

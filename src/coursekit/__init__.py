@@ -9,12 +9,9 @@ start TensorFlow until a function that needs it is called::
 
 import importlib
 
-__version__ = "0.1.0"
+from coursekit import _notes
 
-# Whether coursekit says where data and weights came from (a line each). On by default, for a
-# student's notebook; the book's setup cell turns it off, so that a page shows results, not
-# the machine that built it. COURSEKIT_VERBOSE=0 turns it off too.
-_verbose = __import__("os").environ.get("COURSEKIT_VERBOSE", "1") != "0"
+__version__ = "0.1.0"
 
 
 def verbose(on: bool | None = None) -> bool:
@@ -30,16 +27,8 @@ def verbose(on: bool | None = None) -> bool:
     >>> coursekit.verbose(True)
     True
     """
-    global _verbose
-    if on is not None:
-        _verbose = bool(on)
-    return _verbose
+    return _notes.verbose(on)
 
-
-def _say(module: str, message: str, quiet: bool = False) -> None:
-    """Print coursekit.<module>: message, unless quiet or coursekit.verbose(False)."""
-    if _verbose and not quiet:
-        print(f"coursekit.{module}: {message}")
 
 _SUBMODULES = ("arith", "attacks", "cam", "checks", "data", "features", "models", "plot", "runs", "train")
 __all__ = [*_SUBMODULES, "verbose"]

@@ -18,16 +18,28 @@ def describe(obj) -> str:
     return f"a {type(obj).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
+def fmt_shape(shape) -> str:
+    """A shape as Python writes a tuple: "(3, 4)", "(3,)", "(None, 28, 28, 1)"."""
+    dims = ["None" if d is None else str(int(d)) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def to_numpy(values) -> np.ndarray:
+    """``values`` as a NumPy array, unchecked: tensors are read, ragged nested lists become an
+    array of objects (which the callers refuse, each in its own words)."""
+    if hasattr(values, "numpy") and not isinstance(values, np.ndarray):
+        values = values.numpy()
+    try:
+        return np.asarray(values)
+    except ValueError:  # ragged nested lists
+        return np.asarray(values, dtype=object)
+
+
 def as_array(values, arg: str) -> np.ndarray:
     """``values`` as a NumPy array of numbers (tensors are read), or a TypeError naming ``arg``."""
     if values is None or isinstance(values, (str, bytes)) or callable(values):
         raise TypeError(f"{arg} must be a NumPy array or a tensor of numbers; got {describe(values)}.")
-    if hasattr(values, "numpy") and not isinstance(values, np.ndarray):
-        values = values.numpy()
-    try:
-        arr = np.asarray(values)
-    except ValueError:  # ragged nested lists
-        arr = np.asarray(values, dtype=object)
+    arr = to_numpy(values)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(
             f"{arg} must hold numbers; got an array of dtype {arr.dtype} and shape {arr.shape}. "

@@ -16,10 +16,13 @@ a resume with other data or settings stops with a message rather than mixing two
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 
 import numpy as np
+
+from coursekit._fit_data import FitData, flat
 
 STATE = "state.json"
 
@@ -68,6 +71,36 @@ def restore_rng(model, saved: dict | None) -> None:
     if saved.get("global") is not None:
         gen = _global_seed_generator(create=True)
         gen.state.assign(np.asarray(saved["global"], dtype=gen.state.dtype))
+
+
+def _digest(structure) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for leaf in flat(structure):
+        arr = np.ascontiguousarray(leaf)
+        h.update(f"{arr.shape}{arr.dtype.str}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def _summary(part):
+    if part is None:
+        return None
+    if part.in_memory:
+        return f"{part.n} examples, digest {_digest(part.arrays)}"
+    return f"dataset {part.dataset.element_spec}, {int(part.dataset.cardinality())} elements"
+
+
+def fingerprint(data: FitData, **settings) -> dict:
+    """What a resumed run must share with the run that wrote the checkpoint: the training and
+    validation data (a digest of every byte when in memory) and the settings that shape batches."""
+    return {
+        "training data": _summary(data.train),
+        "validation data": _summary(data.val),
+        "batch_size": data.batch_size,
+        "shuffle": data.shuffle,
+        "steps_per_epoch": data.steps_per_epoch,
+        **{k: v for k, v in settings.items()},
+    }
 
 
 def check_fingerprint(state: dict, now: dict, directory) -> None:

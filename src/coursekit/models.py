@@ -45,8 +45,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import _say
-from .data import _hash_ok, _package_file
+from ._notes import say
+from ._files import hash_ok, package_file
 
 __all__ = ["pretrained", "Pretrained", "MODELS", "imagenet_class_names", "decode_predictions"]
 
@@ -185,10 +185,10 @@ def _efficientnet_lite_preprocess(images):
 @functools.lru_cache(maxsize=None)
 def _checked_file(package: str, parts: tuple, sha256: str, install: str) -> pathlib.Path | None:
     """The file when its package is installed and the file is intact; None when not installed."""
-    path = _package_file(package, *parts)
+    path = package_file(package, *parts)
     if path is None:
         return None
-    if not _hash_ok(path, sha256):
+    if not hash_ok(path, sha256):
         raise RuntimeError(f"{path} does not match its published SHA-256 (a damaged or different copy): "
                            f"reinstall it with `{install} --force-reinstall`.")
     return path
@@ -590,7 +590,7 @@ def pretrained(name: str = "mobilenet_v2", *, include_top: bool = False, input_s
         model, classes = _OFFLINE_BUILDERS[name](spec, path, include_top, shape, pooling)
         where = f"the {spec.package.replace('_', '-')} package ({path.name}, SHA-256 checked), offline"
         license = spec.license
-    _say("models", f"{name} from {where}", quiet)
+    say("models", f"{name} from {where}", quiet)
     return Pretrained(model=model, name=name, preprocess_input=_copying(_PREPROCESS[name]),
                       class_names=None if classes is None else tuple(classes), source=where,
                       license=license)

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coursekit import _fit_checks, _fit_data, _pipeline, _progress, _resume
+from coursekit import _fit_data, _pipeline, _progress, _resume
 from coursekit._device import DevicePlan, make_plan
 
 __all__ = ["fit", "describe_device"]
@@ -179,7 +179,7 @@ def _prepare(model_or_build, plan: DevicePlan):
 
     if isinstance(model_or_build, keras.Model):
         model = model_or_build
-        _fit_checks.check_compiled(model)
+        _fit_data.check_compiled(model)
         wants_mixed = plan.precision != "float32" and _policy_name(model) == "float32"
         if not (plan.distributed or wants_mixed):
             return model, model, None
@@ -200,7 +200,7 @@ def _prepare(model_or_build, plan: DevicePlan):
         model = model_or_build()
         if not isinstance(model, keras.Model):
             raise TypeError(f"The build function returned {type(model).__name__}, not a compiled keras.Model.")
-        _fit_checks.check_compiled(model)
+        _fit_data.check_compiled(model)
         trainable = _float32_outputs(model) if plan.precision != "float32" else model
     # The caller gets what was trained: with mixed precision, the model with float32 outputs.
     return trainable, trainable, None
@@ -478,7 +478,7 @@ def fit(
     data = _fit_data.fit_model(data, user_model, cache=cache)  # a built model is checked here
 
     run = _Run(checkpoint_dir, state, shuffle_seed, epochs,
-               _fit_data.fingerprint(data, seed=shuffle_seed, augment=_name_of(augment)) if checkpoint_dir else None)
+               _resume.fingerprint(data, seed=shuffle_seed, augment=_name_of(augment)) if checkpoint_dir else None)
     start = run.restore(trainable, initial_epoch, verbose)
     if run.finished:
         return _already_trained(keras, run, user_model, source, start, verbose)
@@ -487,7 +487,7 @@ def fit(
                                          augment=augment, cache=cache)
     val_ds = _pipeline.validation(data, cache=cache)
     spe = (_auto_steps_per_execution(steps, plan.distributed) if steps_per_execution == "auto"
-           else _fit_checks.whole("steps_per_execution", steps_per_execution, 1))
+           else _fit_data.whole("steps_per_execution", steps_per_execution, 1))
     all_callbacks, keras_verbose = _callbacks(
         keras, run, verbose, epochs, callbacks, early_stopping, restore_best,
         monitor if monitor != "auto" else ("val_loss" if data.val is not None else "loss"))
@@ -518,10 +518,10 @@ def _already_trained(keras, run, user_model, source, start, verbose):
 
 def _epochs(epochs, initial_epoch, validation_freq, deterministic, seed) -> tuple[int, int]:
     """The epoch counts, checked with the other arguments that need no data or TensorFlow."""
-    epochs = _fit_checks.whole("epochs", epochs, 1)
-    initial_epoch = _fit_checks.whole("initial_epoch", initial_epoch, 0)
+    epochs = _fit_data.whole("epochs", epochs, 1)
+    initial_epoch = _fit_data.whole("initial_epoch", initial_epoch, 0)
     if not isinstance(validation_freq, (list, tuple)):
-        _fit_checks.whole("validation_freq", validation_freq, 1)
+        _fit_data.whole("validation_freq", validation_freq, 1)
     if deterministic and seed is None:
         raise ValueError("deterministic=True needs a seed: pass seed=0 (or any integer).")
     return epochs, initial_epoch
@@ -537,7 +537,7 @@ def _given_model(model):
     import keras
 
     if isinstance(model, keras.Model):
-        _fit_checks.check_compiled(model)
+        _fit_data.check_compiled(model)
         return model
     if isinstance(model, keras.layers.Layer) or not callable(model):
         raise TypeError(f"model must be a compiled keras.Model or a function that builds and returns one, not "
@@ -558,7 +558,7 @@ def _seed_everything(seed, state, deterministic) -> int:
     if seed is None and state and state.get("seed") is not None:
         seed = state["seed"]
     if seed is not None:
-        seed = _fit_checks.whole("seed", seed, 0)
+        seed = _fit_data.whole("seed", seed, 0)
         keras.utils.set_random_seed(seed)
     else:
         seed = int(np.random.SeedSequence().entropy % (2**31))
@@ -620,7 +620,7 @@ def _callbacks(keras, run, verbose, epochs, extra, early_stopping, restore_best,
     """(callbacks, keras_verbose): fit's own (early stopping, checkpoint, progress), then the caller's."""
     early = None
     if early_stopping or restore_best:
-        patience = _fit_checks.whole("early_stopping", early_stopping, 1) if early_stopping else epochs + 1
+        patience = _fit_data.whole("early_stopping", early_stopping, 1) if early_stopping else epochs + 1
         early = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=restore_best)
     keras_verbose, shown = _progress.progress(verbose, epochs, keras)
     own = [c for c in (early, run.callback(keras, early)) if c is not None]

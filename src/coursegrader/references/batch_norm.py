@@ -9,8 +9,8 @@ import numpy as np
 
 from coursekit.checks import numeric_gradient
 from coursekit.checks.batch_norm import (
-    _AXES_ALL, _AXES_BATCH_ONLY, _BATCH_IN_INFERENCE, _EPS_OUTSIDE, _MOMENTUM, _NOT_UPDATED, _UNBIASED,
-    _UPDATED_IN_INFERENCE,
+    AXES_ALL, AXES_BATCH_ONLY, BATCH_IN_INFERENCE, EPS_OUTSIDE, MOMENTUM, NOT_UPDATED, UNBIASED,
+    UPDATED_IN_INFERENCE,
 )
 
 
@@ -111,22 +111,22 @@ def batchnorm_suspects(x, gamma, beta, eps=1e-3, mode="train", running_mean=None
     m = x.size // x.shape[-1]
     found = {"out": {}, "running_mean": {}, "running_var": {}}
     if mode == "inference":
-        found["out"][_BATCH_IN_INFERENCE] = _normalized(x, mean, var, gamma, beta, eps)
-        found["out"][_EPS_OUTSIDE] = _normalized(x, run_mean, run_var, gamma, beta, eps, outside=True)
-        found["running_mean"][_UPDATED_IN_INFERENCE] = run_mean * momentum + mean * (1 - momentum)
-        found["running_var"][_UPDATED_IN_INFERENCE] = run_var * momentum + var * (1 - momentum)
+        found["out"][BATCH_IN_INFERENCE] = _normalized(x, mean, var, gamma, beta, eps)
+        found["out"][EPS_OUTSIDE] = _normalized(x, run_mean, run_var, gamma, beta, eps, outside=True)
+        found["running_mean"][UPDATED_IN_INFERENCE] = run_mean * momentum + mean * (1 - momentum)
+        found["running_var"][UPDATED_IN_INFERENCE] = run_var * momentum + var * (1 - momentum)
         return found
     unbiased = var * m / (m - 1) if m > 1 else var
-    found["out"][_UNBIASED] = _normalized(x, mean, unbiased, gamma, beta, eps)
-    found["out"][_EPS_OUTSIDE] = _normalized(x, mean, var, gamma, beta, eps, outside=True)
+    found["out"][UNBIASED] = _normalized(x, mean, unbiased, gamma, beta, eps)
+    found["out"][EPS_OUTSIDE] = _normalized(x, mean, var, gamma, beta, eps, outside=True)
     if x.ndim > 2:
-        found["out"][_AXES_BATCH_ONLY] = _normalized(x, x.mean(axis=0), x.var(axis=0), gamma, beta, eps)
-    found["out"][_AXES_ALL] = _normalized(x, x.mean(), x.var(), gamma, beta, eps)
-    found["running_mean"][_MOMENTUM] = run_mean * (1 - momentum) + mean * momentum
-    found["running_mean"][_NOT_UPDATED] = run_mean
-    found["running_var"][_MOMENTUM] = run_var * (1 - momentum) + var * momentum
-    found["running_var"][_UNBIASED] = run_var * momentum + unbiased * (1 - momentum)
-    found["running_var"][_NOT_UPDATED] = run_var
+        found["out"][AXES_BATCH_ONLY] = _normalized(x, x.mean(axis=0), x.var(axis=0), gamma, beta, eps)
+    found["out"][AXES_ALL] = _normalized(x, x.mean(), x.var(), gamma, beta, eps)
+    found["running_mean"][MOMENTUM] = run_mean * (1 - momentum) + mean * momentum
+    found["running_mean"][NOT_UPDATED] = run_mean
+    found["running_var"][MOMENTUM] = run_var * (1 - momentum) + var * momentum
+    found["running_var"][UNBIASED] = run_var * momentum + unbiased * (1 - momentum)
+    found["running_var"][NOT_UPDATED] = run_var
     return found
 
 

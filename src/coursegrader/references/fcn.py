@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coursekit.checks.fcn import _keras_mean_iou
+from coursekit.checks.fcn import keras_mean_iou
 
 
 def conv_transpose_reference(x, k, stride: int = 1) -> np.ndarray:
@@ -23,7 +23,7 @@ def conv_transpose_reference(x, k, stride: int = 1) -> np.ndarray:
 def mean_iou_reference(y_true, y_pred, n_classes: int) -> float:
     """``keras.metrics.MeanIoU``: the mean IoU over the classes present in the labels or the
     predictions (a class absent from both, IoU 0/0, is left out)."""
-    return _keras_mean_iou(y_true, y_pred, n_classes)
+    return keras_mean_iou(y_true, y_pred, n_classes)
 
 
 SELF_CHECKS = {"conv_transpose2d": (conv_transpose_reference, None), "mean_iou": (mean_iou_reference, None)}

@@ -112,7 +112,7 @@ def record(folder: pathlib.Path = _recorded.FOLDER, labs=None) -> list[pathlib.P
                 raise RuntimeError(f"{lab}'s self-checks do not pass on its solution:\n{printed}")
     finally:
         _recorded.recorder = None
-        _recorded._table.cache_clear()
+        _recorded.forget()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for module, table in recorder.tables.items():

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from coursekit.checks.training import (
-    _ADAM_EPS_INSIDE, _ADAM_NO_CORRECTION, _ADAM_NOT_SQUARED, _HEAVY_FOR_NESTEROV, _OLD_VELOCITY,
-    _PYTORCH_VELOCITY,
+    ADAM_EPS_INSIDE, ADAM_NO_CORRECTION, ADAM_NOT_SQUARED, HEAVY_FOR_NESTEROV, OLD_VELOCITY,
+    PYTORCH_VELOCITY,
 )
 
 
@@ -61,11 +61,11 @@ def keras_adam_trajectory(w, grads, learning_rate=0.001, beta_1=0.9, beta_2=0.99
 def momentum_suspects(w, g, velocity, learning_rate, momentum=0.9, nesterov=False):
     w, g, velocity = (np.asarray(a, np.float64) for a in (w, g, velocity))
     new = momentum * velocity - learning_rate * g
-    found = {_OLD_VELOCITY: np.stack([w + velocity, new]),
-             _PYTORCH_VELOCITY: np.stack([w - learning_rate * (momentum * velocity + g),
+    found = {OLD_VELOCITY: np.stack([w + velocity, new]),
+             PYTORCH_VELOCITY: np.stack([w - learning_rate * (momentum * velocity + g),
                                           momentum * velocity + g])}
     if nesterov:
-        found[_HEAVY_FOR_NESTEROV] = np.stack([w + new, new])
+        found[HEAVY_FOR_NESTEROV] = np.stack([w + new, new])
     return found
 
 
@@ -76,9 +76,9 @@ def adam_suspects(w, g, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999, 
     v_abs = beta_2 * v + (1 - beta_2) * np.abs(g)
     corrected = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
     return {
-        _ADAM_NO_CORRECTION: np.stack([w - learning_rate * m_new / (np.sqrt(v_new) + epsilon), m_new, v_new]),
-        _ADAM_EPS_INSIDE: np.stack([w - corrected * m_new / np.sqrt(v_new + epsilon), m_new, v_new]),
-        _ADAM_NOT_SQUARED: np.stack([w - corrected * m_new / (np.sqrt(v_abs) + epsilon), m_new, v_abs]),
+        ADAM_NO_CORRECTION: np.stack([w - learning_rate * m_new / (np.sqrt(v_new) + epsilon), m_new, v_new]),
+        ADAM_EPS_INSIDE: np.stack([w - corrected * m_new / np.sqrt(v_new + epsilon), m_new, v_new]),
+        ADAM_NOT_SQUARED: np.stack([w - corrected * m_new / (np.sqrt(v_abs) + epsilon), m_new, v_abs]),
     }
 
 

@@ -60,6 +60,11 @@ def _table(module: str) -> dict[str, np.ndarray]:
         return {key: npz[key] for key in npz.files}
 
 
+def forget() -> None:
+    """Read the recordings again on the next use (after a new recording is written)."""
+    _table.cache_clear()
+
+
 def _missing(name: str) -> NotRecorded:
     return NotRecorded(f"no answer is recorded for these inputs of {name}: call the self-check with its "
                        "default arguments")

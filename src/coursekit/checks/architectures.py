@@ -13,7 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _flat_layers, case, check_function, check_model
+from ._functions import case, check_function
+from ._report import Check, finish
+from ._structure import check_structure, flat_layers
+from ._student import running
 from ._recorded import recorded
 
 __all__ = [
@@ -40,7 +43,7 @@ def layer_rows(model) -> list[tuple]:
     """(layer type and activation, output shape without the batch axis, parameters) of every
     layer but the input."""
     rows = []
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         if type(layer).__name__ == "InputLayer":
             continue
         rows.append((_kind(layer), tuple(layer.output.shape)[1:], int(layer.count_params())))
@@ -76,7 +79,7 @@ def set_constant_weights(model, value: float = 1.0) -> None:
     same function whatever the order their layers were created in."""
     import keras
 
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             for weight, fill in zip(layer.weights, (1.0, 0.0, 0.0, 1.0)):
                 weight.assign(np.full(weight.shape, fill, dtype=np.float32))
@@ -92,7 +95,7 @@ def _feeding_add(model):
     import keras
 
     found = []
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         if isinstance(layer, keras.layers.Add):
             for tensor in layer.input:
                 source = tensor._keras_history[0]
@@ -149,7 +152,7 @@ def count_mult_adds(model) -> int:
     and Multiply cost a few operations per value and are left out, as in the papers' counts.
     Raises ValueError on a layer with weights of another kind, whose cost it cannot count."""
     total = 0
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         kind = type(layer).__name__
         if kind not in _COUNTED:
             if layer.count_params() and kind not in _FREE:
@@ -180,7 +183,7 @@ def design_problems(model, *, classes: int, budget: int = DESIGN_BUDGET) -> str 
         return str(error)
     if cost > budget:
         return f"{cost:,} multiply-adds, over the budget of {budget:,}"
-    kinds = Counter(type(layer).__name__ for layer in _flat_layers(model))
+    kinds = Counter(type(layer).__name__ for layer in flat_layers(model))
     if kinds["DepthwiseConv2D"] < 3:
         return "fewer than 3 depthwise convolutions: build it from the lab's blocks"
     if kinds["Add"] < 1:
@@ -195,11 +198,10 @@ def design_problems(model, *, classes: int, budget: int = DESIGN_BUDGET) -> str 
 # --------------------------------------------------------------------------
 
 def _run(name: str, build: Callable, verbose: bool, strict: bool):
-    """build() or a Check that says what went wrong."""
-    try:
+    """(build(), None), or (None, the Check that says what went wrong)."""
+    with running(build, name) as crash:
         return build(), None
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return None, _finish(Check(name, False, _error_lines(error, build)), verbose, strict)
+    return None, crash.report(verbose, strict)
 
 
 #: LeNet-5 of the lab, layer by layer: (type and activation, output shape, parameters)
@@ -216,11 +218,11 @@ def _plain(rows):
 
 def _with_activations(name: str, model, rows, verbose: bool, strict: bool) -> Check:
     """check_model's layer-by-layer report, then the activations (which it does not see)."""
-    report = check_model(name, model, _plain(rows), verbose=False)
+    report = check_structure(name, model, _plain(rows), verbose=False)
     problem = None if not report.passed else rows_problems(model, rows=rows)
     if problem:
         report = Check(name, False, [problem + ": check each layer's activation"])
-    return _finish(report, verbose, strict)
+    return finish(report, verbose, strict)
 
 
 def check_lenet5(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
@@ -244,18 +246,18 @@ def check_vgg(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Ch
                                vgg16_rows(), False, False)
     del model
     if not report.passed:
-        return _finish(report, verbose, strict)
+        return finish(report, verbose, strict)
     for config, want in VGG_SMALL.items():
         small, failed = _run("vgg", lambda c=config: fn(c, input_shape=(32, 32, 3), classes=10),
                              verbose, strict)
         if failed is not None:   # a Check that failed is falsy
             return failed
         if small.count_params() != want:
-            return _finish(Check("vgg", False, [
+            return finish(Check("vgg", False, [
                 f'vgg("{config}", input_shape=(32, 32, 3), classes=10) has '
                 f"{small.count_params():,} parameters, expected {want:,}: compare its stages with "
                 "VGG_CONFIGS."]), verbose, strict)
-    return _finish(Check("vgg", True, ['vgg("D") equals VGG16 layer by layer; A to E have the '
+    return finish(Check("vgg", True, ['vgg("D") equals VGG16 layer by layer; A to E have the '
                                        "expected parameter counts"]), verbose, strict)
 
 
@@ -267,15 +269,15 @@ def _check_block(name: str, build: Callable, rows: list[tuple], out_shape: tuple
         return failed
     got_shape = tuple(model.output.shape)[1:]
     if got_shape != out_shape:
-        return _finish(Check(name, False, [f"output shape {got_shape}, expected {out_shape}"]),
+        return finish(Check(name, False, [f"output shape {got_shape}, expected {out_shape}"]),
                        verbose, strict)
     x = np.random.default_rng(0).normal(size=(2, *model.input.shape[1:])).astype(np.float32)
     set_constant_weights(model)
     expect = np.asarray(model(x, training=False))   # the structure is checked, not the values
     problem = block_problems(model, rows=rows, x=x, expect=expect, identity=identity)
     if problem:
-        return _finish(Check(name, False, [problem]), verbose, strict)
-    return _finish(Check(name, True, [f"the layers, the output shape {out_shape}"
+        return finish(Check(name, False, [problem]), verbose, strict)
+    return finish(Check(name, True, [f"the layers, the output shape {out_shape}"
                                       + (" and x at gamma = 0" if identity else "")]),
                    verbose, strict)
 
@@ -346,8 +348,8 @@ def check_design_net(fn: Callable, *, verbose: bool = True, strict: bool = False
             return failed
         problem = design_problems(model, classes=classes)
         if problem:
-            return _finish(Check("design_net", False, [f"design_net({classes}): {problem}"]),
+            return finish(Check("design_net", False, [f"design_net({classes}): {problem}"]),
                            verbose, strict)
         lines.append(f"design_net({classes}): {count_mult_adds(model):,} multiply-adds, "
                      f"{model.count_params():,} parameters")
-    return _finish(Check("design_net", True, lines), verbose, strict)
+    return finish(Check("design_net", True, lines), verbose, strict)

@@ -9,7 +9,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _finish, case, check_function, no_library_convolution
+from ._forbid import no_library_convolution
+from ._functions import case, check_function
+from ._report import Check, finish
 from ._recorded import recorded
 
 __all__ = ["check_conv", "check_conv_backward"]
@@ -93,7 +95,7 @@ def check_conv(fn: Callable, stage: str, *, seed: int = 0, rtol: float = 1e-5,
     )
     if not result and any(line.startswith("shape ") for line in result.lines):
         result.lines.append(f"Hint: {_SHAPE_HINT[stage]}")
-    return _finish(result, verbose, strict)
+    return finish(result, verbose, strict)
 
 
 
@@ -159,6 +161,6 @@ def check_conv_backward(fn: Callable, *, seed: int = 0, verbose: bool = True, st
         if not result:
             if "not implemented yet" not in result.message:
                 result.lines.append(f"Hint ({part}): {_BACKWARD_HINT[part]}")
-            return _finish(result, verbose, strict)
+            return finish(result, verbose, strict)
         lines.append(f"{part}: {result.lines[0]}")
-    return _finish(Check("conv2d_backward", True, lines), verbose, strict)
+    return finish(Check("conv2d_backward", True, lines), verbose, strict)

@@ -9,7 +9,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, case, check_function
+from ._functions import case, check_function
+from ._report import Check, finish
+from ._student import running
 from ._recorded import recorded
 
 #: The lab's U-Net: at most this many parameters ("small"), and at least this mean IoU on 300
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-def _keras_mean_iou(y_true, y_pred, n_classes: int) -> float:
+def keras_mean_iou(y_true, y_pred, n_classes: int) -> float:
     """Keras' ``MeanIoU``, to score a trained network (:func:`held_out_mean_iou`). Keras' metric, not
     the course's answer: the mean-IoU step is NumPy-only, and its self-check compares with
     recorded values."""
@@ -160,7 +162,7 @@ def held_out_mean_iou(model, n_classes: int, seed: int, n: int = 300) -> float:
     made from MNIST's test digits with this seed."""
     x, y = segmentation_canvases(n, n_classes - 1, seed, split="test")
     predicted = np.asarray(model.predict(x, verbose=0)).argmax(-1)
-    return _keras_mean_iou(y, predicted, n_classes)
+    return keras_mean_iou(y, predicted, n_classes)
 
 
 # --------------------------------------------------------------------------
@@ -179,17 +181,15 @@ def check_dense_to_conv(fn: Callable, make_classifier: Callable, *, verbose: boo
         images = rng.random((4, side, side, channels)).astype(np.float32)
         canvases = [rng.random((side, side + 12, channels)).astype(np.float32),
                     rng.random((side + 8, side + 4, channels)).astype(np.float32)]
-        try:
+        with running(fn, "dense_to_conv") as crash:
             twin = fn(classifier)
-        except NotImplementedError:
-            return _finish(Check("dense_to_conv", False, ["dense_to_conv is not implemented yet."]), verbose, strict)
-        except Exception as error:  # noqa: BLE001
-            return _finish(Check("dense_to_conv", False, _error_lines(error, fn)), verbose, strict)
+        if crash:
+            return crash.report(verbose, strict)
         problem = twin_problem(classifier, twin, images, canvases)
         if problem:
-            return _finish(Check("dense_to_conv", False, [
+            return finish(Check("dense_to_conv", False, [
                 f"classifier with dense layers {units}: {problem}."]), verbose, strict)
-    return _finish(Check("dense_to_conv", True, ["3 classifiers, on their size and on larger canvases"]),
+    return finish(Check("dense_to_conv", True, ["3 classifiers, on their size and on larger canvases"]),
                    verbose, strict)
 
 
@@ -200,15 +200,13 @@ def check_bilinear_kernel(fn: Callable, *, verbose: bool = True, strict: bool = 
     import tensorflow as tf
 
     name = "bilinear_kernel"
-    try:
+    with running(fn, name) as crash:
         kernels = {args: np.asarray(fn(*args)) for args in [(3, 3, 4), (2, 2, 3), (2, 3, 4), (1, 1, 6)]}
-    except NotImplementedError:
-        return _finish(Check(name, False, ["bilinear_kernel is not implemented yet."]), verbose, strict)
-    except Exception as error:  # noqa: BLE001
-        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     for (i, o, k), kernel in kernels.items():
         if kernel.shape != (k, k, o, i) or kernel.dtype != np.float32:
-            return _finish(Check(name, False, [
+            return finish(Check(name, False, [
                 f"bilinear_kernel({i}, {o}, {k}) has shape {kernel.shape} and dtype {kernel.dtype}; "
                 f"expected ({k}, {k}, {o}, {i}) float32: Conv2DTranspose's (size, size, out, in)."]),
                 verbose, strict)
@@ -216,21 +214,21 @@ def check_bilinear_kernel(fn: Callable, *, verbose: bool = True, strict: bool = 
         for c in range(min(i, o)):
             off[:, :, c, c] = 0
         if np.any(off != 0):
-            return _finish(Check(name, False, [
+            return finish(Check(name, False, [
                 f"bilinear_kernel({i}, {o}, {k}): output channel c must take input channel c only "
                 "(zeros everywhere else)."]), verbose, strict)
         if not np.allclose(kernel[:, :, 0, 0], kernel[::-1, ::-1, 0, 0]):
-            return _finish(Check(name, False, [f"bilinear_kernel({i}, {o}, {k}) is not symmetric about its centre."]),
+            return finish(Check(name, False, [f"bilinear_kernel({i}, {o}, {k}) is not symmetric about its centre."]),
                            verbose, strict)
     coarse = np.random.default_rng(0).random((1, 5, 6, 3)).astype(np.float32)
     up = tf.nn.conv2d_transpose(coarse, kernels[(3, 3, 4)], [1, 10, 12, 3], strides=2, padding="SAME")
     want = tf.image.resize(coarse, (10, 12), "bilinear")
     if not np.allclose(np.asarray(up)[:, 1:-1, 1:-1], np.asarray(want)[:, 1:-1, 1:-1], atol=1e-5):
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             "as a stride-2 transposed convolution, bilinear_kernel(3, 3, 4) does not upsample as "
             "tf.image.resize(..., 'bilinear') inside the image. For size 4: f = 2, centre 1.5, and "
             "the ramp 1 - |a - centre| / f gives (0.25, 0.75, 0.75, 0.25)."]), verbose, strict)
-    return _finish(Check(name, True, ["shapes, channels, symmetry, and bilinear upsampling by 2"]), verbose, strict)
+    return finish(Check(name, True, ["shapes, channels, symmetry, and bilinear upsampling by 2"]), verbose, strict)
 
 
 def check_conv_transpose2d(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
@@ -274,19 +272,17 @@ def check_train_unet(fn: Callable, *, verbose: bool = True, strict: bool = False
     name = "train_unet"
     images, labels = segmentation_canvases(1000, 3, seed=0)
     start = time.perf_counter()
-    try:
+    with running(fn, name) as crash:
         model = fn(images, labels, 4)
-    except NotImplementedError:
-        return _finish(Check(name, False, ["train_unet is not implemented yet."]), verbose, strict)
-    except Exception as error:  # noqa: BLE001
-        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     seconds = time.perf_counter() - start
     problem = unet_problem(model, 4)
     if problem:
-        return _finish(Check(name, False, [f"train_unet(images, labels, 4): {problem}."]), verbose, strict)
+        return finish(Check(name, False, [f"train_unet(images, labels, 4): {problem}."]), verbose, strict)
     score = held_out_mean_iou(model, 4, seed=1)
     if score < MIN_UNET_MEAN_IOU:
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             f"mean IoU {score:.3f} on canvases of unseen digits, below {MIN_UNET_MEAN_IOU} (trained in "
             f"{seconds:.0f} s): train longer, weight the rare digit pixels, or widen the network."]),
             verbose, strict)
@@ -294,4 +290,4 @@ def check_train_unet(fn: Callable, *, verbose: bool = True, strict: bool = False
              f"(at least {MIN_UNET_MEAN_IOU} needed)"]
     if seconds > 40:
         lines.append(f"{seconds:.0f} s is long: the grader stops the step after 120 s on its own CPU.")
-    return _finish(Check(name, True, lines), verbose, strict)
+    return finish(Check(name, True, lines), verbose, strict)

@@ -14,7 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function
+from ._functions import case, check_function
+from ._report import Check, finish, fmt_shape
+from ._student import running
 from ._recorded import recorded
 
 __all__ = ["VARIANCE_RTOL", "KURTOSIS_BAND", "kernel_fans", "normal_sample_problems", "probe_stack",
@@ -53,7 +55,7 @@ def normal_sample_problems(values, shape, variance: float) -> list[str]:
     if problem:
         return [problem]
     if array.shape != tuple(shape):
-        return [f"shape {_fmt_shape(array.shape)}, expected {_fmt_shape(tuple(shape))}"]
+        return [f"shape {fmt_shape(array.shape)}, expected {fmt_shape(tuple(shape))}"]
     if not np.all(np.isfinite(array)):
         return ["some values are NaN or infinite"]
     problems = []
@@ -113,7 +115,7 @@ def check_leaky_relu_gain(fn: Callable, *, verbose: bool = True, strict: bool = 
         if not isinstance(got, (float, np.floating)) or np.ndim(got):
             result = Check("leaky_relu_gain", False, ["return one float (float(...)), not "
                                                       f"a {type(got).__name__}"])
-    return _finish(result, verbose, strict)
+    return finish(result, verbose, strict)
 
 
 # --------------------------------------------------------------------------
@@ -133,13 +135,13 @@ def check_fan_out_normal(fn: Callable, gain_fn: Callable, *, seed: int = 0, verb
     name = getattr(fn, "__name__", "fan_out_normal")
 
     def fail(*lines):
-        return _finish(Check(name, False, [line for line in lines if line]), verbose, strict)
+        return finish(Check(name, False, [line for line in lines if line]), verbose, strict)
 
     for number, (shape, alpha) in enumerate(_SAMPLE_CASES):
-        try:
+        with running(fn, name, f"{name}({shape}, {alpha}, rng)") as crash:
             values = fn(shape, alpha, np.random.default_rng(seed + number))
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return fail(f"{name}({shape}, {alpha}, rng)", *_error_lines(error, fn))
+        if crash:
+            return crash.report(verbose, strict)
         try:
             gain = float(gain_fn(alpha))
         except Exception as error:  # noqa: BLE001
@@ -148,7 +150,7 @@ def check_fan_out_normal(fn: Callable, gain_fn: Callable, *, seed: int = 0, verb
         problems = normal_sample_problems(values, shape, gain**2 / fan_out)
         if problems:
             diagnosis = _sample_diagnosis(values, shape, gain)
-            return fail(f"kernel {_fmt_shape(shape)} (fan_in {fan_in}, fan_out {fan_out}), slope {alpha}, "
+            return fail(f"kernel {fmt_shape(shape)} (fan_in {fan_in}, fan_out {fan_out}), slope {alpha}, "
                         f"your gain {gain:.4f}:", *problems, f"Likely cause: {diagnosis}" if diagnosis else "")
     shape, alpha = _SAMPLE_CASES[1]
     try:
@@ -159,7 +161,7 @@ def check_fan_out_normal(fn: Callable, gain_fn: Callable, *, seed: int = 0, verb
     if not np.array_equal(np.asarray(first), np.asarray(second)):
         return fail(f"{name}(shape, alpha, 3) twice gave different weights: draw every number from rng, "
                     "never from np.random.* directly.")
-    return _finish(Check(name, True, [f"{len(_SAMPLE_CASES)} kernels: mean, variance gain**2 / fan_out "
+    return finish(Check(name, True, [f"{len(_SAMPLE_CASES)} kernels: mean, variance gain**2 / fan_out "
                                       "with your gain, a normal's kurtosis; seeded"]), verbose, strict)
 
 
@@ -198,22 +200,22 @@ def check_signal_norms(fn: Callable, *, verbose: bool = True, strict: bool = Fal
     expected, suspects = recorded("initialization", "signal_norms")
 
     def fail(*lines):
-        return _finish(Check(name, False, [line for line in lines if line]), verbose, strict)
+        return finish(Check(name, False, [line for line in lines if line]), verbose, strict)
 
     for seed, widths, activation in _STACKS:
         model, images, labels = probe_stack(seed, widths, activation)
         where = f"a Dense stack of widths {widths} with {activation}"
-        try:
+        with running(fn, name, f"{name}(model, images, labels) on {where}") as crash:
             got = fn(model, images.copy(), labels.copy())
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return fail(f"{name}(model, images, labels) on {where}", *_error_lines(error, fn))
+        if crash:
+            return crash.report(verbose, strict)
         want = expected(seed, widths, activation)
         mistakes = suspects(seed, widths, activation)  # looked up every time: the recorder keeps them
         array, problem = _as_float_array(got)
         if problem:
             return fail(f"on {where}: {problem}")
         if array.shape != want.shape:
-            return fail(f"on {where}: shape {_fmt_shape(array.shape)}, expected {_fmt_shape(want.shape)}: "
+            return fail(f"on {where}: shape {fmt_shape(array.shape)}, expected {fmt_shape(want.shape)}: "
                         "row 0 the forward RMS, row 1 the backward RMS, one column per layer")
         if not np.allclose(array, want, rtol=2e-4, atol=1e-9):
             row = "forward (row 0)" if not np.allclose(array[0], want[0], rtol=2e-4, atol=1e-9) \
@@ -225,5 +227,5 @@ def check_signal_norms(fn: Callable, *, verbose: bool = True, strict: bool = Fal
                         "the loss is the mean sparse cross-entropy of the logits; RMS = sqrt(mean(g**2))")
         if array.dtype != np.float64 or np.asarray(got).dtype != np.float64:
             return fail(f"on {where}: return float64 (np.asarray(..., dtype=np.float64))")
-    return _finish(Check(name, True, [f"{len(_STACKS)} stacks (ReLU, tanh, GELU), forward and backward, "
+    return finish(Check(name, True, [f"{len(_STACKS)} stacks (ReLU, tanh, GELU), forward and backward, "
                                       "against GradientTape"]), verbose, strict)

@@ -8,7 +8,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _finish, case, check_function, no_library_convolution
+from ._forbid import no_library_convolution
+from ._functions import case, check_function
+from ._report import Check, finish
 from ._recorded import recorded
 
 __all__ = ["check_layer_cost", "check_same_padding", "check_im2col", "check_receptive_field",
@@ -53,7 +55,7 @@ def check_layer_cost(fn: Callable, *, verbose: bool = True, strict: bool = False
             if not _raises(fn, args):
                 result = Check("layer_cost", False, [f"layer_cost{args}: {why} must raise ValueError."])
                 break
-    return _finish(result, verbose, strict)
+    return finish(result, verbose, strict)
 
 
 def check_same_padding(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
@@ -118,7 +120,7 @@ def check_im2col(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: b
                 f"{lines} lines of your code ran for a 34x34 input: it loops over the output pixels.",
                 "Build all the windows at once (sliding_window_view, or fancy indexing), reshape them "
                 "into a patch matrix, and do one matrix product."])
-    return _finish(result, verbose, strict)
+    return finish(result, verbose, strict)
 
 
 def check_receptive_field(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
@@ -168,10 +170,10 @@ def rf_design_problems(design, *, size_in: int = 224, size_out: int = 7, min_fie
 def check_rf_design(design, *, verbose: bool = True, strict: bool = False, **constraints) -> Check:
     """Self-check for lab 2's design question: the constraints that the grader checks, one by one."""
     if design is None:
-        return _finish(Check("rf_design", False, ["design is not written yet: set design = [(kernel, stride), ...] "
+        return finish(Check("rf_design", False, ["design is not written yet: set design = [(kernel, stride), ...] "
                                                   "in the cell above."]), verbose, strict)
     problem = rf_design_problems(design, **constraints)
     lines = [problem[0].upper() + problem[1:] + "."] if problem else ["every constraint is met"]
-    return _finish(Check("rf_design", problem is None, lines), verbose, strict)
+    return finish(Check("rf_design", problem is None, lines), verbose, strict)
 
 

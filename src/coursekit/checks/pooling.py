@@ -8,7 +8,10 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function, forbid
+from ._forbid import forbid
+from ._functions import case, check_function
+from ._report import Check, finish, fmt_shape
+from ._student import running
 from ._recorded import NotRecorded, recorded
 
 # --------------------------------------------------------------------------
@@ -109,23 +112,23 @@ def check_pool_backward(fn: Callable, kind: str = "max", *, seed: int = 0,
     result = check_function(name, fn, _pool_cases(rng, backward=True), expected, rtol=1e-6, atol=1e-6,
                             check_dtype=True, hint=_BACKWARD_HINT[kind], verbose=False)
     if not result:
-        return _finish(result, verbose, strict)
+        return finish(result, verbose, strict)
     x = rng.permutation(2 * 7 * 7 * 2).reshape(2, 7, 7, 2) / 100.0  # 0.01 apart: no ties within h
     dout = rng.normal(size=(2, 3, 3, 2))
-    try:
+    with running(fn, name) as crash:
         analytic = np.asarray(fn(dout, x.copy(), 3, 2), dtype=np.float64)
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     try:
         numeric = recorded("pooling", f"{kind}_pool_gradient")[0](dout, x)
     except NotRecorded as missing:
-        return _finish(Check(name, False, [str(missing)]), verbose, strict)
+        return finish(Check(name, False, [str(missing)]), verbose, strict)
     error = relative_error(analytic, numeric)
     if not error < 1e-8:
-        return _finish(Check(name, False, [f"relative error {error:.1e} against a numeric gradient "
+        return finish(Check(name, False, [f"relative error {error:.1e} against a numeric gradient "
                                            "(3x3 windows, stride 2, no ties); it must be below 1e-8.",
                                            f"Hint: {_BACKWARD_HINT[kind]}"]), verbose, strict)
-    return _finish(Check(name, True, [f"{len(result.lines) and result.lines[0]}",
+    return finish(Check(name, True, [f"{len(result.lines) and result.lines[0]}",
                                       f"relative error {error:.0e} against a numeric gradient"]),
                    verbose, strict)
 
@@ -248,15 +251,14 @@ def shift_net_problems(model, kind: str, *, budget: int = 20_000) -> str | None:
 def check_shift_net(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 3's ``shift_net(kind)``: the properties the grader checks, kind by kind."""
     for kind in KINDS:
-        try:
+        with running(fn, "shift_net", f"shift_net({kind!r}):") as crash:
             model = fn(kind)
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return _finish(Check("shift_net", False, [f"shift_net({kind!r}):", *_error_lines(error, fn)]),
-                           verbose, strict)
+        if crash:
+            return crash.report(verbose, strict)
         problem = shift_net_problems(model, kind)
         if problem:
-            return _finish(Check("shift_net", False, [f"shift_net({kind!r}): {problem}."]), verbose, strict)
-    return _finish(Check("shift_net", True, [f"the four networks ({', '.join(KINDS)}) have the properties "
+            return finish(Check("shift_net", False, [f"shift_net({kind!r}): {problem}."]), verbose, strict)
+    return finish(Check("shift_net", True, [f"the four networks ({', '.join(KINDS)}) have the properties "
                                              "the grader checks"]), verbose, strict)
 
 
@@ -266,28 +268,28 @@ def check_shift_study(fn: Callable, data, *, verbose: bool = True, strict: bool 
     (kinds, seeds, 2) accuracies, better than chance, and the same ones when run again."""
     (x_train, y_train), (x_test, y_test) = data
     args = (("strided", "blur"), (1, 2), x_train[:600], y_train[:600], x_test[:300], y_test[:300])
-    try:
+    with running(fn, "shift_study") as crash:
         runs = [np.asarray(fn(*args, shift=(0, 2), epochs=1), dtype=np.float64) for _ in range(2)]
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check("shift_study", False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     first = runs[0]
     if first.shape != (2, 2, 2):
-        return _finish(Check("shift_study", False, [
-            f"returned shape {_fmt_shape(first.shape)} for 2 kinds and 2 seeds; expected (2, 2, 2): "
+        return finish(Check("shift_study", False, [
+            f"returned shape {fmt_shape(first.shape)} for 2 kinds and 2 seeds; expected (2, 2, 2): "
             "for each kind and seed, the accuracy on centred digits, then on shifted ones."]), verbose, strict)
     if not np.all((first > 0.2) & (first <= 1.0)):
-        return _finish(Check("shift_study", False, [
+        return finish(Check("shift_study", False, [
             f"accuracies {first.round(3).tolist()} after one epoch on 600 digits; expected between 0.2 "
             "and 1. Are the images scaled to [0, 1] and given a channel axis, and the loss from logits?"]),
             verbose, strict)
     if not np.array_equal(runs[0], runs[1]):
-        return _finish(Check("shift_study", False, [
+        return finish(Check("shift_study", False, [
             "two runs with the same seeds gave different accuracies: call "
             "keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
     if np.array_equal(first[:, 0], first[:, 1]):
-        return _finish(Check("shift_study", False, [
+        return finish(Check("shift_study", False, [
             "the two seeds gave the same accuracies: seed each run with its own seed."]), verbose, strict)
-    return _finish(Check("shift_study", True, [
+    return finish(Check("shift_study", True, [
         "a quick run on 600 digits: " + "; ".join(
             f"{kind} {first[i, :, 0].mean():.3f} centred, {first[i, :, 1].mean():.3f} shifted"
             for i, kind in enumerate(args[0])) + "; seeded"]), verbose, strict)

@@ -9,7 +9,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, case, check_function
+from ._functions import case, check_function
+from ._report import Check, finish
+from ._student import running
 from ._recorded import recorded
 
 __all__ = [
@@ -26,16 +28,23 @@ FIXED_RUN_TARGET = 0.6
 # The usual mistakes: their hints (what they give is recorded)
 # --------------------------------------------------------------------------
 
-_OLD_VELOCITY = ("the weights moved by the old velocity: update the velocity first, "
+OLD_VELOCITY = ("the weights moved by the old velocity: update the velocity first, "
                  "v = momentum * v - lr * g, then w = w + v with the new v.")
-_PYTORCH_VELOCITY = ("PyTorch's convention (v = momentum * v + g, w = w - lr * v): Keras keeps the "
+PYTORCH_VELOCITY = ("PyTorch's convention (v = momentum * v + g, w = w - lr * v): Keras keeps the "
                      "learning rate inside the velocity, v = momentum * v - lr * g, w = w + v.")
-_HEAVY_FOR_NESTEROV = ("with nesterov=True the step looks ahead: w = w + momentum * v_new - lr * g, "
+HEAVY_FOR_NESTEROV = ("with nesterov=True the step looks ahead: w = w + momentum * v_new - lr * g, "
                        "not w + v_new.")
-_ADAM_NO_CORRECTION = ("no bias correction: the moments start at zero, so Keras scales the step by "
+ADAM_NO_CORRECTION = ("no bias correction: the moments start at zero, so Keras scales the step by "
                        "sqrt(1 - beta_2**t) / (1 - beta_1**t), with t the number of this step.")
-_ADAM_EPS_INSIDE = "epsilon is inside the square root: Keras divides by sqrt(v) + epsilon."
-_ADAM_NOT_SQUARED = "the second moment averages the squared gradient, g * g, not |g|."
+ADAM_EPS_INSIDE = "epsilon is inside the square root: Keras divides by sqrt(v) + epsilon."
+ADAM_NOT_SQUARED = "the second moment averages the squared gradient, g * g, not |g|."
+
+
+def _check_step(name: str, fn: Callable, parts: tuple[str, ...], cases, verbose, strict, hint) -> Check:
+    """An optimizer step, which returns ``parts``, against the recorded steps of Keras' optimizer."""
+    expected, suspects = recorded("training", name)
+    return check_function(name, _as_stack(fn, len(parts), ", ".join(parts)), cases, expected,
+                          suspects=suspects, rtol=1e-4, atol=1e-6, hint=hint, verbose=verbose, strict=strict)
 
 
 def _as_stack(fn: Callable, n: int, what: str) -> Callable:
@@ -65,12 +74,10 @@ def _momentum_cases(rng: np.random.Generator) -> list[dict]:
 def check_momentum_step(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 5: ``fn(w, g, velocity, learning_rate, momentum=0.9, nesterov=False)``
     returns ``(w_new, velocity_new)``, equal to what ``keras.optimizers.SGD`` gives (recorded)."""
-    expected, suspects = recorded("training", "momentum_step")
-    return check_function("momentum_step", _as_stack(fn, 2, "the new weights, the new velocity"),
-                          _momentum_cases(np.random.default_rng(seed)), expected, suspects=suspects,
-                          rtol=1e-4, atol=1e-6, verbose=verbose, strict=strict,
-                          hint="Keras: v = momentum * v - lr * g; w = w + v, or with Nesterov "
-                               "w = w + momentum * v - lr * g (v the new velocity).")
+    return _check_step("momentum_step", fn, ("the new weights", "the new velocity"),
+                       _momentum_cases(np.random.default_rng(seed)), verbose, strict,
+                       hint="Keras: v = momentum * v - lr * g; w = w + v, or with Nesterov "
+                            "w = w + momentum * v - lr * g (v the new velocity).")
 
 
 def _adam_cases(rng: np.random.Generator) -> list[dict]:
@@ -91,12 +98,10 @@ def check_adam_step(fn: Callable, *, seed: int = 0, verbose: bool = True, strict
     """Self-check for lab 5: ``fn(w, g, m, v, t, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
     epsilon=1e-7)`` returns ``(w_new, m_new, v_new)``, equal to what ``keras.optimizers.Adam``
     gives at step ``t`` (recorded)."""
-    expected, suspects = recorded("training", "adam_step")
-    return check_function("adam_step", _as_stack(fn, 3, "the new weights, m, v"),
-                          _adam_cases(np.random.default_rng(seed)), expected, suspects=suspects,
-                          rtol=1e-4, atol=1e-6, verbose=verbose, strict=strict,
-                          hint="m and v move towards g and g * g; the step is "
-                               "lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")
+    return _check_step("adam_step", fn, ("the new weights", "m", "v"),
+                       _adam_cases(np.random.default_rng(seed)), verbose, strict,
+                       hint="m and v move towards g and g * g; the step is "
+                            "lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")
 
 
 # --------------------------------------------------------------------------
@@ -143,10 +148,6 @@ def _scaled(images):
     return (np.asarray(images, dtype=np.float32) / 255.0)[..., None]
 
 
-def _not_written(name: str) -> list[str]:
-    return [f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."]
-
-
 def check_lr_range_test(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
     """Self-check for lab 5: ``fn(model, x, y)`` on the lab's small network and 512 digits
     returns one learning rate, and a short run at that rate learns (its loss falls below 2.1)."""
@@ -155,29 +156,27 @@ def check_lr_range_test(fn: Callable, data, *, verbose: bool = True, strict: boo
     x, y = _scaled(x_train[:512]), np.asarray(y_train[:512])
     model = range_test_net(0)
     start = [w.copy() for w in model.get_weights()]
-    try:
+    with running(fn, name) as crash:
         rate = fn(range_test_net(0), x, y)
-    except NotImplementedError:
-        return _finish(Check(name, False, _not_written(name)), verbose, strict)
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     try:
         rate = float(rate)
     except (TypeError, ValueError):
-        return _finish(Check(name, False, [f"returned a {type(rate).__name__}; return one number, "
+        return finish(Check(name, False, [f"returned a {type(rate).__name__}; return one number, "
                                            "the suggested learning rate."]), verbose, strict)
     if not np.isfinite(rate) or not 1e-4 <= rate <= 10.0:
-        return _finish(Check(name, False, [f"suggested {rate:g}, outside the rates tried (1e-4 to 10)."]),
+        return finish(Check(name, False, [f"suggested {rate:g}, outside the rates tried (1e-4 to 10)."]),
                        verbose, strict)
     model.set_weights(start)
     loss = short_run(model, rate, x, y, seed=0)
     if not loss < RANGE_TEST_CHANCE:
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             f"a short run at the suggested rate {rate:.3g} ends with a training loss of {loss:.2f} "
             f"(chance is 2.30): the rate is too large, where the loss already rose, or too small to learn.",
             "Suggest a rate below the one where the (smoothed) loss was smallest, about ten times below."]),
             verbose, strict)
-    return _finish(Check(name, True, [f"suggested {rate:.3g}; a short run there ends at loss {loss:.2f}"]),
+    return finish(Check(name, True, [f"suggested {rate:.3g}; a short run there ends at loss {loss:.2f}"]),
                    verbose, strict)
 
 
@@ -187,21 +186,19 @@ def check_fixed_run(fn: Callable, data, *, verbose: bool = True, strict: bool = 
     name = "fixed_run"
     (x_train, y_train), (x_test, y_test) = data
     x, y = sorted_digits(x_train, y_train, np.random.default_rng(5), 600)
-    try:
+    with running(fn, name) as crash:
         model = fn(x, y, seed=0, epochs=2)
-    except NotImplementedError:
-        return _finish(Check(name, False, _not_written(name)), verbose, strict)
-    except Exception as error:  # noqa: BLE001
-        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     if not hasattr(model, "predict") or tuple(model.output_shape) != (None, 10):
-        return _finish(Check(name, False, ["return the trained Keras model, with 10 outputs "
+        return finish(Check(name, False, ["return the trained Keras model, with 10 outputs "
                                            "(a score or a probability per class)."]), verbose, strict)
     scores = np.asarray(model.predict(_scaled(x_test[:500]), batch_size=500, verbose=0))
     accuracy = float(np.mean(scores.argmax(axis=1) == np.asarray(y_test[:500])))
     if accuracy < FIXED_RUN_TARGET:
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             f"accuracy {accuracy:.1%} on 500 digits it never saw; a repaired run reaches "
             f"{FIXED_RUN_TARGET:.0%} in 2 epochs.",
             "Near 10 % the network learns nothing: at least one fault of step 4 is still there."]),
             verbose, strict)
-    return _finish(Check(name, True, [f"{accuracy:.1%} on 500 digits it never saw"]), verbose, strict)
+    return finish(Check(name, True, [f"{accuracy:.1%} on 500 digits it never saw"]), verbose, strict)

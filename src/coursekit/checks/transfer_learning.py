@@ -12,7 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _fmt_shape, case, check_function
+from ._functions import case, check_function
+from ._report import Check, finish, fmt_shape
+from ._student import running
 from ._recorded import recorded
 
 __all__ = [
@@ -112,13 +114,11 @@ def report_problem(report) -> str | None:
 
 
 def _judged(name: str, judge: Callable[[], str | None], passed: str, verbose: bool, strict: bool) -> Check:
-    try:
+    with running(judge, name) as crash:
         problem = judge()
-    except NotImplementedError:
-        problem = "not implemented yet: replace `raise NotImplementedError()` with your code."
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check(name, False, _error_lines(error, judge)), verbose, strict)
-    return _finish(Check(name, problem is None, [problem or passed]), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
+    return finish(Check(name, problem is None, [problem or passed]), verbose, strict)
 
 
 def check_preprocess(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
@@ -151,7 +151,7 @@ def check_truncated_base(fn: Callable, base, *, verbose: bool = True, strict: bo
         layer = base.layers[len(base.layers) // 2].name
         result = _judged("truncated_base", lambda: truncated_problem(fn(base, layer), base, layer, mine),
                          "recorded features, and a frozen cut of your base", False, False)
-    return _finish(result, verbose, strict)
+    return finish(result, verbose, strict)
 
 
 def _clusters(n_classes: int = 3, n: int = 90, dim: int = 16, seed: int = 8, scale: float = 3.0):
@@ -184,7 +184,7 @@ def check_budget_curve(fn: Callable, *, verbose: bool = True, strict: bool = Fal
     def judge():
         got = np.asarray(fn(x, y, pool, test, budgets, seeds), dtype=float)
         if got.shape != (len(budgets), len(seeds)):
-            return (f"shape {_fmt_shape(got.shape)} for 2 budgets and 4 seeds: one row per budget, "
+            return (f"shape {fmt_shape(got.shape)} for 2 budgets and 4 seeds: one row per budget, "
                     "one column per seed")
         if not np.all((got >= 0) & (got <= 1)):
             return "accuracies are fractions between 0 and 1"
@@ -203,7 +203,7 @@ def check_budget_curve(fn: Callable, *, verbose: bool = True, strict: bool = Fal
 def check_report(report, *, verbose: bool = True, strict: bool = False) -> Check:
     """Your comparison's report: its form, and a verdict that follows from its numbers."""
     if report is None:
-        return _finish(Check("report", False, ["report is not written yet: set report = (CUT_BLOCK, BUDGET, ...) "
+        return finish(Check("report", False, ["report is not written yet: set report = (CUT_BLOCK, BUDGET, ...) "
                                                "in the cell above."]), verbose, strict)
     return _judged("report", lambda: report_problem(report), "a report of 7 numbers whose verdict "
                    "follows from them", verbose, strict)

@@ -23,7 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _fmt_shape, compare
+from ._compare import compare
+from ._report import Check, finish, fmt_shape
+from ._student import running
 from ._recorded import NotRecorded, recorded
 
 __all__ = [
@@ -115,13 +117,28 @@ def _call(name: str, fn: Callable, *args):
     """(result, None) or (None, the Check that reports the student's error)."""
     if not callable(fn):
         return None, Check(name, False, [f"{name} is a {type(fn).__name__}, not a function."])
-    try:
+    with running(fn, name) as crash:
         return fn(*args), None
-    except NotImplementedError:
-        return None, Check(name, False, [f"{name} is not implemented yet: replace "
-                                         "`raise NotImplementedError()` with your code."])
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return None, Check(name, False, _error_lines(error, fn))
+    return None, Check(name, False, crash.lines)
+
+
+def _against_recorded(name: str, fn: Callable, cases, note: str, verbose: bool, strict: bool, *,
+                      mistakes: bool = False) -> Check:
+    """``fn`` on each case, ``(recorded arguments, fn's arguments, compare's options)``, against
+    the recorded answer (and, with ``mistakes``, the recorded typical mistakes)."""
+    expected, suspects = recorded("visualization", name)
+    for key, args, options in cases:
+        try:
+            want = expected(*key)
+        except NotRecorded as missing:
+            return finish(Check(name, False, [str(missing)]), verbose, strict)
+        got, error = _call(name, fn, *args)
+        if error is not None:
+            return finish(error, verbose, strict)
+        result = compare(name, got, want, suspects=suspects(*key) if mistakes else None, verbose=False, **options)
+        if not result:
+            return finish(result, verbose, strict)
+    return finish(Check(name, True, [note]), verbose, strict)
 
 
 def check_feature_extractor(fn: Callable, *, seed: int = 0, verbose: bool = True,
@@ -138,19 +155,19 @@ def check_feature_extractor(fn: Callable, *, seed: int = 0, verbose: bool = True
         expected = {layer: recorded("visualization", f"{name}.{layer}")[0](flat_weights(model), images)
                     for layer in ("conv1", "pool1", "conv2", "gap", "logits")}
     except NotRecorded as missing:
-        return _finish(Check(name, False, [str(missing)]), verbose, strict)
+        return finish(Check(name, False, [str(missing)]), verbose, strict)
     for names in (["conv2", "conv1"], ["pool1"], ["conv1", "gap", "logits"]):
         sub, error = _call(name, fn, model, list(names))
         if error is not None:
-            return _finish(error, verbose, strict)
+            return finish(error, verbose, strict)
         if not isinstance(sub, keras.Model):
-            return _finish(Check(name, False, [
+            return finish(Check(name, False, [
                 f"returned a {type(sub).__name__}; return a keras.Model (keras.Model(inputs, outputs))."]),
                 verbose, strict)
         outputs = sub(images)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if len(outputs) != len(names):
-            return _finish(Check(name, False, [
+            return finish(Check(name, False, [
                 f"layer_names={names}: the model has {len(outputs)} output(s); it needs one per name, "
                 "in the order given."]), verbose, strict)
         for layer, got in zip(names, outputs):
@@ -160,8 +177,8 @@ def check_feature_extractor(fn: Callable, *, seed: int = 0, verbose: bool = True
                                   "the sub-model starts at model.inputs (not a new keras.Input).",
                              verbose=False)
             if not result:
-                return _finish(result, verbose, strict)
-    return _finish(Check(name, True, ["3 cases, equal to a tf.nn forward pass"]), verbose, strict)
+                return finish(result, verbose, strict)
+    return finish(Check(name, True, ["3 cases, equal to a tf.nn forward pass"]), verbose, strict)
 
 
 def check_gradient_ascent(fn: Callable, *, seed: int = 0, verbose: bool = True,
@@ -176,26 +193,26 @@ def check_gradient_ascent(fn: Callable, *, seed: int = 0, verbose: bool = True,
     for unit in (1, 3):
         x, error = _call(name, fn, model, "linear", unit, 40, 0.1)
         if error is not None:
-            return _finish(error, verbose, strict)
+            return finish(error, verbose, strict)
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (8, 8, 2):
-            return _finish(Check(name, False, [
-                f"unit {unit}: the image has shape {_fmt_shape(x.shape)}; return one image shaped "
+            return finish(Check(name, False, [
+                f"unit {unit}: the image has shape {fmt_shape(x.shape)}; return one image shaped "
                 "like the model's input without the batch axis, (8, 8, 2)."]), verbose, strict)
         w = kernel[:, unit].reshape(8, 8, 2)
         norm = np.linalg.norm(x)
         cosine = float(np.sum(x * w) / (norm * np.linalg.norm(w) + 1e-12))
         if norm > 1.0 + 1e-3:
-            return _finish(Check(name, False, [
+            return finish(Check(name, False, [
                 f"unit {unit}: the image has L2 norm {norm:.3f}; after every step, project it back "
                 "onto the unit ball: x = x / max(1, ||x||)."]), verbose, strict)
         if cosine < 0.99:
-            return _finish(Check(name, False, [
+            return finish(Check(name, False, [
                 f"unit {unit} of a linear layer (a = w . x + b): your image's cosine with w is "
                 f"{cosine:.3f}, expected >= 0.99 (the best image of norm 1 is w / ||w||).",
                 "Hint: step along +gradient (ascent), normalised: x += lr * g / ||g||; take the "
                 "unit's mean over space of layer's output [..., unit]."]), verbose, strict)
-    return _finish(Check(name, True, ["converges to w / ||w|| on two linear units"]), verbose, strict)
+    return finish(Check(name, True, ["converges to w / ||w|| on two linear units"]), verbose, strict)
 
 
 def check_grad_cam(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
@@ -205,24 +222,14 @@ def check_grad_cam(fn: Callable, *, seed: int = 0, verbose: bool = True, strict:
     rng = np.random.default_rng(seed)
     model = _random_model("cnn", rng)
     images = rng.random((4, 16, 16, 3), dtype=np.float32)
-    expected, _ = recorded("visualization", name)
-    for class_index in (0, 3):
-        try:
-            want = expected(flat_weights(model), images, class_index)
-        except NotRecorded as missing:
-            return _finish(Check(name, False, [str(missing)]), verbose, strict)
-        maps, error = _call(name, fn, model, images, class_index, "conv2")
-        if error is not None:
-            return _finish(error, verbose, strict)
-        result = compare(name, maps, want, rtol=1e-4, atol=1e-5,
-                         check_dtype=True, context=f"a GAP -> Dense model, layer 'conv2', class {class_index}",
-                         hint="weights = mean over (height, width) of d logit[class] / d maps; map = "
-                              "ReLU(sum_k weight_k * maps_k); then divide each map by its maximum. "
-                              "Use the logits (these models have no softmax).",
-                         verbose=False)
-        if not result:
-            return _finish(result, verbose, strict)
-    return _finish(Check(name, True, ["equals ReLU(CAM) / max on a GAP -> Dense model"]), verbose, strict)
+    hint = ("weights = mean over (height, width) of d logit[class] / d maps; map = "
+            "ReLU(sum_k weight_k * maps_k); then divide each map by its maximum. "
+            "Use the logits (these models have no softmax).")
+    cases = [((flat_weights(model), images, class_index), (model, images, class_index, "conv2"),
+              dict(rtol=1e-4, atol=1e-5, check_dtype=True, hint=hint,
+                   context=f"a GAP -> Dense model, layer 'conv2', class {class_index}"))
+             for class_index in (0, 3)]
+    return _against_recorded(name, fn, cases, "equals ReLU(CAM) / max on a GAP -> Dense model", verbose, strict)
 
 
 def check_fgsm(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
@@ -235,24 +242,13 @@ def check_fgsm(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: boo
     images[0] = 0.0  # on the bounds: the clip must keep them inside [0, 1]
     images[1] = 1.0
     labels = rng.integers(0, 4, size=5)
-    expected, suspects = recorded("visualization", name)
-    for eps in (0.05, 0.2):
-        try:
-            want = expected(flat_weights(model), images, labels, eps)
-        except NotRecorded as missing:
-            return _finish(Check(name, False, [str(missing)]), verbose, strict)
-        adv, error = _call(name, fn, model, images.copy(), labels, eps)
-        if error is not None:
-            return _finish(error, verbose, strict)
-        result = compare(name, adv, want, rtol=0, atol=1e-5, check_dtype=True,
-                         context=f"a linear classifier, eps = {eps}",
-                         suspects=suspects(flat_weights(model), images, labels, eps),
-                         hint="x_adv = clip(x + eps * sign(d loss / d x), 0, 1) with the "
-                              "cross-entropy of the labels and the logits (from_logits=True).",
-                         verbose=False)
-        if not result:
-            return _finish(result, verbose, strict)
-    return _finish(Check(name, True, ["equals the closed form on a linear classifier"]), verbose, strict)
+    hint = ("x_adv = clip(x + eps * sign(d loss / d x), 0, 1) with the "
+            "cross-entropy of the labels and the logits (from_logits=True).")
+    cases = [((flat_weights(model), images, labels, eps), (model, images.copy(), labels, eps),
+              dict(rtol=0, atol=1e-5, check_dtype=True, hint=hint, context=f"a linear classifier, eps = {eps}"))
+             for eps in (0.05, 0.2)]
+    return _against_recorded(name, fn, cases, "equals the closed form on a linear classifier", verbose, strict,
+                             mistakes=True)
 
 
 def check_occlusion(fn: Callable, *, seed: int = 0, verbose: bool = True, strict: bool = False) -> Check:
@@ -262,26 +258,15 @@ def check_occlusion(fn: Callable, *, seed: int = 0, verbose: bool = True, strict
     rng = np.random.default_rng(seed)
     model = _random_model("cnn", rng)
     images = rng.random((3, 16, 16, 3), dtype=np.float32)
-    expected, suspects = recorded("visualization", name)
-    for class_index, patch, stride in ((2, 4, 2), (0, 3, 3)):
-        args = (flat_weights(model), images, class_index, patch, stride)
-        try:
-            want = expected(*args)
-        except NotRecorded as missing:
-            return _finish(Check(name, False, [str(missing)]), verbose, strict)
-        maps, error = _call(name, fn, model, images.copy(), class_index, patch, stride)
-        if error is not None:
-            return _finish(error, verbose, strict)
-        result = compare(name, maps, want, rtol=1e-4, atol=1e-5, check_dtype=True,
-                         context=f"class {class_index}, patch {patch}, stride {stride}",
-                         suspects=suspects(*args),
-                         hint="rows = range(0, H - patch + 1, stride), the same for columns; "
-                              "map = p(class | image) - p(class | image with a 0.5 square), "
-                              "p = softmax of the logits.",
-                         verbose=False)
-        if not result:
-            return _finish(result, verbose, strict)
-    return _finish(Check(name, True, ["equal to the recorded maps, two patch sizes"]), verbose, strict)
+    hint = ("rows = range(0, H - patch + 1, stride), the same for columns; "
+            "map = p(class | image) - p(class | image with a 0.5 square), p = softmax of the logits.")
+    cases = [((flat_weights(model), images, class_index, patch, stride),
+              (model, images.copy(), class_index, patch, stride),
+              dict(rtol=1e-4, atol=1e-5, check_dtype=True, hint=hint,
+                   context=f"class {class_index}, patch {patch}, stride {stride}"))
+             for class_index, patch, stride in ((2, 4, 2), (0, 3, 3))]
+    return _against_recorded(name, fn, cases, "equal to the recorded maps, two patch sizes", verbose, strict,
+                             mistakes=True)
 
 
 def check_sanity_check(fn: Callable, *, seed: int = 0, verbose: bool = True,
@@ -298,13 +283,13 @@ def check_sanity_check(fn: Callable, *, seed: int = 0, verbose: bool = True,
     try:
         want = expected(*args)
     except NotRecorded as missing:
-        return _finish(Check(name, False, [str(missing)]), verbose, strict)
+        return finish(Check(name, False, [str(missing)]), verbose, strict)
     before = flat_weights(model)
     got, error = _call(name, fn, model, images.copy(), 1, 4, 3, 7)
     if error is not None:
-        return _finish(error, verbose, strict)
+        return finish(error, verbose, strict)
     if not np.array_equal(before, flat_weights(model)):
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             "the model's own weights changed: randomize a copy (keras.models.clone_model), "
             "the caller still needs the trained model."]), verbose, strict)
     result = compare(name, np.asarray(got, np.float64), want, rtol=0, atol=0.01,
@@ -314,5 +299,5 @@ def check_sanity_check(fn: Callable, *, seed: int = 0, verbose: bool = True,
                           "then Spearman's correlation of the two maps, image by image.",
                      verbose=False)
     if not result:
-        return _finish(result, verbose, strict)
-    return _finish(Check(name, True, ["equal to the recorded correlations"]), verbose, strict)
+        return finish(result, verbose, strict)
+    return finish(Check(name, True, ["equal to the recorded correlations"]), verbose, strict)
