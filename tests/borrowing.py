@@ -48,6 +48,14 @@ class Lab:
         self.references = grade.reference_sources(json.loads((self.dir / f"{lab}.ipynb").read_text()))
         self.given = grade.Given(self.release)
         self.worth = grade.points(self.release)
+        self._drawn: dict[int, judging.Drawn] = {}
+
+    def probes(self, index: int, step) -> judging.Drawn:
+        """The step's probes of SEED, drawn once for all the answers tried on it (drawing them builds
+        reference models in labs 4 and 8), the first time an answer gets past the static rules."""
+        if index not in self._drawn:
+            self._drawn[index] = judging.Drawn(step, index, SEED)
+        return self._drawn[index]
 
     def parameters(self, step) -> tuple[str, list[str], int]:
         """The function the student writes (the one the grader calls, else the first that the answer
@@ -134,13 +142,14 @@ def scores(lab: Lab, index: int, step, answer: str, folder) -> bool:
         return verdict["score"] > 0
     _, namespace = judging.solution(lab.name)
     function = lab.parameters(step)[0]
+    probes = lab.probes(index, step)   # the grader's time, not the answer's: outside its limit
     mine = {"__name__": "__main__"}
     kept = namespace.get(function)
     try:
         with _limit(SECONDS), contextlib.redirect_stdout(io.StringIO()):
             exec(compile(answer, f"<chapter copy of {step.grade_id}>", "exec"), mine)  # noqa: S102
             namespace[function] = mine[function]
-            return not judging.judge(step, index, namespace, SEED, folder, first=True)
+            return not judging.judge(step, index, namespace, SEED, folder, first=True, probes=probes)
     except _Slow:
         return False
     except Exception:  # noqa: BLE001 - a copy that does not even load scores nothing

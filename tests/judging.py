@@ -56,15 +56,59 @@ def _answer(step, namespace, probe, seed):
     runner._seed(seed, not step.numpy_only)
     if step.call is None:
         return namespace[probe.name]
-    args = [a.copy() if isinstance(a, np.ndarray) else a for a in probe.args]
-    kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in probe.kwargs.items()}
+    args = [_fresh(a) for a in probe.args]
+    kwargs = {k: _fresh(v) for k, v in probe.kwargs.items()}
     return namespace[step.call](*args, **kwargs)
 
 
-def judge(step, index, namespace, seed, folder: pathlib.Path, first: bool = False) -> list[str]:
+def _fresh(value):
+    """The answer's own copy of a probe's argument (it may change what it is given), as the
+    student's process gets one; a Keras model is shared, and put back by `Drawn.restore`."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if type(value) in (list, tuple):
+        return type(value)(_fresh(v) for v in value)
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
+def drawn(step, index, seed) -> list:
+    """The probes, with their expected values, that grading with `seed` draws for the step."""
+    with _silenced():
+        return grade._settings_kept(step.probes, np.random.default_rng([seed, index]))
+
+
+class Drawn:
+    """A step's probes drawn once and given to answer after answer (drawing them builds reference
+    models in labs 4 and 8): the Keras models among their arguments get their weights and
+    trainable flags back after each answer, as each student's process loads its own copy."""
+
+    def __init__(self, step, index, seed):
+        self.probes = drawn(step, index, seed)
+        models = {id(a): a for p in self.probes for a in [*p.args, *p.kwargs.values()]
+                  if hasattr(a, "get_weights") and hasattr(a, "layers")}
+        self._kept = [(m, m.get_weights(), [layer.trainable for layer in m.layers], m.trainable)
+                      for m in models.values()]
+
+    def restore(self):
+        for model, weights, layers, trainable in self._kept:
+            model.trainable = trainable
+            for layer, flag in zip(model.layers, layers):
+                layer.trainable = flag
+            model.set_weights(weights)
+
+
+def judge(step, index, namespace, seed, folder: pathlib.Path, first: bool = False,
+          probes: Drawn | None = None) -> list[str]:
     """The reasons for which grading with `seed` marks the namespace's answers to a step down
-    (none: full marks for the step); only the first reason when `first` (no points either way)."""
-    probes = grade._settings_kept(step.probes, np.random.default_rng([seed, index]))
+    (none: full marks for the step); only the first reason when `first` (no points either way).
+    `probes`: the step's probes for `seed`, drawn once for several answers (else drawn now)."""
+    if probes is None:
+        probes = drawn(step, index, seed)
+    else:
+        probes.restore()
+        probes = probes.probes
     box_seed, reasons = grade._box_seed(seed, index), []
     for number, probe in enumerate(probes):
         try:
