@@ -33,7 +33,8 @@ _MARKS_BY_FIXTURE = {
 
 
 # Fixtures that do a lab's expensive work once per worker: a test that uses one for a lab joins
-# that lab's xdist group, so that one worker grades (or generates) each lab, once.
+# that lab's xdist group, so that one worker grades (or generates) each lab, once; the other part
+# of a whole corpus ("lab1_convolution#2", tests/graded_labs.py) is a group of its own.
 _PER_LAB_FIXTURES = {"graded_labs", "generated"}
 
 
