@@ -444,3 +444,17 @@ def test_a_labs_reference_code_leaves_no_tensorflow_setting_behind(tmp_path):
     assert result["steps"]["count"]["score"] == 1, result["steps"]
     assert not config.is_op_determinism_enabled()
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_a_step_allowed_coursekit_train_sees_what_coursekit_itself_imports():
+    # `from coursekit import train` runs coursekit/__init__.py first: the modules it imports
+    # must stay in the box (a hidden one made every import of coursekit fail there)
+    import ast
+
+    root = pathlib.Path(sandbox._coursekit_dir())
+    hidden = {pathlib.Path(p).stem for p in sandbox._coursekit_hidden(("coursekit.train",))}
+    tree = ast.parse((root / "__init__.py").read_text())
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module == "coursekit" for a in node.names}
+    assert "train" not in hidden and not imported & hidden, imported & hidden
+    assert "data" in hidden and "checks" in hidden     # what train does not need stays out

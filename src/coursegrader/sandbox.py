@@ -78,7 +78,8 @@ def _coursekit_hidden(allow) -> list[str]:
     if not allow:
         return [str(root)]
     modules = {p.stem: p for p in root.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
-    keep, todo = {"__init__"}, [a.split(".")[1] for a in allow if a.count(".") >= 1]
+    # the package's __init__ runs on every import: it and what it imports stay visible too
+    keep, todo = set(), ["__init__", *(a.split(".")[1] for a in allow if a.count(".") >= 1)]
     while todo:
         name = todo.pop()
         if name in keep or name not in modules:
