@@ -106,8 +106,11 @@ MISTAKES = {
     ("lab6_batch_norm", "batchnorm_layer"): [
         ("self.moving_mean * self.momentum + mean * (1 - self.momentum)",
          "self.moving_mean * (1 - self.momentum) + mean * self.momentum", "momentum convention is reversed")],
-    ("lab6_batch_norm", "bn_experiment"): [("keras.utils.set_random_seed(seed)\n        model = mlp(batch_norm)",
-                                            "model = mlp(batch_norm)", "set_random_seed(seed)")],
+    ("lab6_batch_norm", "bn_experiment"): [("keras.utils.set_random_seed(int(seed))\n        model = convnet(placement)",
+                                            "model = convnet(placement)", "set_random_seed(seed)"),
+                                           ("use_bias=placement != \"before\"", "use_bias=True",
+                                            "has no bias")],
+    ("lab6_batch_norm", "bn_report"): [("BN_WINS = True", "BN_WINS = False", "does not follow from your numbers")],
     ("lab7_initialization", "leaky_relu_gain"): [("(1.0 + float(alpha) ** 2)", "(1.0 + float(alpha))",
                                                   "forgets the square")],
     ("lab7_initialization", "fan_out_normal"): [("fan_out = dims[-1] * receptive_field",

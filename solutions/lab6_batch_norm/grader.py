@@ -4,14 +4,17 @@ Each step draws its probes from a generator seeded at grading time. Expected val
 from TensorFlow and Keras (``coursegrader.references.batch_norm``: ``tf.nn.moments`` and
 ``tf.nn.batch_normalization`` in float64; ``tf.GradientTape`` through them;
 ``keras.layers.BatchNormalization``), from a float64 numeric gradient, or, for the training
-run, from the lab's own reference solution run here, in the trusted grader, on the same digits
-and seed as the student's code. The student's results come back through the small *given*
-functions of the answer cells (``forward_values``, ``backward_values``, ...), which flatten a
-tuple of arrays into one. A reason says what property failed, never the inputs.
+runs, from the lab's own reference solution run here, in the trusted grader, on the same digits
+and seeds as the student's code; the student's study (``report``) is measured again by the
+reference at the student's BN placement and learning rate, over the same five seeds. The
+student's results come back through the small *given* functions of the answer cells
+(``forward_values``, ``backward_values``, ...), which flatten a tuple of arrays into one.
+A reason says what property failed, never the inputs.
 TensorFlow is imported inside the probe functions only.
 """
 
 import contextlib
+import functools
 import io
 import pathlib
 
@@ -20,9 +23,11 @@ import numpy as np
 from coursegrader import Probe, Step
 
 HERE = pathlib.Path(__file__).resolve().parent
-LEARNING_RATE = 3.0       # high: without BN the network diverges, with BN it trains
-BAND = 0.1                # the final loss with BN must be within this of the reference's
-DIVERGED = 2.0            # a final loss above this (or not finite) counts as diverged
+STUDY_DIGITS = 1000       # the convnet trains on this many digits
+RATES = (0.03, 0.1)       # learning rates of the graded runs: every placement trains stably there
+BAND = 0.05               # a final loss must be within this of the reference's (same recipe, same seed)
+DESIGN_LOSS = 0.6         # the student's design must bring the mean loss with BN below this
+NEAR = 0.03               # a gap this close to the spread: either verdict is right
 
 
 def _normal(rng, *shape, loc=0.0, scale=1.0, dtype=np.float64):
@@ -225,35 +230,77 @@ def _reference(*grade_ids):
     return reference_namespace(HERE, *grade_ids, keras=keras)
 
 
+def _study_digits():
+    from coursekit.data import load as load_dataset
+
+    with _quiet():
+        (x_train, y_train), _ = load_dataset("mnist", quiet=True)
+    return x_train, y_train
+
+
 def _experiment_judge(expect):
     def judge(value):
         value = np.asarray(value, dtype=np.float64)
-        if value.shape != (2,):
-            return "return np.array([loss_without_bn, loss_with_bn])"
-        if np.isfinite(value[0]) and value[0] <= DIVERGED:
-            return "without batch normalization the run should diverge at this learning rate"
-        if not (np.isfinite(value[1]) and abs(value[1] - expect[1]) <= BAND):
-            return f"with batch normalization the final loss is not that of the recipe (within {BAND})"
+        if value.shape != expect.shape:
+            return "return one final training loss per seed, in the order of seeds"
+        if not (np.all(np.isfinite(value)) and np.all(np.abs(value - expect) <= BAND)):
+            return f"the final losses are not those of the recipe (within {BAND})"
         return None
     return judge
 
 
 def experiment(rng):
-    """Digits and a seed chosen now; the reference's losses; without BN diverged, with BN within BAND."""
-    from coursekit.data import load as load_dataset
-
+    """A placement, a learning rate, two seeds and 1,000 digits chosen now; the reference's losses."""
     reference = _reference("bn_experiment")
-    with _quiet():
-        (x_train, y_train), _ = load_dataset("mnist", quiet=True)
-    chosen = rng.choice(len(x_train), 2000, replace=False)
+    x_train, y_train = _study_digits()
+    chosen = rng.choice(len(x_train), STUDY_DIGITS, replace=False)
+    placement = str(rng.choice(["none", "before", "after"]))
+    kwargs = {"placement": placement, "learning_rate": float(rng.choice(RATES)),
+              "seeds": [int(s) for s in rng.choice(10_000, size=2, replace=False)]}
     args = (x_train[chosen], y_train[chosen])
-    for _ in range(3):  # a seed whose reference shows the effect clearly
-        kwargs = {"learning_rate": LEARNING_RATE, "epochs": 2, "seed": int(rng.integers(10_000))}
+    with _quiet():
         expect = np.asarray(reference["bn_experiment"](*args, **kwargs), dtype=np.float64)
-        if not (np.isfinite(expect[0]) and expect[0] <= DIVERGED) and expect[1] < 1.0:
-            break
-    return [Probe(f"the high-learning-rate run (learning rate {LEARNING_RATE:g}, with and without BN)",
-                  args, kwargs, judge=_experiment_judge(expect))]
+    return [Probe(f"two seeded runs of the convnet, BN placement {placement!r}", args, kwargs,
+                  judge=_experiment_judge(expect))]
+
+
+@functools.lru_cache(maxsize=16)
+def _study(after_relu, learning_rate):
+    """The reference study at a placement and a rate: (losses with BN, losses without), seeds 0 to 4."""
+    reference = _reference("bn_experiment")
+    x_train, y_train = _study_digits()
+    args = (x_train[:STUDY_DIGITS], y_train[:STUDY_DIGITS])
+    with _quiet():
+        return [np.asarray(reference["bn_experiment"](*args, placement=placement, learning_rate=learning_rate,
+                                                      seeds=range(5)), dtype=np.float64)
+                for placement in ("after" if after_relu else "before", "none")]
+
+
+def report(rng):
+    from coursekit.checks import bn_report_problem
+
+    def judge(values):
+        problem = bn_report_problem(values)
+        if problem:
+            return problem
+        after_relu, rate, bn, bn_spread, plain, plain_spread, wins = np.asarray(values, dtype=float)
+        with_bn, without = _study(bool(after_relu), float(rate))
+        for name, mean, spread, want in [("with BN", bn, bn_spread, with_bn), ("without BN", plain, plain_spread,
+                                                                                 without)]:
+            if not np.all(np.isfinite(want)):
+                return f"at your learning rate the reference's runs {name} diverge: choose a smaller one"
+            if abs(mean - want.mean()) > max(2 * want.std(), 0.05):
+                return f"the mean loss {name} is outside the reference's spread at your placement and rate"
+            if abs(spread - want.std()) > max(want.std(), 0.04):
+                return f"the spread {name} is not the reference's (np.std over seeds 0 to 4)"
+        if with_bn.mean() - max(2 * with_bn.std(), 0.05) >= DESIGN_LOSS:
+            return (f"your design does not train well enough: with BN the reference's mean loss at your "
+                    f"placement and rate is not below {DESIGN_LOSS}")
+        gap, threshold = without.mean() - with_bn.mean(), max(with_bn.std(), without.std())
+        if abs(gap - threshold) > NEAR and bool(wins) != (gap > threshold):
+            return "BN_WINS is not what the reference measures at your placement and rate"
+        return None
+    return [Probe("your study", name="report", judge=judge)]
 
 
 STEPS = [
@@ -265,4 +312,5 @@ STEPS = [
     # Wall-clock limits with room for a loaded grading machine (TensorFlow starts in the sandbox).
     Step("batchnorm_layer", layer, call="layer_values", timeout=120, memory_mb=4096),
     Step("bn_experiment", experiment, call="bn_experiment", timeout=240, memory_mb=4096),
+    Step("bn_report", report, names=("report",), timeout=60, memory_mb=4096),
 ]

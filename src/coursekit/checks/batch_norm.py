@@ -16,15 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from ._compare import compare
-from ._functions import case
-from ._report import Check, finish, fmt_shape
-from ._student import running
+from ._core import Check, _error_lines, _finish, _fmt_shape, case, compare
 from ._recorded import NotRecorded, recorded
 
 __all__ = [
     "GRADIENT_RTOL", "GRADIENT_ATOL", "keras_batchnorm_run", "check_batchnorm_forward", "check_batchnorm_backward",
-    "check_batchnorm_layer", "check_bn_experiment",
+    "check_batchnorm_layer", "check_bn_experiment", "bn_report_problem", "check_bn_report",
 ]
 
 #: the numeric-gradient criterion of the labs (CS231n): |analytic - numeric| <= ATOL + RTOL * |numeric|
@@ -57,18 +54,18 @@ def keras_batchnorm_run(batches, x_test, gamma, beta, momentum=0.99, epsilon=1e-
 # The usual mistakes: their hints (what they give is recorded)
 # --------------------------------------------------------------------------
 
-UNBIASED = ("the variance divides by m - 1 (unbiased, np.var(..., ddof=1) or PyTorch's running variance); "
+_UNBIASED = ("the variance divides by m - 1 (unbiased, np.var(..., ddof=1) or PyTorch's running variance); "
              "Keras divides by m, the number of values per channel: np.var(x, axis=...) with ddof=0.")
-AXES_BATCH_ONLY = ("statistics over the batch axis only: for (N, H, W, C) a channel's mean and variance "
+_AXES_BATCH_ONLY = ("statistics over the batch axis only: for (N, H, W, C) a channel's mean and variance "
                     "are over N, H and W together, axis=(0, 1, 2), one number per channel.")
-AXES_ALL = ("statistics over every axis, channels included: keep one mean and one variance per channel "
+_AXES_ALL = ("statistics over every axis, channels included: keep one mean and one variance per channel "
              "(leave the last axis out of the reduction).")
-EPS_OUTSIDE = "epsilon is outside the square root: divide by np.sqrt(var + eps), not np.sqrt(var) + eps."
-MOMENTUM = ("the momentum convention is reversed: Keras 3 keeps most of the old value, "
+_EPS_OUTSIDE = "epsilon is outside the square root: divide by np.sqrt(var + eps), not np.sqrt(var) + eps."
+_MOMENTUM = ("the momentum convention is reversed: Keras 3 keeps most of the old value, "
              "running = running * momentum + batch * (1 - momentum) (PyTorch's momentum=0.1 means the opposite).")
-NOT_UPDATED = "the running statistics did not move: in training mode they take a step towards the batch's."
-UPDATED_IN_INFERENCE = "in inference mode the running statistics must stay as they are."
-BATCH_IN_INFERENCE = ("inference mode normalizes with the running statistics (running_mean, running_var), "
+_NOT_UPDATED = "the running statistics did not move: in training mode they take a step towards the batch's."
+_UPDATED_IN_INFERENCE = "in inference mode the running statistics must stay as they are."
+_BATCH_IN_INFERENCE = ("inference mode normalizes with the running statistics (running_mean, running_var), "
                        "not with the batch's own.")
 
 
@@ -115,26 +112,29 @@ def check_batchnorm_forward(fn: Callable, *, seed: int = 0, verbose: bool = True
     for number, the_case in enumerate(cases, 1):
         args, kwargs = the_case["args"], the_case["kwargs"]
         where = f"case {number} of {len(cases)}: {the_case['label']}"
-        with running(fn, name, where) as crash:
+        try:
             result = fn(*(np.copy(a) for a in args), **{k: np.copy(v) if isinstance(v, np.ndarray) else v
                                                        for k, v in kwargs.items()})
-        if crash:
-            return crash.report(verbose, strict)
+        except NotImplementedError:
+            return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
+                                               "`raise NotImplementedError()` with your code."]), verbose, strict)
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return _finish(Check(name, False, [where, *_error_lines(error, fn)]), verbose, strict)
         parts, problem = _unpack(result, 4, "out, cache, running_mean, running_var")
         if problem:
-            return finish(Check(name, False, [where, problem]), verbose, strict)
+            return _finish(Check(name, False, [where, problem]), verbose, strict)
         try:
             expected = {what: table[0](*args, **kwargs) for what, table in tables.items()}
         except NotRecorded as missing:
-            return finish(Check(name, False, [where, str(missing)]), verbose, strict)
+            return _finish(Check(name, False, [where, str(missing)]), verbose, strict)
         suspects = {what: table[1](*args, **kwargs) for what, table in tables.items()}
         tolerance = {"rtol": 1e-5, "atol": 1e-5} if args[0].dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-9}
         for what, got in zip(("out", "running_mean", "running_var"), (parts[0], parts[2], parts[3])):
             verdict = compare(f"{name} ({what})", got, expected[what], check_dtype=True,
                               suspects=suspects[what], context=where, verbose=False, **tolerance)
             if not verdict:
-                return finish(verdict, verbose, strict)
-    return finish(Check(name, True, [f"{len(cases)} cases: (N, D), (N, H, W, C), both modes, float32"]),
+                return _finish(verdict, verbose, strict)
+    return _finish(Check(name, True, [f"{len(cases)} cases: (N, D), (N, H, W, C), both modes, float32"]),
                    verbose, strict)
 
 
@@ -167,14 +167,17 @@ def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = Tru
             numeric = _backward_recorded("numeric_", ("dx", "dgamma", "dbeta"), the_case["args"])
             x_hat, mean, var = _backward_recorded("", ("x_hat", "mean", "var"), the_case["args"])
         except NotRecorded as missing:
-            return finish(Check(name, False, [where, str(missing)]), verbose, strict)
-        with running(fn, name, where) as crash:
+            return _finish(Check(name, False, [where, str(missing)]), verbose, strict)
+        try:
             result = fn(dout.copy(), (x.copy(), x_hat, mean, var, np.asarray(gamma), eps))
-        if crash:
-            return crash.report(verbose, strict)
+        except NotImplementedError:
+            return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
+                                               "`raise NotImplementedError()` with your code."]), verbose, strict)
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return _finish(Check(name, False, [where, *_error_lines(error, fn)]), verbose, strict)
         parts, problem = _unpack(result, 3, "dx, dgamma, dbeta")
         if problem:
-            return finish(Check(name, False, [where, problem]), verbose, strict)
+            return _finish(Check(name, False, [where, problem]), verbose, strict)
         hints = {"dx": "x reaches the output three ways: directly, through the mean and through the variance; "
                        "closed form: dx = gamma / (m * std) * (m * dout - sum(dout) - x_hat * sum(dout * x_hat)).",
                  "dgamma": "dgamma = sum of dout * x_hat over every axis but the channels.",
@@ -183,15 +186,15 @@ def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = Tru
             verdict = compare(f"{name} ({what})", got, want, rtol=1e-7, atol=1e-9, hint=hints[what],
                               context=f"{where}, against tf.GradientTape", verbose=False)
             if not verdict:
-                return finish(verdict, verbose, strict)
+                return _finish(verdict, verbose, strict)
             got = np.asarray(got, dtype=np.float64)
             if not np.allclose(got, num, rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL):
                 worst = float(np.max(np.abs(got - num) / (GRADIENT_ATOL + GRADIENT_RTOL * np.abs(num))))
-                return finish(Check(name, False, [
+                return _finish(Check(name, False, [
                     f"{where}: {what} is {worst:.1f} times the tolerance away from a float64 numeric "
                     f"gradient (|error| <= {GRADIENT_ATOL:g} + {GRADIENT_RTOL:g} |numeric|).",
                     "Compute in float64 and avoid shortcuts that lose precision."]), verbose, strict)
-    return finish(Check(name, True, ["tf.GradientTape and a float64 numeric gradient, (N, D) and "
+    return _finish(Check(name, True, ["tf.GradientTape and a float64 numeric gradient, (N, D) and "
                                       "(N, H, W, C)"]), verbose, strict)
 
 
@@ -201,7 +204,7 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
     what ``keras.layers.BatchNormalization`` gives in both modes, moving statistics included."""
     name = "BatchNorm"
     rng = np.random.default_rng(seed)
-    fail = lambda *lines: finish(Check(name, False, lines), verbose, strict)  # noqa: E731
+    fail = lambda *lines: _finish(Check(name, False, lines), verbose, strict)  # noqa: E731
     if layer_class is None:
         return fail("BatchNorm is not written yet: the cell above defines it once it runs without "
                     "NotImplementedError.")
@@ -209,8 +212,8 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
         batches = rng.normal(2, 3, size=(3, *shape)).astype(np.float32)
         x_test = rng.normal(2, 3, size=shape).astype(np.float32)
         gamma, beta = rng.uniform(0.5, 2, shape[-1]), rng.normal(size=shape[-1])
-        where = f"inputs {fmt_shape(shape)}, momentum {momentum}, epsilon {epsilon}"
-        with running(getattr(layer_class, "call", layer_class), name, where) as crash:
+        where = f"inputs {_fmt_shape(shape)}, momentum {momentum}, epsilon {epsilon}"
+        try:
             layer = layer_class(momentum=momentum, epsilon=epsilon)
             layer.build((None, *shape[1:]))
             missing = [a for a in ("gamma", "beta", "moving_mean", "moving_variance") if not hasattr(layer, a)]
@@ -223,45 +226,119 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
                             f"{[tuple(w.shape) for w in layer.weights]}; expected gamma and beta trainable, "
                             "moving_mean and moving_variance with trainable=False, each of shape (channels,).")
             got = keras_batchnorm_run(batches, x_test, gamma, beta, layer=layer)
-        if crash:
-            return crash.report(verbose, strict)
+        except NotImplementedError:
+            return fail("BatchNorm is not implemented yet: replace `raise NotImplementedError()` with your code.")
+        except Exception as error:  # noqa: BLE001 - any student error becomes a report
+            return fail(where, *_error_lines(error, getattr(layer_class, "call", layer_class)))
         want = keras_batchnorm_run(batches, x_test, gamma, beta, momentum, epsilon)
         for what in ("train", "moving_mean", "moving_variance", "inference"):
             verdict = compare(f"{name} ({what.replace('_', ' ')})", got[what], want[what], rtol=1e-4, atol=1e-4,
                               context=f"{where}, three training steps then inference",
                               hint=("training=True: the batch's statistics, and a step of the moving ones; "
                                     "training=False: the moving statistics." if what in ("train", "inference")
-                                    else MOMENTUM), verbose=False)
+                                    else _MOMENTUM), verbose=False)
             if not verdict:
-                return finish(verdict, verbose, strict)
-    return finish(Check(name, True, ["equals keras.layers.BatchNormalization in both modes, moving "
+                return _finish(verdict, verbose, strict)
+    return _finish(Check(name, True, ["equals keras.layers.BatchNormalization in both modes, moving "
                                       "statistics included"]), verbose, strict)
 
 
-def check_bn_experiment(fn: Callable, data, *, verbose: bool = True, strict: bool = False) -> Check:
-    """Self-check for lab 6: ``fn(x_train, y_train, learning_rate, epochs, seed)`` on a few hundred
-    digits returns two final training losses (without, then with batch normalization), the same
-    ones when run again, and a finite loss with batch normalization."""
+#: the layers of lab 6's convnet for each BN placement (Conv2D's use_bias in brackets)
+_CONVNET_LAYERS = {
+    placement: [name for _ in range(2) for name in
+                [f"Conv2D(bias={placement != 'before'})",
+                 *(["BatchNormalization"] if placement == "before" else []), "ReLU",
+                 *(["BatchNormalization"] if placement == "after" else []), "MaxPooling2D"]]
+    + ["Flatten", "Dense"]
+    for placement in ("none", "before", "after")}
+
+
+def _layer_names(model) -> list[str]:
+    return [f"Conv2D(bias={layer.use_bias})" if type(layer).__name__ == "Conv2D" else type(layer).__name__
+            for layer in model.layers]
+
+
+def _convnet_problem(network: Callable) -> str | None:
+    """What is wrong with the layers of ``network(placement)``, for each placement, or None."""
+    for placement, want in _CONVNET_LAYERS.items():
+        got = _layer_names(network(placement))
+        if got != want:
+            return (f"convnet({placement!r}) has the layers {', '.join(got)}; expected {', '.join(want)} "
+                    "(a convolution that BN follows directly has no bias).")
+    return None
+
+
+def check_bn_experiment(fn: Callable, data, *, network: Callable | None = None, verbose: bool = True,
+                        strict: bool = False) -> Check:
+    """Self-check for lab 6: ``network(placement)`` has the layers the lab describes for each
+    placement; ``fn(x_train, y_train, placement, learning_rate, seeds, epochs)`` on 300 digits
+    returns one final training loss per seed, the same ones when run again, and losses with
+    batch normalization well below chance."""
     name = "bn_experiment"
     (x_train, y_train), _ = data
-    with running(fn, name) as crash:
-        runs = [np.asarray(fn(x_train[:512], y_train[:512], learning_rate=0.1, epochs=1, seed=1),
-                           dtype=np.float64) for _ in range(2)]
-    if crash:
-        return crash.report(verbose, strict)
+    try:
+        problem = _convnet_problem(network) if network is not None else None
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return _finish(Check(name, False, _error_lines(error, network)), verbose, strict)
+    if problem:
+        return _finish(Check(name, False, [problem]), verbose, strict)
+    try:
+        runs = [np.asarray(fn(x_train[:300], y_train[:300], "after", learning_rate=0.03, seeds=[1, 2],
+                              epochs=2), dtype=np.float64) for _ in range(2)]
+    except Exception as error:  # noqa: BLE001 - any student error becomes a report
+        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
     first = runs[0]
     if first.shape != (2,):
-        return finish(Check(name, False, [f"returned shape {fmt_shape(first.shape)}; expected (2,): the final "
-                                           "training loss without batch normalization, then with it."]),
-                       verbose, strict)
-    if not (np.isfinite(first[1]) and 0 < first[1] < 2.3):
-        return finish(Check(name, False, [
-            f"with batch normalization the loss after one epoch at learning rate 0.1 is {first[1]:.3g}; it "
-            "should fall below 2.3 (chance). Are the images scaled to [0, 1], flattened, and the loss from "
-            "logits?"]), verbose, strict)
+        return _finish(Check(name, False, [f"two seeds gave a result of shape {_fmt_shape(first.shape)}; "
+                                          "expected (2,): the final training loss of each seed."]),
+                      verbose, strict)
+    if not (np.all(np.isfinite(first)) and np.all((first > 0) & (first < 1.5))):
+        return _finish(Check(name, False, [
+            f"with BN after the ReLUs the losses after two epochs on 300 digits at learning rate 0.03 are "
+            f"{first.round(3).tolist()}; they should fall well below 2.3 (chance), under 1.5. Are the images "
+            "scaled to [0, 1], of shape (N, 28, 28, 1), and the loss from logits?"]), verbose, strict)
     if not np.array_equal(runs[0], runs[1], equal_nan=True):
-        return finish(Check(name, False, [
-            f"two runs with the same seed gave {runs[0].round(4).tolist()} and {runs[1].round(4).tolist()}: "
+        return _finish(Check(name, False, [
+            f"two runs with the same seeds gave {runs[0].round(4).tolist()} and {runs[1].round(4).tolist()}: "
             "call keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
-    return finish(Check(name, True, [f"a quick run gave losses {first[0]:.3f} without and {first[1]:.3f} "
-                                      "with batch normalization; seeded"]), verbose, strict)
+    return _finish(Check(name, True, [f"a quick run gave losses {first.round(3).tolist()} for seeds 1 and 2; "
+                                     "seeded"]), verbose, strict)
+
+
+#: the mean final loss with BN that a design of lab 6's study must reach (five seeds)
+DESIGN_LOSS = 0.6
+
+
+def bn_report_problem(report) -> str | None:
+    """What is wrong with the form of lab 6's report (BN after the ReLU, learning rate, mean and
+    spread with BN, mean and spread without, BN wins), or with what it draws from its own numbers."""
+    try:
+        values = np.asarray(report, dtype=float)
+    except (TypeError, ValueError):
+        return "report must be a tuple of 7 numbers"
+    if values.shape != (7,) or not np.all(np.isfinite(values)):
+        return "report must be a tuple of 7 finite numbers"
+    after_relu, rate, bn, bn_spread, plain, plain_spread, wins = values
+    if after_relu not in (0, 1) or wins not in (0, 1):
+        return "BN_AFTER_RELU and BN_WINS must be True or False"
+    if not 0.01 <= rate <= 1:
+        return "LEARNING_RATE must lie between 0.01 and 1"
+    if min(bn, bn_spread, plain, plain_spread) < 0:
+        return "losses and their spreads are not negative"
+    if bn >= DESIGN_LOSS:
+        return (f"your design does not train well enough: with BN the mean loss must fall below {DESIGN_LOSS}; "
+                "try the other placement or another learning rate")
+    if bool(wins) != (plain - bn > max(bn_spread, plain_spread)):
+        return ("BN_WINS does not follow from your numbers: BN wins when the mean loss without BN exceeds "
+                "yours by more than the larger of the two spreads")
+    return None
+
+
+def check_bn_report(report, *, verbose: bool = True, strict: bool = False) -> Check:
+    """Your study's report: its form, a design that trains, and a verdict that follows from its numbers."""
+    if report is None:
+        return _finish(Check("report", False, ["report is not written yet: set report = (BN_AFTER_RELU, "
+                                              "LEARNING_RATE, ...) in the cell above."]), verbose, strict)
+    problem = bn_report_problem(report)
+    return _finish(Check("report", problem is None, [problem or "a report of 7 numbers whose verdict follows "
+                                                    "from them"]), verbose, strict)
