@@ -16,7 +16,10 @@ from typing import Callable
 
 import numpy as np
 
-from ._core import Check, _error_lines, _finish, _fmt_shape, case, compare
+from ._compare import compare
+from ._functions import case
+from ._report import Check, finish, fmt_shape
+from ._student import running
 from ._recorded import NotRecorded, recorded
 
 __all__ = [
@@ -54,18 +57,18 @@ def keras_batchnorm_run(batches, x_test, gamma, beta, momentum=0.99, epsilon=1e-
 # The usual mistakes: their hints (what they give is recorded)
 # --------------------------------------------------------------------------
 
-_UNBIASED = ("the variance divides by m - 1 (unbiased, np.var(..., ddof=1) or PyTorch's running variance); "
+UNBIASED = ("the variance divides by m - 1 (unbiased, np.var(..., ddof=1) or PyTorch's running variance); "
              "Keras divides by m, the number of values per channel: np.var(x, axis=...) with ddof=0.")
-_AXES_BATCH_ONLY = ("statistics over the batch axis only: for (N, H, W, C) a channel's mean and variance "
+AXES_BATCH_ONLY = ("statistics over the batch axis only: for (N, H, W, C) a channel's mean and variance "
                     "are over N, H and W together, axis=(0, 1, 2), one number per channel.")
-_AXES_ALL = ("statistics over every axis, channels included: keep one mean and one variance per channel "
+AXES_ALL = ("statistics over every axis, channels included: keep one mean and one variance per channel "
              "(leave the last axis out of the reduction).")
-_EPS_OUTSIDE = "epsilon is outside the square root: divide by np.sqrt(var + eps), not np.sqrt(var) + eps."
-_MOMENTUM = ("the momentum convention is reversed: Keras 3 keeps most of the old value, "
+EPS_OUTSIDE = "epsilon is outside the square root: divide by np.sqrt(var + eps), not np.sqrt(var) + eps."
+MOMENTUM = ("the momentum convention is reversed: Keras 3 keeps most of the old value, "
              "running = running * momentum + batch * (1 - momentum) (PyTorch's momentum=0.1 means the opposite).")
-_NOT_UPDATED = "the running statistics did not move: in training mode they take a step towards the batch's."
-_UPDATED_IN_INFERENCE = "in inference mode the running statistics must stay as they are."
-_BATCH_IN_INFERENCE = ("inference mode normalizes with the running statistics (running_mean, running_var), "
+NOT_UPDATED = "the running statistics did not move: in training mode they take a step towards the batch's."
+UPDATED_IN_INFERENCE = "in inference mode the running statistics must stay as they are."
+BATCH_IN_INFERENCE = ("inference mode normalizes with the running statistics (running_mean, running_var), "
                        "not with the batch's own.")
 
 
@@ -112,29 +115,26 @@ def check_batchnorm_forward(fn: Callable, *, seed: int = 0, verbose: bool = True
     for number, the_case in enumerate(cases, 1):
         args, kwargs = the_case["args"], the_case["kwargs"]
         where = f"case {number} of {len(cases)}: {the_case['label']}"
-        try:
+        with running(fn, name, where) as crash:
             result = fn(*(np.copy(a) for a in args), **{k: np.copy(v) if isinstance(v, np.ndarray) else v
                                                        for k, v in kwargs.items()})
-        except NotImplementedError:
-            return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
-                                               "`raise NotImplementedError()` with your code."]), verbose, strict)
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return _finish(Check(name, False, [where, *_error_lines(error, fn)]), verbose, strict)
+        if crash:
+            return crash.report(verbose, strict)
         parts, problem = _unpack(result, 4, "out, cache, running_mean, running_var")
         if problem:
-            return _finish(Check(name, False, [where, problem]), verbose, strict)
+            return finish(Check(name, False, [where, problem]), verbose, strict)
         try:
             expected = {what: table[0](*args, **kwargs) for what, table in tables.items()}
         except NotRecorded as missing:
-            return _finish(Check(name, False, [where, str(missing)]), verbose, strict)
+            return finish(Check(name, False, [where, str(missing)]), verbose, strict)
         suspects = {what: table[1](*args, **kwargs) for what, table in tables.items()}
         tolerance = {"rtol": 1e-5, "atol": 1e-5} if args[0].dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-9}
         for what, got in zip(("out", "running_mean", "running_var"), (parts[0], parts[2], parts[3])):
             verdict = compare(f"{name} ({what})", got, expected[what], check_dtype=True,
                               suspects=suspects[what], context=where, verbose=False, **tolerance)
             if not verdict:
-                return _finish(verdict, verbose, strict)
-    return _finish(Check(name, True, [f"{len(cases)} cases: (N, D), (N, H, W, C), both modes, float32"]),
+                return finish(verdict, verbose, strict)
+    return finish(Check(name, True, [f"{len(cases)} cases: (N, D), (N, H, W, C), both modes, float32"]),
                    verbose, strict)
 
 
@@ -167,17 +167,14 @@ def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = Tru
             numeric = _backward_recorded("numeric_", ("dx", "dgamma", "dbeta"), the_case["args"])
             x_hat, mean, var = _backward_recorded("", ("x_hat", "mean", "var"), the_case["args"])
         except NotRecorded as missing:
-            return _finish(Check(name, False, [where, str(missing)]), verbose, strict)
-        try:
+            return finish(Check(name, False, [where, str(missing)]), verbose, strict)
+        with running(fn, name, where) as crash:
             result = fn(dout.copy(), (x.copy(), x_hat, mean, var, np.asarray(gamma), eps))
-        except NotImplementedError:
-            return _finish(Check(name, False, [f"{name} is not implemented yet: replace "
-                                               "`raise NotImplementedError()` with your code."]), verbose, strict)
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return _finish(Check(name, False, [where, *_error_lines(error, fn)]), verbose, strict)
+        if crash:
+            return crash.report(verbose, strict)
         parts, problem = _unpack(result, 3, "dx, dgamma, dbeta")
         if problem:
-            return _finish(Check(name, False, [where, problem]), verbose, strict)
+            return finish(Check(name, False, [where, problem]), verbose, strict)
         hints = {"dx": "x reaches the output three ways: directly, through the mean and through the variance; "
                        "closed form: dx = gamma / (m * std) * (m * dout - sum(dout) - x_hat * sum(dout * x_hat)).",
                  "dgamma": "dgamma = sum of dout * x_hat over every axis but the channels.",
@@ -186,15 +183,15 @@ def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = Tru
             verdict = compare(f"{name} ({what})", got, want, rtol=1e-7, atol=1e-9, hint=hints[what],
                               context=f"{where}, against tf.GradientTape", verbose=False)
             if not verdict:
-                return _finish(verdict, verbose, strict)
+                return finish(verdict, verbose, strict)
             got = np.asarray(got, dtype=np.float64)
             if not np.allclose(got, num, rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL):
                 worst = float(np.max(np.abs(got - num) / (GRADIENT_ATOL + GRADIENT_RTOL * np.abs(num))))
-                return _finish(Check(name, False, [
+                return finish(Check(name, False, [
                     f"{where}: {what} is {worst:.1f} times the tolerance away from a float64 numeric "
                     f"gradient (|error| <= {GRADIENT_ATOL:g} + {GRADIENT_RTOL:g} |numeric|).",
                     "Compute in float64 and avoid shortcuts that lose precision."]), verbose, strict)
-    return _finish(Check(name, True, ["tf.GradientTape and a float64 numeric gradient, (N, D) and "
+    return finish(Check(name, True, ["tf.GradientTape and a float64 numeric gradient, (N, D) and "
                                       "(N, H, W, C)"]), verbose, strict)
 
 
@@ -204,7 +201,7 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
     what ``keras.layers.BatchNormalization`` gives in both modes, moving statistics included."""
     name = "BatchNorm"
     rng = np.random.default_rng(seed)
-    fail = lambda *lines: _finish(Check(name, False, lines), verbose, strict)  # noqa: E731
+    fail = lambda *lines: finish(Check(name, False, lines), verbose, strict)  # noqa: E731
     if layer_class is None:
         return fail("BatchNorm is not written yet: the cell above defines it once it runs without "
                     "NotImplementedError.")
@@ -212,8 +209,8 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
         batches = rng.normal(2, 3, size=(3, *shape)).astype(np.float32)
         x_test = rng.normal(2, 3, size=shape).astype(np.float32)
         gamma, beta = rng.uniform(0.5, 2, shape[-1]), rng.normal(size=shape[-1])
-        where = f"inputs {_fmt_shape(shape)}, momentum {momentum}, epsilon {epsilon}"
-        try:
+        where = f"inputs {fmt_shape(shape)}, momentum {momentum}, epsilon {epsilon}"
+        with running(getattr(layer_class, "call", layer_class), name, where) as crash:
             layer = layer_class(momentum=momentum, epsilon=epsilon)
             layer.build((None, *shape[1:]))
             missing = [a for a in ("gamma", "beta", "moving_mean", "moving_variance") if not hasattr(layer, a)]
@@ -226,20 +223,18 @@ def check_batchnorm_layer(layer_class, *, seed: int = 0, verbose: bool = True, s
                             f"{[tuple(w.shape) for w in layer.weights]}; expected gamma and beta trainable, "
                             "moving_mean and moving_variance with trainable=False, each of shape (channels,).")
             got = keras_batchnorm_run(batches, x_test, gamma, beta, layer=layer)
-        except NotImplementedError:
-            return fail("BatchNorm is not implemented yet: replace `raise NotImplementedError()` with your code.")
-        except Exception as error:  # noqa: BLE001 - any student error becomes a report
-            return fail(where, *_error_lines(error, getattr(layer_class, "call", layer_class)))
+        if crash:
+            return crash.report(verbose, strict)
         want = keras_batchnorm_run(batches, x_test, gamma, beta, momentum, epsilon)
         for what in ("train", "moving_mean", "moving_variance", "inference"):
             verdict = compare(f"{name} ({what.replace('_', ' ')})", got[what], want[what], rtol=1e-4, atol=1e-4,
                               context=f"{where}, three training steps then inference",
                               hint=("training=True: the batch's statistics, and a step of the moving ones; "
                                     "training=False: the moving statistics." if what in ("train", "inference")
-                                    else _MOMENTUM), verbose=False)
+                                    else MOMENTUM), verbose=False)
             if not verdict:
-                return _finish(verdict, verbose, strict)
-    return _finish(Check(name, True, ["equals keras.layers.BatchNormalization in both modes, moving "
+                return finish(verdict, verbose, strict)
+    return finish(Check(name, True, ["equals keras.layers.BatchNormalization in both modes, moving "
                                       "statistics included"]), verbose, strict)
 
 
@@ -276,32 +271,33 @@ def check_bn_experiment(fn: Callable, data, *, network: Callable | None = None, 
     batch normalization well below chance."""
     name = "bn_experiment"
     (x_train, y_train), _ = data
-    try:
-        problem = _convnet_problem(network) if network is not None else None
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check(name, False, _error_lines(error, network)), verbose, strict)
-    if problem:
-        return _finish(Check(name, False, [problem]), verbose, strict)
-    try:
+    if network is not None:
+        with running(network, name, step="convnet") as crash:
+            problem = _convnet_problem(network)
+        if crash:
+            return crash.report(verbose, strict)
+        if problem:
+            return finish(Check(name, False, [problem]), verbose, strict)
+    with running(fn, name) as crash:
         runs = [np.asarray(fn(x_train[:300], y_train[:300], "after", learning_rate=0.03, seeds=[1, 2],
                               epochs=2), dtype=np.float64) for _ in range(2)]
-    except Exception as error:  # noqa: BLE001 - any student error becomes a report
-        return _finish(Check(name, False, _error_lines(error, fn)), verbose, strict)
+    if crash:
+        return crash.report(verbose, strict)
     first = runs[0]
     if first.shape != (2,):
-        return _finish(Check(name, False, [f"two seeds gave a result of shape {_fmt_shape(first.shape)}; "
+        return finish(Check(name, False, [f"two seeds gave a result of shape {fmt_shape(first.shape)}; "
                                           "expected (2,): the final training loss of each seed."]),
                       verbose, strict)
     if not (np.all(np.isfinite(first)) and np.all((first > 0) & (first < 1.5))):
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             f"with BN after the ReLUs the losses after two epochs on 300 digits at learning rate 0.03 are "
             f"{first.round(3).tolist()}; they should fall well below 2.3 (chance), under 1.5. Are the images "
             "scaled to [0, 1], of shape (N, 28, 28, 1), and the loss from logits?"]), verbose, strict)
     if not np.array_equal(runs[0], runs[1], equal_nan=True):
-        return _finish(Check(name, False, [
+        return finish(Check(name, False, [
             f"two runs with the same seeds gave {runs[0].round(4).tolist()} and {runs[1].round(4).tolist()}: "
             "call keras.utils.set_random_seed(seed) before building each network."]), verbose, strict)
-    return _finish(Check(name, True, [f"a quick run gave losses {first.round(3).tolist()} for seeds 1 and 2; "
+    return finish(Check(name, True, [f"a quick run gave losses {first.round(3).tolist()} for seeds 1 and 2; "
                                      "seeded"]), verbose, strict)
 
 
@@ -337,8 +333,8 @@ def bn_report_problem(report) -> str | None:
 def check_bn_report(report, *, verbose: bool = True, strict: bool = False) -> Check:
     """Your study's report: its form, a design that trains, and a verdict that follows from its numbers."""
     if report is None:
-        return _finish(Check("report", False, ["report is not written yet: set report = (BN_AFTER_RELU, "
+        return finish(Check("report", False, ["report is not written yet: set report = (BN_AFTER_RELU, "
                                               "LEARNING_RATE, ...) in the cell above."]), verbose, strict)
     problem = bn_report_problem(report)
-    return _finish(Check("report", problem is None, [problem or "a report of 7 numbers whose verdict follows "
+    return finish(Check("report", problem is None, [problem or "a report of 7 numbers whose verdict follows "
                                                     "from them"]), verbose, strict)
