@@ -53,12 +53,14 @@ def twins(rng):
         def judge(twin, classifier=classifier, images=images, canvases=canvases):
             return twin_problem(classifier, twin, images, canvases)
 
-        probes.append(Probe(f"a classifier with {len(units)} dense layer(s)", (seed, units, side), judge=judge))
+        probes.append(Probe(f"a classifier with {len(units)} dense layer(s)", (seed, units, side), judge=judge,
+                            hint="a Dense layer after Flatten becomes a Conv2D whose kernel covers the whole map: "
+                                 "reshape its weights row-major, channels last, as Flatten ordered them"))
     return probes
 
 
 def _bilinear(in_ch, out_ch, size):
-    """The formula of the lab, entry by entry."""
+    """The bilinear kernel (a tent from the centre, f = ceil(size / 2)), entry by entry."""
     f = -(-size // 2)
     centre = f - 1 if size % 2 else f - 0.5
     kernel = np.zeros((size, size, out_ch, in_ch), np.float32)
@@ -76,20 +78,25 @@ def bilinear(rng):
              ((2, 5, 6), "more output than input channels"), ((1, 1, 1), "size 1")]
     extra = int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(2, 9))
     cases.append((extra, "wrong values on random sizes"))
-    return [Probe(reason, args, expect=_bilinear(*args), rtol=1e-6, atol=1e-7) for args, reason in cases]
+    # the axes of a Conv2D kernel, (size, size, in, out), where Conv2DTranspose's are (size, size, out, in)
+    swapped = "the kernel's axes are (size, size, out, in), as Conv2DTranspose stores its weight"
+    return [Probe(reason, args, expect=_bilinear(*args), rtol=1e-6, atol=1e-7,
+                  mistakes={swapped: np.swapaxes(_bilinear(*args), 2, 3)}) for args, reason in cases]
 
 
 def transpose(rng):
-    from coursegrader.references.fcn import conv_transpose_reference
+    from coursegrader.references.fcn import conv_transpose_mistakes, conv_transpose_reference
 
     d2l = np.array([[0.0, 1.0], [2.0, 3.0]])
-    probes = [Probe("d2l's known answer", (d2l, d2l, 1), expect=conv_transpose_reference(d2l, d2l, 1), dtype=False)]
+    probes = [Probe("d2l's known answer", (d2l, d2l, 1), expect=conv_transpose_reference(d2l, d2l, 1), dtype=False,
+                    mistakes=conv_transpose_mistakes(d2l, d2l, 1))]
     for _ in range(4):
         h, w, kh, kw = (int(v) for v in rng.integers(1, 6, size=4))
         stride = int(rng.integers(1, 4))
         x, k = rng.normal(size=(h, w)), rng.normal(size=(kh, kw))
         probes.append(Probe("wrong values on random inputs", (x, k, stride),
-                            expect=conv_transpose_reference(x, k, stride), rtol=1e-6, atol=1e-9, dtype=False))
+                            expect=conv_transpose_reference(x, k, stride), rtol=1e-6, atol=1e-9, dtype=False,
+                            mistakes=conv_transpose_mistakes(x, k, stride)))
     x, small, large = rng.normal(size=(3, 4)), rng.normal(size=(2, 2)), rng.normal(size=(4, 3))
     probes += [Probe("a stride larger than the kernel (gaps)", (x, small, 3),
                      expect=conv_transpose_reference(x, small, 3), rtol=1e-6, atol=1e-9, dtype=False),
@@ -114,8 +121,9 @@ def iou(rng):
     truth = rng.integers(0, 40, size=(3, 16, 16)).astype(np.uint8)
     guess = np.where(rng.random(truth.shape) < 0.7, truth, rng.integers(0, 40, size=truth.shape)).astype(np.uint8)
     cases.append((truth, guess, 40, "uint8 label maps with 40 classes"))
-    return [Probe(reason, (t, p, n), expect=mean_iou_reference(t, p, n), rtol=1e-6, atol=1e-9, dtype=False)
-            for t, p, n, reason in cases]
+    rule = "average the IoU over the classes whose union is not empty (keras.metrics.MeanIoU's convention)"
+    return [Probe(reason, (t, p, n), expect=mean_iou_reference(t, p, n), rtol=1e-6, atol=1e-9, dtype=False,
+                  hint=rule) for t, p, n, reason in cases]
 
 
 def unet(rng):

@@ -73,7 +73,7 @@ def _grad(rng, shape):
 
 
 def momentum(rng):
-    from coursegrader.references.training import momentum_reference
+    from coursegrader.references.training import momentum_reference, momentum_suspects
 
     probes = []
     cases = [("the first step of heavy-ball momentum", (7,), False, True),
@@ -86,29 +86,33 @@ def momentum(rng):
         lr, mu = float(rng.choice([0.01, 0.05, 0.1, 0.3])), float(rng.uniform(0.5, 0.99))
         args = (w, g, velocity, lr, mu)
         probes.append(Probe(reason, args, {"nesterov": nesterov}, rtol=RTOL, atol=ATOL, dtype=False,
-                            expect=momentum_reference(*args, nesterov=nesterov)))
+                            expect=momentum_reference(*args, nesterov=nesterov),
+                            mistakes=momentum_suspects(*args, nesterov=nesterov)))
     return probes
 
 
 def adam(rng):
-    from coursegrader.references.training import adam_reference, keras_adam_trajectory
+    from coursegrader.references.training import adam_reference, adam_suspects, keras_adam_trajectory
 
     probes = []
     w, g = rng.normal(size=5), _grad(rng, 5)
     probes.append(Probe("the first step, the defaults", (w, g, np.zeros(5), np.zeros(5), 1), dtype=False,
-                        rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, np.zeros(5), np.zeros(5), 1)))
+                        rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, np.zeros(5), np.zeros(5), 1),
+                        mistakes=adam_suspects(w, g, np.zeros(5), np.zeros(5), 1)))
     # the state that Keras reached after 9 steps: the tenth step, as in a run
     shape, lr = (3, 4), float(rng.choice([1e-3, 1e-2, 0.1]))
     w, m, v = keras_adam_trajectory(rng.normal(size=shape), [_grad(rng, shape) for _ in range(9)], lr)
     g = _grad(rng, shape)
     probes.append(Probe("the tenth step of a run, moments carried", (w, g, m, v, 10, lr), dtype=False,
-                        rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, m, v, 10, lr)))
+                        rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, m, v, 10, lr),
+                        mistakes=adam_suspects(w, g, m, v, 10, lr)))
     beta_1, beta_2, eps = float(rng.uniform(0.5, 0.95)), float(rng.uniform(0.9, 0.9999)), float(rng.uniform(0.1, 1))
     w, g = rng.normal(size=4), _grad(rng, 4)
     m, v, t = 0.2 * rng.normal(size=4), rng.uniform(0.1, 2.0, size=4), int(rng.integers(2, 30))
     kwargs = {"beta_1": beta_1, "beta_2": beta_2, "epsilon": eps}
     probes.append(Probe("other betas and a large epsilon, moments given", (w, g, m, v, t, 0.05), kwargs,
-                        dtype=False, rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, m, v, t, 0.05, **kwargs)))
+                        dtype=False, rtol=RTOL, atol=ATOL, expect=adam_reference(w, g, m, v, t, 0.05, **kwargs),
+                        mistakes=adam_suspects(w, g, m, v, t, 0.05, **kwargs)))
     return probes
 
 
@@ -196,7 +200,8 @@ def fixed(rng):
         return None
 
     return [Probe("a repaired run on digits sorted by label, judged on digits it never saw",
-                  (x, y), {"seed": int(rng.integers(10_000)), "epochs": 2}, judge=judge)]
+                  (x, y), {"seed": int(rng.integers(10_000)), "epochs": 2}, judge=judge,
+                  hint="near 10 % the network learns nothing: at least one fault of the broken run is still there")]
 
 
 STEPS = [

@@ -44,16 +44,22 @@ def gain(rng):
               (float(rng.uniform(1.5, 4.0)), "a slope above 1"),
               (-float(rng.uniform(0.1, 0.9)), "a negative slope"),
               (0.0, "slope 0 (ReLU)")]
-    return [Probe(f"{what}: the signal does not keep its size", (alpha,), judge=_ratio_judge(alpha))
-            for alpha, what in slopes]
+    from coursegrader.references.initialization import leaky_relu_gain_suspects
+
+    return [Probe(f"{what}: the signal does not keep its size", (alpha,), judge=_ratio_judge(alpha),
+                  mistakes=leaky_relu_gain_suspects(alpha)) for alpha, what in slopes]
 
 
-def _sample_judge(shape, variance):
+def _sample_judge(shape, variance, gain):
     from coursekit.checks import normal_sample_problems
+    from coursekit.checks.initialization import _sample_diagnosis
 
     def judge(values):
         problems = normal_sample_problems(values, shape, variance)
-        return "; ".join(problems) if problems else None
+        if not problems:
+            return None
+        mistake = _sample_diagnosis(values, shape, gain)   # the self-check's words for a known variance
+        return f"matches a typical mistake: {mistake}" if mistake else "; ".join(problems)
     return judge
 
 
@@ -70,9 +76,9 @@ def sampler(rng):
     found = []
     for shape, what in cases:
         alpha = float(rng.uniform(0.0, 0.6))
-        variance = leaky_relu_gain_reference(alpha) ** 2 / kernel_fans(shape)[1]
+        gain = leaky_relu_gain_reference(alpha)
         found.append(Probe(f"{what}: not N(0, gain**2 / fan_out)", (shape, alpha, int(rng.integers(2**31 - 1))),
-                           judge=_sample_judge(shape, variance)))
+                           judge=_sample_judge(shape, gain**2 / kernel_fans(shape)[1], gain)))
     return found
 
 
@@ -99,7 +105,7 @@ def _conv_stack(rng):
 
 
 def signals(rng):
-    from coursegrader.references.initialization import signal_norms_reference
+    from coursegrader.references.initialization import signal_norms_mistakes, signal_norms_reference
 
     found = []
     for build in (_dense_stack, _dense_stack, _conv_stack):
@@ -112,7 +118,8 @@ def signals(rng):
         images = rng.standard_normal(shape).astype(np.float32)
         labels = rng.integers(0, 10, batch)
         found.append(Probe(f"{what}: not GradientTape's forward and backward RMS", (model, images, labels),
-                           expect=signal_norms_reference(model, images, labels), rtol=2e-4, atol=1e-8))
+                           expect=signal_norms_reference(model, images, labels), rtol=2e-4, atol=1e-8,
+                           mistakes=signal_norms_mistakes(model, images, labels)))
     return found
 
 

@@ -28,12 +28,15 @@ def preprocess(rng):
     uint8 = rng.integers(0, 256, size=(2, 5, 5, 3)).astype(np.uint8)
     floats = rng.uniform(0, 255, size=(3, 4, 6, 3))
     float32 = floats.astype(np.float32)
-    return [Probe("0 maps to -1 and 255 to 1", (ends,), expect=preprocess_reference(ends), rtol=1e-6, atol=1e-6),
+    rule = "MobileNetV2 expects x / 127.5 - 1, in float32"   # the self-check's words
+    return [Probe("0 maps to -1 and 255 to 1", (ends,), expect=preprocess_reference(ends), rtol=1e-6, atol=1e-6,
+                  hint=rule),
             Probe("uint8 images give float32 in [-1, 1]", (uint8,), expect=preprocess_reference(uint8),
-                  rtol=1e-6, atol=1e-6),
+                  rtol=1e-6, atol=1e-6, hint=rule),
             Probe("float64 images (left unchanged) give float32", (floats,), expect=preprocess_reference(floats),
-                  rtol=1e-6, atol=1e-6),
-            Probe("float32 images", (float32,), expect=preprocess_reference(float32), rtol=1e-6, atol=1e-6)]
+                  rtol=1e-6, atol=1e-6, hint=rule),
+            Probe("float32 images", (float32,), expect=preprocess_reference(float32), rtol=1e-6, atol=1e-6,
+                  hint=rule)]
 
 
 def truncate(rng):

@@ -36,6 +36,11 @@ def _images(rng, n, shape):
     return rng.random((n, *shape)).astype(np.float32)
 
 
+#: what a wrong sub-model is told (the self-check's words)
+FEATURES_RULE = ("one output per layer name, in the order given, each the named layer's output "
+                 "(model.get_layer(n).output), from model.inputs")
+
+
 def features(rng):
     model = _model("cnn", rng)
     images = _images(rng, 3, (16, 16, 3))
@@ -43,7 +48,7 @@ def features(rng):
     cases = [(["conv1"], "one layer"), (["conv2", "pool1"], "two layers, in the order given"),
              (["pool1", "gap", "logits"], "pooling, GAP and dense layers too")]
     return [Probe(f"the activations differ from a forward pass ({reason})", (model, names),
-                  judge=_same_activations(images, [acts[n] for n in names]))
+                  judge=_same_activations(images, [acts[n] for n in names]), hint=FEATURES_RULE)
             for names, reason in cases]
 
 
@@ -181,7 +186,7 @@ def attacks(rng):
         probes.append(Probe(f"FGSM differs from its closed form on a linear classifier ({reason})",
                             (model, images, labels, eps),
                             expect=refs.linear_fgsm_reference(kernel, bias, images, labels, eps),
-                            rtol=0, atol=1e-5))
+                            rtol=0, atol=1e-5, mistakes=refs.fgsm_mistakes(kernel, bias, images, labels, eps)))
     probes.append(_mnist_probe(rng))
     return probes
 
@@ -236,12 +241,13 @@ def occlusions(rng):
     probes = [Probe("the maps differ from the drops in the class's softmax probability under a "
                     "grey square", (model, images, c, patch, stride),
                     expect=refs.occlusion_reference(model, images, c, patch, stride),
-                    rtol=1e-4, atol=1e-5)]
+                    rtol=1e-4, atol=1e-5, mistakes=refs.occlusion_mistakes(model, images, c, patch, stride))]
     model = _model("flat", rng)
     images = _images(rng, 2, (12, 12, 2))
     probes.append(Probe("a stride that does not divide the image (the last corner is H - patch or "
                         "before)", (model, images, 2, 5, 3),
-                        expect=refs.occlusion_reference(model, images, 2, 5, 3), rtol=1e-4, atol=1e-5))
+                        expect=refs.occlusion_reference(model, images, 2, 5, 3), rtol=1e-4, atol=1e-5,
+                        mistakes=refs.occlusion_mistakes(model, images, 2, 5, 3)))
     model, images, corners = _blob(rng)
 
     def judge(maps):
@@ -270,7 +276,8 @@ def sanities(rng):
         args = (model, images, int(rng.integers(classes)), patch, stride, int(rng.integers(10_000)))
         probes.append(Probe("the correlations differ from the test's recipe (a copy with weights "
                             "drawn from N(0, std of each array), Spearman's correlation per image)",
-                            args, judge=_correlations(refs.sanity_reference(*args))))
+                            args, judge=_correlations(refs.sanity_reference(*args)), rtol=0, atol=0.01,
+                            mistakes=refs.sanity_mistakes(*args)))
     return probes
 
 

@@ -20,6 +20,12 @@ def conv_transpose_reference(x, k, stride: int = 1) -> np.ndarray:
     return out.numpy()[0, :, :, 0]
 
 
+def conv_transpose_mistakes(x, k, stride: int = 1) -> dict:
+    """{hint: what the mistake gives}: the kernel turned by 180 degrees (a convolution's habit)."""
+    return {"the kernel is flipped: each input value x[i, j] adds x[i, j] * k, the kernel as it is, "
+            "into its window of the output": conv_transpose_reference(x, np.asarray(k)[::-1, ::-1], stride)}
+
+
 def mean_iou_reference(y_true, y_pred, n_classes: int) -> float:
     """``keras.metrics.MeanIoU``: the mean IoU over the classes present in the labels or the
     predictions (a class absent from both, IoU 0/0, is left out)."""

@@ -58,17 +58,23 @@ def _stack(seed, widths, activation):
 
 
 def signal_norms_suspects(seed, widths, activation) -> dict:
-    model, images, labels = _stack(seed, widths, activation)
+    return signal_norms_mistakes(*_stack(seed, widths, activation))
+
+
+def signal_norms_mistakes(model, images, labels) -> dict:
+    """{hint: what the mistake measures} on a model, its images and labels."""
     right = _signal(model, images, labels)
     std = right.copy()
     std[0] = [float(np.std(np.asarray(o, dtype=np.float64))) for o in _outputs(model, images)]
-    return {"the loss is summed over the batch: Keras' loss averages it (the gradient is batch times smaller)":
-            _signal(model, images, labels, reduction="sum"),
-            "these are the kernels' gradients: the backward signal is the gradient with respect to each "
-            "layer's output": _signal(model, images, labels, kernels=True),
-            "the model's last layer outputs logits: from_logits=True": _signal(model, images, labels,
-                                                                                from_logits=False),
-            "that is the standard deviation: the root mean square does not subtract the mean": std}
+    kernels = "these are the kernels' gradients: the backward signal is the gradient with respect to each layer's output"
+    found = {"the loss is summed over the batch: Keras' loss averages it (the gradient is batch times smaller)":
+             _signal(model, images, labels, reduction="sum"),
+             kernels: _signal(model, images, labels, kernels=True)
+             if all(hasattr(layer, "kernel") for layer in model.layers) else None,   # a Flatten layer has none
+             "the model's last layer outputs logits: from_logits=True": _signal(model, images, labels,
+                                                                                 from_logits=False),
+             "that is the standard deviation: the root mean square does not subtract the mean": std}
+    return {hint: wrong for hint, wrong in found.items() if wrong is not None}
 
 
 def _outputs(model, images):

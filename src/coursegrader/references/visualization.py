@@ -130,7 +130,11 @@ def _fgsm(flat, images, labels, eps):
 
 
 def _fgsm_suspects(flat, images, labels, eps):
-    kernel, bias = probe_model("linear", flat).get_layer("linear").get_weights()
+    return fgsm_mistakes(*probe_model("linear", flat).get_layer("linear").get_weights(), images, labels, eps)
+
+
+def fgsm_mistakes(kernel, bias, images, labels, eps) -> dict:
+    """{hint: what the mistake gives} for FGSM on a linear classifier."""
     return {"the step goes down the loss: FGSM adds +eps * sign(gradient)":
             linear_fgsm_reference(kernel, bias, images, labels, -eps),
             "the result is not clipped to [0, 1]": linear_fgsm_reference(kernel, bias, images, labels, eps, None)}
@@ -141,7 +145,11 @@ def _occlusion(flat, images, class_index, patch, stride):
 
 
 def _occlusion_suspects(flat, images, class_index, patch, stride):
-    model = probe_model("cnn", flat)
+    return occlusion_mistakes(probe_model("cnn", flat), images, class_index, patch, stride)
+
+
+def occlusion_mistakes(model, images, class_index, patch, stride) -> dict:
+    """{hint: the maps the mistake gives}."""
     drops = occlusion_reference(model, images, class_index, patch, stride)
     return {"the sign is reversed: the map is p(original) - p(occluded), a drop": -drops,
             "the occluder is black (0); the lab asks for grey, 0.5":
@@ -155,7 +163,11 @@ def _sanity(flat, images, class_index, patch, stride, seed):
 
 
 def _sanity_suspects(flat, images, class_index, patch, stride, seed):
-    model = probe_model("cnn", flat)
+    return sanity_mistakes(probe_model("cnn", flat), images, class_index, patch, stride, seed)
+
+
+def sanity_mistakes(model, images, class_index, patch, stride, seed) -> dict:
+    """{hint: the correlations the mistake gives}."""
     maps = occlusion_reference(model, images, class_index, patch, stride)
     again = occlusion_reference(randomized_copy(model, seed), images, class_index, patch, stride)
     pearson = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(maps, again)]
