@@ -28,16 +28,16 @@ FIXED_RUN_TARGET = 0.6
 # The usual mistakes: their hints (what they give is recorded)
 # --------------------------------------------------------------------------
 
-OLD_VELOCITY = ("the weights moved by the old velocity: update the velocity first, "
-                 "v = momentum * v - lr * g, then w = w + v with the new v.")
-PYTORCH_VELOCITY = ("PyTorch's convention (v = momentum * v + g, w = w - lr * v): Keras keeps the "
-                     "learning rate inside the velocity, v = momentum * v - lr * g, w = w + v.")
-HEAVY_FOR_NESTEROV = ("with nesterov=True the step looks ahead: w = w + momentum * v_new - lr * g, "
-                       "not w + v_new.")
-ADAM_NO_CORRECTION = ("no bias correction: the moments start at zero, so Keras scales the step by "
-                       "sqrt(1 - beta_2**t) / (1 - beta_1**t), with t the number of this step.")
-ADAM_EPS_INSIDE = "epsilon is inside the square root: Keras divides by sqrt(v) + epsilon."
-ADAM_NOT_SQUARED = "the second moment averages the squared gradient, g * g, not |g|."
+OLD_VELOCITY = ("the weights moved by the old velocity: Keras updates the velocity first, then moves "
+                "the weights by the new one.")
+PYTORCH_VELOCITY = ("PyTorch's convention (the learning rate applied outside the velocity): Keras "
+                    "keeps the learning rate inside the velocity.")
+HEAVY_FOR_NESTEROV = ("with nesterov=True the step looks ahead: the weights do not move by the new "
+                      "velocity alone, as the heavy ball's do (see Nesterov's rule in the chapter).")
+ADAM_NO_CORRECTION = ("no bias correction: the moments start at zero, so Keras scales the step by a "
+                      "factor that depends on t, the number of this step.")
+ADAM_EPS_INSIDE = "epsilon is inside the square root: Keras adds it to the root of v."
+ADAM_NOT_SQUARED = "the second moment averages the squared gradient, not its absolute value."
 
 
 def _check_step(name: str, fn: Callable, parts: tuple[str, ...], cases, verbose, strict, hint) -> Check:
@@ -76,8 +76,8 @@ def check_momentum_step(fn: Callable, *, seed: int = 0, verbose: bool = True, st
     returns ``(w_new, velocity_new)``, equal to what ``keras.optimizers.SGD`` gives (recorded)."""
     return _check_step("momentum_step", fn, ("the new weights", "the new velocity"),
                        _momentum_cases(np.random.default_rng(seed)), verbose, strict,
-                       hint="Keras: v = momentum * v - lr * g; w = w + v, or with Nesterov "
-                            "w = w + momentum * v - lr * g (v the new velocity).")
+                       hint="compare with the chapter's rules in Keras' convention (the learning rate "
+                            "inside the velocity), or with keras.optimizers.SGD on a keras.Variable.")
 
 
 def _adam_cases(rng: np.random.Generator) -> list[dict]:
@@ -100,8 +100,8 @@ def check_adam_step(fn: Callable, *, seed: int = 0, verbose: bool = True, strict
     gives at step ``t`` (recorded)."""
     return _check_step("adam_step", fn, ("the new weights", "m", "v"),
                        _adam_cases(np.random.default_rng(seed)), verbose, strict,
-                       hint="m and v move towards g and g * g; the step is "
-                            "lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")
+                       hint="compare with the chapter's rule in the form Keras computes (the bias "
+                            "correction folded into the rate), or with keras.optimizers.Adam.")
 
 
 # --------------------------------------------------------------------------
