@@ -267,7 +267,7 @@ def test_a_non_keras_model_is_named_in_the_message():
     for bad, words in ((None, "got None"), ("cnn", "got the str 'cnn'"), (np.mean, "got the function 'mean'"),
                        (L.Dense(2), "got a Dense. Wrap the layer")):
         with pytest.raises(TypeError, match=rf"model must be a Keras model.*{words}"):
-            ins.check_model(bad)
+            ins.require_model(bad)
 
 
 def test_a_called_subclassed_model_gets_the_subclassed_message(images):
@@ -277,7 +277,7 @@ def test_a_called_subclassed_model_gets_the_subclassed_message(images):
         ins.as_images(model, images)
     with pytest.raises(ValueError, match="subclassed"):
         ins.logits_model(model)
-    assert ins.check_model(model, graph=False) is model
+    assert ins.require_model(model, graph=False) is model
 
 
 def test_check_inputs_refuses_nan_and_inf_and_flags_raw_pixels():

@@ -24,6 +24,11 @@ def fmt_shape(shape) -> str:
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+def float_dtype(arr: np.ndarray) -> np.dtype:
+    """The dtype of a float result computed from ``arr``: its own when it is float, else float64."""
+    return arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+
+
 def to_numpy(values) -> np.ndarray:
     """``values`` as a NumPy array, unchecked: tensors are read, ragged nested lists become an
     array of objects (which the callers refuse, each in its own words)."""

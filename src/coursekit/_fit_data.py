@@ -149,7 +149,7 @@ def _weights(sample_weight, what: str):
     w = example_array(sample_weight, what)
     if w.ndim != 1 and not (w.ndim == 2 and w.shape[1] == 1):
         raise ValueError(f"{what} has shape {w.shape}: give one weight per example, shape (N,).")
-    if np.any(w < 0):  # (NaN compares False: refused with the other values in check_model)
+    if np.any(w < 0):  # (NaN compares False: refused with the other values in check_against_model)
         raise ValueError(f"{what} holds negative weights: weights scale each example's loss and must be >= 0.")
     return w.reshape(len(w)).astype(np.float32)
 

@@ -27,7 +27,7 @@ from typing import Iterable
 import keras
 import tensorflow as tf
 
-from coursekit._layers import check_model, child_layers, find_layer, is_model, walk_layers
+from coursekit._layers import require_model, child_layers, find_layer, is_model, walk_layers
 from coursekit._squash import PreActivation, squash_kind
 
 __all__ = ["f32", "final_operation", "input_spec", "build", "traced", "cached", "probe"]
@@ -134,7 +134,7 @@ def _run(model, x, wanted: set[str], record: dict, strip: bool, pre: bool = Fals
 
 def input_spec(model):
     """``model``'s one input tensor; an unbuilt or multi-input model is a ValueError that says what to do."""
-    check_model(model)
+    require_model(model)
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):

@@ -20,7 +20,7 @@ import tensorflow as tf
 from coursekit._arrays import as_array as _as_array
 from coursekit._arrays import check_finite, describe
 from coursekit._graph import input_spec
-from coursekit._layers import check_model, walk_layers
+from coursekit._layers import require_model, walk_layers
 
 __all__ = ["has_rescaling", "check_inputs", "as_images", "as_targets"]
 
@@ -90,7 +90,7 @@ def check_inputs(model, x, arg: str = "x", *, warn_range: bool = True) -> None:
     ...
     ValueError: x contain 1 NaN or infinite value(s), the first at index (0, 1). ...
     """
-    check_model(model, graph=False)
+    require_model(model, graph=False)
     if isinstance(x, dict):
         for key, value in x.items():
             check_inputs(model, value, f"{arg}[{key!r}]", warn_range=warn_range)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from coursekit._heads import Head, head, logits_model, num_classes
 from coursekit._inputs import as_images, as_targets, check_inputs
-from coursekit._layers import check_model, find_layer, last_conv_layer, last_spatial_layer
+from coursekit._layers import require_model, find_layer, last_conv_layer, last_spatial_layer
 
 # The names coursekit's other modules (features, cam, attacks, arith, train) read from here.
 from coursekit._arrays import describe  # noqa: F401
@@ -26,7 +26,7 @@ from coursekit._layers import is_model, output_rank, walk_layers  # noqa: F401
 from coursekit._squash import softmax_kind  # noqa: F401
 
 __all__ = [
-    "check_model",
+    "require_model",
     "check_inputs",
     "find_layer",
     "last_conv_layer",

@@ -2,7 +2,7 @@
 
 The policy for the ``model`` and ``layer`` arguments of the whole package:
 
-* :func:`check_model` -- ``model`` must be a ``keras.Model``; None, a str, a
+* :func:`require_model` -- ``model`` must be a ``keras.Model``; None, a str, a
   function or a layer get a TypeError naming what was passed; a subclassed
   model (called or not) gets a ValueError saying how to rebuild it.
 * :func:`find_layer` -- ``layer`` may be a name, an index into ``model.layers``
@@ -23,7 +23,7 @@ import numpy as np
 
 from coursekit._arrays import describe
 
-__all__ = ["is_model", "child_layers", "walk_layers", "check_model", "find_layer", "output_rank", "last_conv_layer", "last_spatial_layer"]
+__all__ = ["is_model", "child_layers", "walk_layers", "require_model", "find_layer", "output_rank", "last_conv_layer", "last_spatial_layer"]
 
 
 def is_model(layer) -> bool:
@@ -58,7 +58,7 @@ def _is_graph_model(model) -> bool:
     return isinstance(model, (keras.Sequential, Functional))
 
 
-def check_model(model, arg: str = "model", *, graph: bool = True):
+def require_model(model, arg: str = "model", *, graph: bool = True):
     """Return ``model`` if it is a Keras 3 model coursekit can read, else raise.
 
     Parameters
@@ -82,7 +82,7 @@ def check_model(model, arg: str = "model", *, graph: bool = True):
 
     Examples
     --------
-    >>> check_model("cnn")
+    >>> require_model("cnn")
     Traceback (most recent call last):
     ...
     TypeError: model must be a Keras model (keras.Model, e.g. keras.Sequential([...])); got the str 'cnn'. ...

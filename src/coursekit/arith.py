@@ -226,9 +226,9 @@ def receptive_field(model, layer=None) -> ReceptiveField:
     """
     import keras
 
-    from coursekit._introspect import check_model, find_layer
+    from coursekit._introspect import require_model, find_layer
 
-    layers = _plain_layers(check_model(model, graph=False))
+    layers = _plain_layers(require_model(model, graph=False))
     if layer is not None:
         layer = find_layer(model, layer).name  # an unknown name gets a list of close ones
     size, jump, start = 1, 1, 0.5
@@ -372,9 +372,9 @@ def param_table(model) -> ParamTable:
     >>> param_table(model).total    # 3*3*1*32 + 32
     320
     """
-    from coursekit._introspect import check_model
+    from coursekit._introspect import require_model
 
-    check_model(model, graph=False)
+    require_model(model, graph=False)
     unbuilt = [layer.name for layer in _plain_layers(model) if not layer.built]
     if not model.built or unbuilt:
         raise ValueError(

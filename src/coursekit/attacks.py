@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from coursekit._introspect import as_images, as_targets, cached, check_model, describe, head, logits_model, traced
+from coursekit._introspect import as_images, as_targets, cached, require_model, describe, head, logits_model, traced
 
 __all__ = ["fgsm", "pgd", "robust_accuracy"]
 
@@ -192,7 +192,7 @@ class _Batch:
     """A checked batch of images plus what the attacks need to know about the model."""
 
     def __init__(self, model, images, bounds):
-        check_model(model)
+        require_model(model)
         self.low, self.high = _bounds(bounds)
         # The bounds state the pixel range, and are checked below: no range guessing.
         self.x = as_images(model, images, warn_range=False)

@@ -241,7 +241,7 @@ def explainer(cls, model, *args):
     >>> explainer(MeanCAM, model, "conv")(images).shape
     (2, 28, 28)
     """
-    _in.check_model(model)
+    _in.require_model(model)
     return _in.cached(model, (cls, *args), lambda: cls(model, *args))
 
 
@@ -261,7 +261,7 @@ class CAMExplainer:
     needs_gradients = True
 
     def __init__(self, model, layer=None):
-        _in.check_model(model)
+        _in.require_model(model)
         self._model = weakref.ref(model)  # the cache is keyed weakly on the model: no cycle
         self.layer = _in.find_layer(model, layer).name if layer is not None else _in.last_conv_layer(model)
         rank = _in.output_rank(_in.find_layer(model, self.layer))
@@ -549,7 +549,7 @@ class GradientExplainer:
     """
 
     def __init__(self, model):
-        _in.check_model(model)
+        _in.require_model(model)
         self.logits = _in.logits_model(model)
         self.head = _in.head(model)
         self.num_classes = self.head.units

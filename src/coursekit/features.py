@@ -73,7 +73,7 @@ def filters(layer, model=None, *, normalize=False) -> np.ndarray:
                 f"layer: filters({layer!r}) got a layer name or index but no model: pass the "
                 f"layer itself (model.layers[i]) or filters({layer!r}, model)."
             )
-        layer = _in.find_layer(_in.check_model(model, graph=False), layer)
+        layer = _in.find_layer(_in.require_model(model, graph=False), layer)
     elif not isinstance(layer, keras.layers.Layer):
         raise TypeError(
             f"layer must be a Conv2D layer, or its name or index together with model; got "
@@ -119,7 +119,7 @@ def feature_maps(model, image, layers=None) -> dict[str, np.ndarray]:
     >>> maps["conv"].shape, maps["conv"].dtype
     ((26, 26, 8), dtype('float32'))
     """
-    _in.check_model(model)
+    _in.require_model(model)
     x = _in.as_images(model, image, arg="image")
     single = np.ndim(image) == len(_in.input_spec(model).shape) - 1
     if layers is None:
@@ -391,7 +391,7 @@ def maximize_activation(
 
 def _image_spec(model):
     """The model's one input, which must be an image batch (N, H, W, C)."""
-    _in.check_model(model)
+    _in.require_model(model)
     spec = _in.input_spec(model)
     if len(spec.shape) != 4:
         raise ValueError(f"maximize_activation needs an image model; input is {tuple(spec.shape)}.")

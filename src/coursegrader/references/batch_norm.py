@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coursekit._arrays import float_dtype
 from coursekit.checks import numeric_gradient
 from coursekit.checks.batch_norm import (
     AXES_ALL, AXES_BATCH_ONLY, BATCH_IN_INFERENCE, EPS_OUTSIDE, MOMENTUM, NOT_UPDATED, UNBIASED,
@@ -17,10 +18,6 @@ from coursekit.checks.batch_norm import (
 def _axes(x) -> tuple[int, ...]:
     """Every axis but the last (the channels): N for (N, D), N, H and W for (N, H, W, C)."""
     return tuple(range(np.ndim(x) - 1))
-
-
-def _float_dtype(x: np.ndarray):
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _running(x, running_mean, running_var):
@@ -54,7 +51,7 @@ def batchnorm_reference(x, gamma, beta, eps=1e-3, mode="train", running_mean=Non
         mean, var = run_mean, run_var
     out = tf.nn.batch_normalization(x64, mean, var, np.asarray(beta, np.float64),
                                     np.asarray(gamma, np.float64), eps).numpy()
-    dtype = _float_dtype(x)
+    dtype = float_dtype(x)
     return out.astype(dtype), run_mean.astype(dtype), run_var.astype(dtype)
 
 
@@ -70,7 +67,7 @@ def batchnorm_backward_reference(dout, x, gamma, beta, eps=1e-3):
         mean, var = tf.nn.moments(x64, axes=list(_axes(x)))
         out = tf.nn.batch_normalization(x64, mean, var, beta64, gamma64, eps)
         loss = tf.reduce_sum(tf.constant(np.asarray(dout, np.float64)) * out)
-    dtype = _float_dtype(x)
+    dtype = float_dtype(x)
     return tuple(g.numpy().astype(dtype) for g in tape.gradient(loss, variables))
 
 

@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 
+from coursekit._arrays import float_dtype
 from coursekit.checks import numeric_gradient
 
 
@@ -17,10 +18,6 @@ def _pool_op(kind: str):
     if kind not in ops:
         raise ValueError(f"kind must be 'max' or 'avg', not {kind!r}")
     return ops[kind]
-
-
-def _float_dtype(x: np.ndarray):
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
 
 
 def pool_reference(x, size: int, stride: int, kind: str = "max") -> np.ndarray:
@@ -34,7 +31,7 @@ def pool_reference(x, size: int, stride: int, kind: str = "max") -> np.ndarray:
     # tf.constant with an explicit dtype: a NumPy float64 array given to tf.nn.max_pool2d
     # as it is would be computed in float32.
     inputs = tf.constant(x, dtype=tf.float64)
-    return np.asarray(_pool_op(kind)(inputs, int(size), int(stride), "VALID")).astype(_float_dtype(x))
+    return np.asarray(_pool_op(kind)(inputs, int(size), int(stride), "VALID")).astype(float_dtype(x))
 
 
 def pool_backward_reference(dout, x, size: int, stride: int, kind: str = "max") -> np.ndarray:
@@ -52,7 +49,7 @@ def pool_backward_reference(dout, x, size: int, stride: int, kind: str = "max") 
         tape.watch(inputs)
         pooled = _pool_op(kind)(inputs, int(size), int(stride), "VALID")
         loss = tf.reduce_sum(upstream * pooled)
-    return tape.gradient(loss, inputs).numpy().astype(_float_dtype(x))
+    return tape.gradient(loss, inputs).numpy().astype(float_dtype(x))
 
 
 def pool_numeric_gradient(dout, x, kind: str = "max") -> np.ndarray:

@@ -212,12 +212,12 @@ LENET5_ROWS = [("Conv2D(tanh)", (28, 28, 6), 156), ("AveragePooling2D", (14, 14,
 
 
 def _plain(rows):
-    """Rows without the activations, as check_model compares them."""
+    """Rows without the activations, as check_structure compares them."""
     return [(kind.split("(")[0], shape, n) for kind, shape, n in rows]
 
 
 def _with_activations(name: str, model, rows, verbose: bool, strict: bool) -> Check:
-    """check_model's layer-by-layer report, then the activations (which it does not see)."""
+    """check_structure's layer-by-layer report, then the activations (which it does not see)."""
     report = check_structure(name, model, _plain(rows), verbose=False)
     problem = None if not report.passed else rows_problems(model, rows=rows)
     if problem:
