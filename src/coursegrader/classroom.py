@@ -372,16 +372,22 @@ def _running(client, futures) -> int:
 
 def _outcome(future, lab: str, seed: int, recorded: int) -> dict:
     """The task's result; for a task that failed twice (its grader raised, or its worker died
-    each time it ran), a 0 with the reason, flagged, that the next autograde grades again."""
-    if future.status == "finished":
+    each time it ran), a 0 with the reason, flagged, that the next autograde grades again.
+
+    Read with result(), never from the future's status: a result held by a worker that dies
+    before this process reads it is lost (status "lost", after as_completed yielded it) and
+    Dask computes it again; result() waits for that, where the status said "not finished"."""
+    from concurrent.futures import CancelledError
+
+    try:
         return future.result()
-    if future.status == "cancelled":   # the scheduler went away: what is recorded stays; re-run for the rest
+    except CancelledError:   # the scheduler went away: what is recorded stays; re-run for the rest
         raise SystemExit(f"{lab}: the Dask scheduler went away after {recorded} results (each recorded); "
-                         "run autograde again to grade the rest")
-    error = future.exception()
-    why = ("not graded: every worker that ran it died (out of memory? see the Dask workers' logs)"
-           if type(error).__name__ == "KilledWorker"
-           else f"not graded: the grader failed twice ({type(error).__name__}: {error})")
+                         "run autograde again to grade the rest") from None
+    except Exception as error:  # noqa: BLE001 - whatever the task raised twice, or KilledWorker
+        why = ("not graded: every worker that ran it died (out of memory? see the Dask workers' logs)"
+               if type(error).__name__ == "KilledWorker"
+               else f"not graded: the grader failed twice ({type(error).__name__}: {error})")
     return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
             "flags": [why], "refused": why, "retry": True}
 
