@@ -31,6 +31,18 @@ def returned_array(value):
     return array, None
 
 
+def report_numbers(report, n: int):
+    """(the ``n`` numbers of a student's report as an array, None), or (None, what is wrong with
+    its form)."""
+    try:
+        values = np.asarray(report, dtype=float)
+    except (TypeError, ValueError):
+        return None, f"report must be a tuple of {n} numbers"
+    if values.shape != (n,) or not np.all(np.isfinite(values)):
+        return None, f"report must be a tuple of {n} finite numbers"
+    return values, None
+
+
 def _shape_hints(got_shape, want_shape) -> list[str]:
     hints = []
     if len(got_shape) == len(want_shape) and tuple(got_shape) == tuple(want_shape)[::-1]:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._compare import compare
+from ._compare import compare, report_numbers
 from ._functions import case
 from ._report import Check, finish, fmt_shape
 from ._student import running
@@ -308,12 +308,9 @@ DESIGN_LOSS = 0.6
 def bn_report_problem(report) -> str | None:
     """What is wrong with the form of lab 6's report (BN after the ReLU, learning rate, mean and
     spread with BN, mean and spread without, BN wins), or with what it draws from its own numbers."""
-    try:
-        values = np.asarray(report, dtype=float)
-    except (TypeError, ValueError):
-        return "report must be a tuple of 7 numbers"
-    if values.shape != (7,) or not np.all(np.isfinite(values)):
-        return "report must be a tuple of 7 finite numbers"
+    values, problem = report_numbers(report, 7)
+    if problem:
+        return problem
     after_relu, rate, bn, bn_spread, plain, plain_spread, wins = values
     if after_relu not in (0, 1) or wins not in (0, 1):
         return "BN_AFTER_RELU and BN_WINS must be True or False"

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._compare import report_numbers
 from ._functions import case, check_function
 from ._report import Check, finish, fmt_shape
 from ._student import running
@@ -94,12 +95,9 @@ def truncated_problem(model, base, layer_name: str, images) -> str | None:
 def report_problem(report) -> str | None:
     """What is wrong with the form of a report (cut block, budget, pretrained mean and spread,
     random mean and spread, transfer wins), or with the verdict it draws from its own numbers."""
-    try:
-        values = np.asarray(report, dtype=float)
-    except (TypeError, ValueError):
-        return "report must be a tuple of 7 numbers"
-    if values.shape != (7,) or not np.all(np.isfinite(values)):
-        return "report must be a tuple of 7 numbers"
+    values, problem = report_numbers(report, 7)
+    if problem:
+        return problem
     block, budget, pre, pre_spread, rnd, rnd_spread, wins = values
     if block not in range(1, 18) or budget not in range(1, 51):
         return "CUT_BLOCK must be a whole number from 1 to 17, BUDGET one from 1 to 50"
