@@ -123,18 +123,22 @@ def _call(name: str, fn: Callable, *args):
 
 
 def _against_recorded(name: str, fn: Callable, cases, note: str, verbose: bool, strict: bool, *,
-                      mistakes: bool = False) -> Check:
+                      mistakes: bool = False, changed: str | None = None) -> Check:
     """``fn`` on each case, ``(recorded arguments, fn's arguments, compare's options)``, against
-    the recorded answer (and, with ``mistakes``, the recorded typical mistakes)."""
+    the recorded answer (and, with ``mistakes``, the recorded typical mistakes). With ``changed``
+    (what to say then), the model, ``fn``'s first argument, must keep its weights."""
     expected, suspects = recorded("visualization", name)
     for key, args, options in cases:
         try:
             want = expected(*key)
         except NotRecorded as missing:
             return finish(Check(name, False, [str(missing)]), verbose, strict)
+        before = flat_weights(args[0]) if changed else None
         got, error = _call(name, fn, *args)
         if error is not None:
             return finish(error, verbose, strict)
+        if changed and not np.array_equal(before, flat_weights(args[0])):
+            return finish(Check(name, False, [changed]), verbose, strict)
         result = compare(name, got, want, suspects=suspects(*key) if mistakes else None, verbose=False, **options)
         if not result:
             return finish(result, verbose, strict)
@@ -278,26 +282,11 @@ def check_sanity_check(fn: Callable, *, seed: int = 0, verbose: bool = True,
     rng = np.random.default_rng(seed)
     model = _random_model("cnn", rng)
     images = rng.random((3, 16, 16, 3), dtype=np.float32)
-    args = (flat_weights(model), images, 1, 4, 3, 7)
-    expected, suspects = recorded("visualization", name)
-    try:
-        want = expected(*args)
-    except NotRecorded as missing:
-        return finish(Check(name, False, [str(missing)]), verbose, strict)
-    before = flat_weights(model)
-    got, error = _call(name, fn, model, images.copy(), 1, 4, 3, 7)
-    if error is not None:
-        return finish(error, verbose, strict)
-    if not np.array_equal(before, flat_weights(model)):
-        return finish(Check(name, False, [
-            "the model's own weights changed: randomize a copy (keras.models.clone_model), "
-            "the caller still needs the trained model."]), verbose, strict)
-    result = compare(name, np.asarray(got, np.float64), want, rtol=0, atol=0.01,
-                     context="class 1, patch 4, stride 3, seed 7", suspects=suspects(*args),
-                     hint="copy = keras.models.clone_model(model); each weight array w gets "
-                          "rng.normal(0, w.std(), w.shape), rng = np.random.default_rng(seed); "
-                          "then Spearman's correlation of the two maps, image by image.",
-                     verbose=False)
-    if not result:
-        return finish(result, verbose, strict)
-    return finish(Check(name, True, ["equal to the recorded correlations"]), verbose, strict)
+    hint = ("copy = keras.models.clone_model(model); each weight array w gets "
+            "rng.normal(0, w.std(), w.shape), rng = np.random.default_rng(seed); "
+            "then Spearman's correlation of the two maps, image by image.")
+    cases = [((flat_weights(model), images, 1, 4, 3, 7), (model, images.copy(), 1, 4, 3, 7),
+              dict(rtol=0, atol=0.01, hint=hint, context="class 1, patch 4, stride 3, seed 7"))]
+    return _against_recorded(name, fn, cases, "equal to the recorded correlations", verbose, strict, mistakes=True,
+                             changed="the model's own weights changed: randomize a copy (keras.models.clone_model), "
+                                     "the caller still needs the trained model.")
