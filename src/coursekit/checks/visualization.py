@@ -113,6 +113,13 @@ def _random_model(kind: str, rng: np.random.Generator, scale: float = 0.5):
 # --------------------------------------------------------------------------- the checks
 
 
+def _cnn_and_images(seed: int, n: int):
+    """The small random CNN the checks probe, and ``n`` random 16 x 16 RGB images (one draw)."""
+    rng = np.random.default_rng(seed)
+    model = _random_model("cnn", rng)
+    return model, rng.random((n, 16, 16, 3), dtype=np.float32)
+
+
 def _call(name: str, fn: Callable, *args):
     """(result, None) or (None, the Check that reports the student's error)."""
     if not callable(fn):
@@ -152,9 +159,7 @@ def check_feature_extractor(fn: Callable, *, seed: int = 0, verbose: bool = True
     import keras
 
     name = "feature_extractor"
-    rng = np.random.default_rng(seed)
-    model = _random_model("cnn", rng)
-    images = rng.random((3, 16, 16, 3), dtype=np.float32)
+    model, images = _cnn_and_images(seed, 3)
     try:
         expected = {layer: recorded("visualization", f"{name}.{layer}")[0](flat_weights(model), images)
                     for layer in ("conv1", "pool1", "conv2", "gap", "logits")}
@@ -223,9 +228,7 @@ def check_grad_cam(fn: Callable, *, seed: int = 0, verbose: bool = True, strict:
     """Lab 9, step 3: ``fn(model, images, class_index, layer)`` on a GAP -> Dense model must
     return ReLU(CAM) divided by its maximum, (N, h, w) at the layer's resolution, float32."""
     name = "grad_cam"
-    rng = np.random.default_rng(seed)
-    model = _random_model("cnn", rng)
-    images = rng.random((4, 16, 16, 3), dtype=np.float32)
+    model, images = _cnn_and_images(seed, 4)
     hint = ("weights = mean over (height, width) of d logit[class] / d maps; map = "
             "ReLU(sum_k weight_k * maps_k); then divide each map by its maximum. "
             "Use the logits (these models have no softmax).")
@@ -259,9 +262,7 @@ def check_occlusion(fn: Callable, *, seed: int = 0, verbose: bool = True, strict
     """Lab 9, step 5: ``fn(model, images, class_index, patch, stride)`` returns the drop in the
     class's softmax probability for a grey patch at each position, (N, rows, cols), float32."""
     name = "occlusion"
-    rng = np.random.default_rng(seed)
-    model = _random_model("cnn", rng)
-    images = rng.random((3, 16, 16, 3), dtype=np.float32)
+    model, images = _cnn_and_images(seed, 3)
     hint = ("rows = range(0, H - patch + 1, stride), the same for columns; "
             "map = p(class | image) - p(class | image with a 0.5 square), p = softmax of the logits.")
     cases = [((flat_weights(model), images, class_index, patch, stride),
@@ -279,9 +280,7 @@ def check_sanity_check(fn: Callable, *, seed: int = 0, verbose: bool = True,
     image, Spearman's rank correlation between the occlusion maps of the model and of its
     randomized copy."""
     name = "sanity_check"
-    rng = np.random.default_rng(seed)
-    model = _random_model("cnn", rng)
-    images = rng.random((3, 16, 16, 3), dtype=np.float32)
+    model, images = _cnn_and_images(seed, 3)
     hint = ("copy = keras.models.clone_model(model); each weight array w gets "
             "rng.normal(0, w.std(), w.shape), rng = np.random.default_rng(seed); "
             "then Spearman's correlation of the two maps, image by image.")
