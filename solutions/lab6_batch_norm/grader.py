@@ -152,11 +152,16 @@ def _standardized(x):
     return (x - x.mean(axis=axes)) / x.std(axis=axes) + x.mean(axis=axes)
 
 
+#: the rules a wrong gradient is told (the self-check's words, without the formula the step asks for)
+BACKWARD_RULE = ("x reaches the output three ways: directly, through the mean and through the variance; "
+                 "dgamma and dbeta sum over every axis but the channels")
+
+
 def backward(rng):
     from coursegrader.references.batch_norm import batchnorm_backward_reference, numeric_bn_gradients
     from coursekit.checks import GRADIENT_ATOL, GRADIENT_RTOL
 
-    probes = [Probe(reason, (dout, x, gamma, beta, eps),
+    probes = [Probe(reason, (dout, x, gamma, beta, eps), hint=BACKWARD_RULE,
                     expect=_flat(*batchnorm_backward_reference(dout, x, gamma, beta, eps)))
               for dout, x, gamma, beta, eps, reason in _backward_inputs(rng)]
     # CS231n's check: a numeric gradient in float64.
@@ -167,7 +172,7 @@ def backward(rng):
         probes.append(Probe("relative error against a float64 numeric gradient above 1e-8",
                             (dout, x, gamma, beta, 1e-3),
                             expect=_flat(*numeric_bn_gradients(dout, x, gamma, beta, 1e-3)),
-                            rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL))
+                            rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL, hint=BACKWARD_RULE))
     return probes
 
 
@@ -195,6 +200,7 @@ def _layer_judge(k, shape, want):
 
 def layer(rng):
     from coursekit.checks import keras_batchnorm_run
+    from coursekit.checks.batch_norm import MOMENTUM
 
     probes = []
     for conv, reason in [(False, "(N, D) inputs, several training steps then inference"),
@@ -210,8 +216,15 @@ def layer(rng):
         c = shape[-1]
         want = _flat(run["train"], run["inference"], run["moving_mean"], run["moving_variance"],
                      np.float32([2, 2, 2 * c, 2 * c]))
+        # Keras' layer at 1 - momentum is the other convention (PyTorch's), in one statistic or both
+        other = keras_batchnorm_run(batches, x_test, gamma, beta, 1 - momentum, epsilon)
+        mistakes = {f"{words}{MOMENTUM}": _flat(run["train"], gamma * (x_test - mean) / np.sqrt(var + epsilon) + beta,
+                                                 mean, var, np.float32([2, 2, 2 * c, 2 * c]))
+                    for words, mean, var in [("", other["moving_mean"], other["moving_variance"]),
+                                             ("the moving mean: ", other["moving_mean"], run["moving_variance"]),
+                                             ("the moving variance: ", run["moving_mean"], other["moving_variance"])]}
         probes.append(Probe(reason, (batches, x_test, gamma, beta, momentum, epsilon),
-                            judge=_layer_judge(k, shape, want)))
+                            judge=_layer_judge(k, shape, want), rtol=1e-4, atol=1e-4, mistakes=mistakes))
     return probes
 
 
