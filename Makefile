@@ -67,9 +67,10 @@ endif
 # workflow, the fresh-venv install and each lab's full-marks grading (markers in conftest.py).
 test-fast: $(STAMP)
 	@echo "test-fast leaves out (make test runs them): the chapters, the book build and its browser tests;"
-	@echo "each lab's full-marks grading, corpus and self-checks; the class workflow, the fresh-venv install"
-	@echo "and the wheels; the pasted coursekit bodies; the steps that cost seconds a seed (seed fairness's"
-	@echo "FEWER, mistake feedback's SLOW, lab 5's training checks). Markers: slow, book, browser."
+	@echo "each lab's full-marks grading, corpus and self-checks; the class on PostgreSQL, the fresh-venv install"
+	@echo "and the wheels; the pasted coursekit bodies; seed fairness past each step's first 20 seeds and"
+	@echo "the steps that cost seconds a seed (its FEWER, mistake feedback's SLOW, lab 5's training checks)."
+	@echo "Markers: slow, book, browser."
 	$(PYTEST) -m "not book and not browser and not slow" --durations=15
 
 setup-cells: $(STAMP)
