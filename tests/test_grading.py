@@ -379,6 +379,49 @@ def test_expected_values_computed_ahead_are_those_computed_first():
     assert any(np.shape(a) != np.shape(b) or not np.array_equal(a, b) for a, b in drawn), "the seed draws inputs"
 
 
+def test_silenced_blocks_in_two_threads_leave_the_process_printing_where_it_did():
+    """A grader silences trusted code in the probe thread while the main thread silences its own.
+    Plain redirect_stdout blocks that interleave (A in, B in, A out, B out) leave sys.stdout on A's
+    buffer; quiet() runs them one at a time, so each restores what it found."""
+    import threading
+    import time
+
+    from coursegrader import quiet
+
+    before, inside, release = sys.stdout, threading.Event(), threading.Event()
+
+    def background():
+        with quiet():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    inside.wait(5)
+    threading.Timer(0.2, release.set).start()   # the background block ends first...
+    with quiet():
+        time.sleep(0.4)                          # ...while this one would still be open
+    thread.join(5)
+    assert sys.stdout is before
+
+
+@needs_sandbox
+def test_a_grading_run_leaves_no_probe_thread_running():
+    """A blank submission looks few steps' probes up (its steps fail before judging): the run
+    still waits for the probe thread, which would otherwise go on after the run returns, and
+    print, or silence the process, in whatever runs next."""
+    import threading
+
+    from coursegrader import grade
+
+    lab = "lab4_architectures"   # its probes build reference networks: seconds of work
+    blank = (ROOT / "labs" / lab / f"{lab}.ipynb").read_bytes()
+    result = grade.grade_submission(ROOT / "solutions" / lab, ROOT / "labs" / lab / f"{lab}.ipynb",
+                                    blank, seed=SEED)
+    assert result["score"] == 0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("probes")]
+
+
 _RANDOM_GRADER = '''
 import numpy as np
 from coursegrader import Probe, Step

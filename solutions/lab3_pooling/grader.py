@@ -9,14 +9,12 @@ same kinds, seeds and digits as the student's code. A reason says what property 
 never the inputs. TensorFlow is imported inside the probe functions only.
 """
 
-import contextlib
 import functools
-import io
 import pathlib
 
 import numpy as np
 
-from coursegrader import Probe, Step
+from coursegrader import Probe, Step, quiet
 
 HERE = pathlib.Path(__file__).resolve().parent
 SHIFT = 2                 # pixels, as the lab says
@@ -118,12 +116,6 @@ def max_by_conv(rng):
             for x, reason in inputs]
 
 
-@contextlib.contextmanager
-def _quiet():
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
-
-
 def _reference(*grade_ids):
     """The lab's reference solution of these steps, defined here (trusted code)."""
     from coursegrader.grade import reference_namespace
@@ -145,7 +137,7 @@ def shift_study(rng):
     from coursekit.data import load as load_dataset
 
     reference = _reference("shift_net", "shift_study")
-    with _quiet():
+    with quiet():
         (x_train, y_train), (x_test, y_test) = load_dataset("mnist", quiet=True)
     train = rng.choice(len(x_train), 800, replace=False)
     test = rng.choice(len(x_test), 400, replace=False)

@@ -13,15 +13,13 @@ alone leaves it near chance: tests/test_lab5_checks.py shows it). A reason says 
 failed, never the inputs. TensorFlow is imported inside the probe functions only.
 """
 
-import contextlib
 import functools
-import io
 import json
 import pathlib
 
 import numpy as np
 
-from coursegrader import Probe, Step
+from coursegrader import Probe, Step, quiet
 
 HERE = pathlib.Path(__file__).resolve().parent
 RTOL, ATOL = 1e-4, 1e-6      # Keras steps in float32
@@ -29,12 +27,6 @@ RATE_FACTOR = 1.5            # the reference's own rate, within what threads and
 LOSS_MARGIN = 0.1            # or a rate is as good as the reference's in a short run
 DRAWS = 5                    # draws of a probe, until a short run at the reference's rate learns
 LEARNED = 2.0                # ... to a training loss below this (a uniform guess: ln 10 = 2.30)
-
-
-@contextlib.contextmanager
-def _quiet():
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,7 +38,7 @@ def _reference(*grade_ids):
 
     sources = reference_sources(json.loads((HERE / "lab5_training.ipynb").read_text()))
     namespace = {"np": np, "keras": keras, "__name__": "lab5_reference"}  # as the lab's first cells give
-    with _quiet():
+    with quiet():
         for grade_id in grade_ids:
             exec(compile(sources[grade_id], f"<reference {grade_id}>", "exec"), namespace)  # noqa: S102
     return namespace
@@ -56,7 +48,7 @@ def _reference(*grade_ids):
 def _mnist():
     from coursekit.data import load
 
-    with _quiet():
+    with quiet():
         return load("mnist", quiet=True)
 
 
@@ -140,7 +132,7 @@ def range_test(rng):
             index = rng.choice(len(x_train), 512, replace=False)
             x, y, seed = _scaled(x_train[index]) * brightness, np.asarray(y_train[index]), int(rng.integers(10_000))
             model = range_test_net(seed)
-            with _quiet():
+            with quiet():
                 ref_rate = float(reference(range_test_net(seed), x, y))
             draws.append((short_run(model, ref_rate, x, y, seed=seed), ref_rate, model, x, y, seed))
             if draws[-1][0] < LEARNED:

@@ -13,14 +13,12 @@ A reason says what property failed, never the inputs.
 TensorFlow is imported inside the probe functions only.
 """
 
-import contextlib
 import functools
-import io
 import pathlib
 
 import numpy as np
 
-from coursegrader import Probe, Step
+from coursegrader import Probe, Step, quiet
 
 HERE = pathlib.Path(__file__).resolve().parent
 STUDY_DIGITS = 1000       # the convnet trains on this many digits
@@ -228,12 +226,6 @@ def layer(rng):
     return probes
 
 
-@contextlib.contextmanager
-def _quiet():
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
-
-
 def _reference(*grade_ids):
     """The lab's reference solution of these steps, defined here (trusted code)."""
     import keras
@@ -246,7 +238,7 @@ def _reference(*grade_ids):
 def _study_digits():
     from coursekit.data import load as load_dataset
 
-    with _quiet():
+    with quiet():
         (x_train, y_train), _ = load_dataset("mnist", quiet=True)
     return x_train, y_train
 
@@ -271,7 +263,7 @@ def experiment(rng):
     kwargs = {"placement": placement, "learning_rate": float(rng.choice(RATES)),
               "seeds": [int(s) for s in rng.choice(10_000, size=2, replace=False)]}
     args = (x_train[chosen], y_train[chosen])
-    with _quiet():
+    with quiet():
         expect = np.asarray(reference["bn_experiment"](*args, **kwargs), dtype=np.float64)
     return [Probe(f"two seeded runs of the convnet, BN placement {placement!r}", args, kwargs,
                   judge=_experiment_judge(expect),
@@ -284,7 +276,7 @@ def _study(after_relu, learning_rate):
     reference = _reference("bn_experiment")
     x_train, y_train = _study_digits()
     args = (x_train[:STUDY_DIGITS], y_train[:STUDY_DIGITS])
-    with _quiet():
+    with quiet():
         return [np.asarray(reference["bn_experiment"](*args, placement=placement, learning_rate=learning_rate,
                                                       seeds=range(5)), dtype=np.float64)
                 for placement in ("after" if after_relu else "before", "none")]

@@ -18,7 +18,7 @@ import numpy as np
 
 from coursegrader.references import visualization as refs
 from coursekit.checks import visualization as vis
-from coursegrader import Probe, Step
+from coursegrader import Probe, Step, quiet
 
 EPS_MNIST = 0.1        # FGSM's eps on the MNIST network, as the lab says
 BAND = 0.05            # adversarial accuracy may exceed the recipe's by this much
@@ -194,15 +194,12 @@ def attacks(rng):
 def _mnist_probe(rng):
     """A small network trained here on MNIST; the student's FGSM must stay in the eps-ball and
     the bounds and bring its accuracy down to (nearly) the reference FGSM's."""
-    import contextlib
-    import io
-
     import keras
 
     from coursekit.attacks import fgsm
     from coursekit.data import load as load_dataset
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet():
         (x_train, y_train), (x_test, y_test) = load_dataset("mnist", quiet=True)
     train = rng.choice(len(x_train), 3000, replace=False)
     test = rng.choice(len(x_test), 300, replace=False)

@@ -16,6 +16,6 @@ distribution, cnn-coursegrader), and its command line is ``coursegrader`` (:mod:
 """
 
 from .grade import grade_submission, new_seed
-from .spec import Probe, Step
+from .spec import Probe, Step, quiet
 
-__all__ = ["grade_submission", "new_seed", "Probe", "Step"]
+__all__ = ["grade_submission", "new_seed", "Probe", "Step", "quiet"]

@@ -183,6 +183,7 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
         else:
             probes = engine.probes_ahead(SOLUTIONS / lab, seed)  # computed while the first one is graded
             results = {s: grade_one(lab, data, seed, probes) for s, data in blobs.items()}
+            probes.finish()  # refused submissions look no step up
         _record(course.result() / "gradebook.db", lab, results)
         for student, result in results.items():
             result.update(_scores(course.result(), lab, student))

@@ -16,7 +16,6 @@ import collections.abc
 import concurrent.futures
 import contextlib
 import functools
-import io
 import json
 import pathlib
 import re
@@ -45,7 +44,7 @@ def reference_namespace(lab_dir: pathlib.Path, *grade_ids: str, **names) -> dict
     in a namespace that holds np and ``names``: what a lab's grader.py compares students with."""
     sources = reference_sources(json.loads((lab_dir / f"{lab_dir.name}.ipynb").read_text()))
     namespace = {"np": np, "__name__": f"{lab_dir.name}_reference", **names}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with spec.quiet():
         for grade_id in grade_ids:
             exec(compile(sources[grade_id], f"<reference {grade_id}>", "exec"), namespace)  # noqa: S102
     return namespace
@@ -86,6 +85,11 @@ class _ProbesAhead(collections.abc.Mapping):
 
     def __len__(self) -> int:
         return len(self._futures)
+
+    def finish(self) -> None:
+        """Wait for the steps still being computed, so that no probe thread outlives its grading
+        run (a refused submission looks none up) and writes into whatever runs next."""
+        concurrent.futures.wait(self._futures.values())
 
 
 def _settings_kept(work, *args):
@@ -162,9 +166,12 @@ def grade_submission(lab_dir: pathlib.Path, release_path: pathlib.Path, data: by
         result["steps"] = {s.grade_id: _verdict(0, worth[s.grade_id], f"not graded: {taken.refused}")
                            for s in steps}
     else:
-        probes = probes_ahead(lab_dir, seed) if probes is None else probes
+        own = probes is None
+        probes = probes_ahead(lab_dir, seed) if own else probes
         result["steps"] = _grade_steps(steps, probes, taken, Given(release), reference_sources(solution), worth,
                                        boxed, seed)
+        if own:
+            probes.finish()
         for gid, verdict in result["steps"].items():
             result["flags"] += [f"{gid}: {f}" for f in verdict.pop("flags")]
             result["notes"] += [f"{gid}: {n}" for n in verdict.pop("notes")]

@@ -10,9 +10,12 @@ inputs. See GRADING.md.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
+import io
 import pathlib
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -74,6 +77,21 @@ class Step:
     @property
     def defines(self) -> set[str]:
         return {self.call} if self.call else set(self.names)
+
+
+_QUIET = threading.RLock()
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence prints of trusted code (a reference solution, a training run) in a grader.
+
+    ``sys.stdout`` belongs to the whole process, and the grader computes probes in a background
+    thread while the main thread judges: two plain ``redirect_stdout`` blocks that interleave
+    restore each other's stream in the wrong order and leave the process printing nowhere (or
+    into a test's capture). One lock makes every silenced block run alone."""
+    with _QUIET, contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def load(path: pathlib.Path) -> list[Step]:
