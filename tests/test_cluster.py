@@ -130,13 +130,21 @@ def test_readme_commands_on_a_cluster_whose_worker_dies(postgres, tmp_path):  # 
 def test_a_result_lost_with_its_worker_is_computed_again():
     """A result held by a worker that dies before the client reads it is lost after as_completed
     yielded its future; autograde waits for Dask to compute it again. (Read from the future's
-    status, it was recorded as a 0, "the grader failed twice (NoneType: None)".)"""
+    status, it was recorded as a 0, "the grader failed twice (NoneType: None)".) The second run
+    takes 3 s, so the lost state lasts long enough to be seen, whatever the machine's load."""
     from distributed import Client, wait
 
+    def three_slowly_elsewhere():   # defined here: Dask sends its code to the workers
+        from distributed import get_worker
+
+        if get_worker().name != "w1":
+            time.sleep(3)
+        return 3
+
+    key = (f"grade-{LAB}", "ann", "run")
     with loopback.cluster(2) as (address, workers), Client(address, timeout="30s") as client:
         where = {w["name"]: a for a, w in client.scheduler_info()["workers"].items()}
-        future = client.submit(sum, [1, 2], key=(f"grade-{LAB}", "ann", "run"), workers=[where["w1"]],
-                               allow_other_workers=True)
+        future = client.submit(three_slowly_elsewhere, key=key, workers=[where["w1"]], allow_other_workers=True)
         wait(future, timeout=60)
         workers["w1"].kill()
         deadline = time.monotonic() + 60
@@ -144,6 +152,7 @@ def test_a_result_lost_with_its_worker_is_computed_again():
             time.sleep(0.01)
         assert future.status == "lost"
         assert classroom._outcome(future, LAB, 0, recorded=0) == 3
+        assert _runs_of(address, key) == 2, "computed once on each worker"
 
 
 def test_a_task_that_fails_twice_is_a_recorded_zero_with_its_reason(tmp_path, monkeypatch):
