@@ -109,6 +109,17 @@ def _finish(fig, owned: bool):
     return _release(fig)
 
 
+def _mosaic(tiles, cmaps, names, *, ncols, size, figsize, title, ax, **imshow):
+    """One panel per tile, drawn with its colormap and titled with its name (if any)."""
+    nrows, ncols = _grid(len(tiles), ncols)
+    fig, axes, owned = _figure(nrows, ncols, size, figsize, title, ax, len(tiles))
+    for a, tile, cmap, name in zip(axes, tiles, cmaps, names):
+        a.imshow(tile, cmap=cmap, **imshow)
+        if name:
+            a.set_title(name, fontsize=9)
+    return _finish(fig, owned)
+
+
 def image_grid(
     images,
     titles: Sequence[str] | None = None,
@@ -167,14 +178,10 @@ def image_grid(
         images = images[None]  # one image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles: got {len(titles)} titles for {len(images)} images; give one per image.")
-    nrows, ncols = _grid(len(images), ncols)
-    fig, axes, owned = _figure(nrows, ncols, size, figsize, title, ax, len(images))
-    for i, image in enumerate(images):
-        shown, default_cmap = _displayable(image)
-        axes[i].imshow(shown, cmap=cmap or default_cmap)
-        if titles is not None:
-            axes[i].set_title(str(titles[i]), fontsize=9)
-    return _finish(fig, owned)
+    shown = [_displayable(image) for image in images]
+    names = [str(t) for t in titles] if titles is not None else [""] * len(images)
+    return _mosaic([tile for tile, _ in shown], [cmap or default for _, default in shown], names,
+                   ncols=ncols, size=size, figsize=figsize, title=title, ax=ax)
 
 
 def heatmap_overlay(image, heatmap, *, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
@@ -282,13 +289,8 @@ def overlay(
         names.append("" if show_images or titles is None else str(titles[i]))
     if ncols is None and show_images:
         ncols = 2 * min(len(images), 4)
-    nrows, ncols = _grid(len(tiles), ncols)
-    fig, axes, owned = _figure(nrows, ncols, size, figsize, title, ax, len(tiles))
-    for a, tile, name in zip(axes, tiles, names):
-        a.imshow(tile, cmap="gray" if tile.ndim == 2 else None)
-        if name:
-            a.set_title(name, fontsize=9)
-    return _finish(fig, owned)
+    cmaps = ["gray" if tile.ndim == 2 else None for tile in tiles]
+    return _mosaic(tiles, cmaps, names, ncols=ncols, size=size, figsize=figsize, title=title, ax=ax)
 
 
 def filter_mosaic(
@@ -342,18 +344,21 @@ def filter_mosaic(
             "coursekit.features.filters(layer) or the Conv2D layer itself."
         )
     n = min(kernel.shape[-1], int(max_filters))
-    fig_rows, fig_cols = _grid(n, ncols)
-    fig, axes, owned = _figure(fig_rows, fig_cols, size, figsize, title, ax, n)
-    for i in range(n):
-        f = kernel[..., i]
-        if channel is not None:
-            f = f[..., channel]
-        elif f.shape[-1] != 3:
-            f = f.mean(axis=-1)
-        lo, hi = f.min(), f.max()
-        f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
-        axes[i].imshow(f, cmap="gray" if f.ndim == 2 else None, interpolation="nearest")
-    return _finish(fig, owned)
+    tiles = [_filter_tile(kernel[..., i], channel) for i in range(n)]
+    cmaps = ["gray" if tile.ndim == 2 else None for tile in tiles]
+    return _mosaic(tiles, cmaps, [""] * n, ncols=ncols, size=size, figsize=figsize, title=title, ax=ax,
+                   interpolation="nearest")
+
+
+def _filter_tile(f: np.ndarray, channel: int | None) -> np.ndarray:
+    """One filter (kh, kw, in) as an image: one input channel, RGB, or the channels' mean;
+    min-max scaled to [0, 1]."""
+    if channel is not None:
+        f = f[..., channel]
+    elif f.shape[-1] != 3:
+        f = f.mean(axis=-1)
+    lo, hi = f.min(), f.max()
+    return (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
 
 
 def feature_map_mosaic(
@@ -410,11 +415,8 @@ def feature_map_mosaic(
             "For a batch pass maps[i]."
         )
     n = min(maps.shape[-1], int(max_maps))
-    nrows, ncols = _grid(n, ncols)
-    fig, axes, owned = _figure(nrows, ncols, size, figsize, title, ax, n)
-    for i in range(n):
-        axes[i].imshow(maps[..., i], cmap=cmap)
-    return _finish(fig, owned)
+    tiles = [maps[..., i] for i in range(n)]
+    return _mosaic(tiles, [cmap] * n, [""] * n, ncols=ncols, size=size, figsize=figsize, title=title, ax=ax)
 
 
 def training_curves(history, metrics=None, *, ax=None, title=None, figsize=None):
