@@ -96,8 +96,6 @@ def test_book_exercises_that_name_a_lab_exercise_use_its_id():
     lab_ids = set().union(*(_solution_ids(lab)[0] for lab in LABS))
     labels = set()
     for chapter in (ROOT / "chapters").glob("*.ipynb"):
-        if not any(re.fullmatch(rf"lab\d+_{re.escape(chapter.stem)}", lab) for lab in LABS):
-            continue  # the chapter's lab is not written yet: nothing to match its labels with
         for cell in json.loads(chapter.read_text())["cells"]:
             labels |= set(re.findall(r"^:label: (\S+)", "".join(cell["source"]), flags=re.M))
     shared = {label for label in labels if "_" in label}

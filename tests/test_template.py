@@ -23,18 +23,12 @@ def _nb(path):
     return nbformat.read(path, as_version=4)
 
 
-def _lab_of(chapter) -> str | None:
+def _lab_of(chapter) -> str:
+    """The chapter's lab: lab<N>_<chapter>, exactly one."""
     matches = [lab for lab in LABS if re.fullmatch(rf"lab\d+_{re.escape(chapter.stem)}", lab)]
-    return matches[0] if matches else None
-
-
-def _lab_or_xfail(chapter) -> str:
-    """The chapter's lab; while it is not written yet, the checks that need it are expected to
-    fail (reported by `pytest -ra`), and they run for real as soon as it exists."""
-    lab = _lab_of(chapter)
-    if lab is None:
-        pytest.xfail(f"no lab<N>_{chapter.stem} in solutions/ yet: write the chapter's lab")
-    return lab
+    assert len(matches) == 1, (f"chapter {chapter.stem}: expected one lab<N>_{chapter.stem} in solutions/, "
+                               f"found {matches}: every chapter has its lab")
+    return matches[0]
 
 
 def _lab_nb(lab):
@@ -76,7 +70,7 @@ def test_chapter_is_in_the_toc_with_its_lab(chapter):
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = {entry["file"] for part in toc["parts"] for entry in part["chapters"]}
     assert f"chapters/{chapter.stem}" in files, "add the chapter to _toc.yml"
-    lab = _lab_or_xfail(chapter)
+    lab = _lab_of(chapter)
     assert f"labs/{lab}/{lab}" in files, "add the chapter's lab to _toc.yml"
 
 
@@ -230,7 +224,7 @@ def test_chapter_is_seeded(chapter):
 def test_exercise_labels_are_lab_grade_ids(chapter):
     exercises = _directives(_markdown(chapter), "exercise")
     assert exercises, "a chapter ends with exercises"
-    lab = _lab_or_xfail(chapter)
+    lab = _lab_of(chapter)
     steps = _step_ids(lab)
     for title, options in exercises:
         label = options.get("label")
