@@ -18,7 +18,8 @@ import pathlib
 
 import numpy as np
 
-from coursegrader import Probe, Step, quiet
+from coursegrader import Probe, Step, Study, quiet
+from coursegrader.spec import mean_band
 
 HERE = pathlib.Path(__file__).resolve().parent
 STUDY_DIGITS = 1000       # the convnet trains on this many digits
@@ -282,31 +283,27 @@ def _study(after_relu, learning_rate):
                 for placement in ("after" if after_relu else "before", "none")]
 
 
+def _unstudiable(with_bn, without):
+    """Why the reference's runs at the student's placement and rate cannot be studied, or None."""
+    for arm, losses in (("with BN", with_bn), ("without BN", without)):
+        if not np.all(np.isfinite(losses)):
+            return f"at your learning rate the reference's runs {arm} diverge: choose a smaller one"
+    if with_bn.mean() - mean_band(with_bn) >= DESIGN_LOSS:
+        return (f"your design does not train well enough: with BN the reference's mean loss at your "
+                f"placement and rate is not below {DESIGN_LOSS}")
+    return None
+
+
 def report(rng):
     from coursekit.checks import bn_report_problem
 
-    def judge(values):
-        problem = bn_report_problem(values)
-        if problem:
-            return problem
-        after_relu, rate, bn, bn_spread, plain, plain_spread, wins = np.asarray(values, dtype=float)
-        with_bn, without = _study(bool(after_relu), float(rate))
-        for name, mean, spread, want in [("with BN", bn, bn_spread, with_bn), ("without BN", plain, plain_spread,
-                                                                                 without)]:
-            if not np.all(np.isfinite(want)):
-                return f"at your learning rate the reference's runs {name} diverge: choose a smaller one"
-            if abs(mean - want.mean()) > max(2 * want.std(), 0.05):
-                return f"the mean loss {name} is outside the reference's spread at your placement and rate"
-            if abs(spread - want.std()) > max(want.std(), 0.04):
-                return f"the spread {name} is not the reference's (np.std over seeds 0 to 4)"
-        if with_bn.mean() - max(2 * with_bn.std(), 0.05) >= DESIGN_LOSS:
-            return (f"your design does not train well enough: with BN the reference's mean loss at your "
-                    f"placement and rate is not below {DESIGN_LOSS}")
-        gap, threshold = without.mean() - with_bn.mean(), max(with_bn.std(), without.std())
-        if abs(gap - threshold) > NEAR and bool(wins) != (gap > threshold):
-            return "BN_WINS is not what the reference measures at your placement and rate"
-        return None
-    return [Probe("your study", name="report", judge=judge)]
+    study = Study(form=bn_report_problem, setting=_unstudiable,
+                  measure=lambda after_relu, rate: _study(bool(after_relu), float(rate)),
+                  arms=("with BN", "without BN"), better="lower", near=NEAR,
+                  mean="the mean loss {arm} is outside the reference's spread at your placement and rate",
+                  spread="the spread {arm} is not the reference's (np.std over seeds 0 to 4)",
+                  verdict="BN_WINS is not what the reference measures at your placement and rate")
+    return [Probe("your study", name="report", judge=study.judge)]
 
 
 STEPS = [

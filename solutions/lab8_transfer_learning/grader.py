@@ -12,7 +12,8 @@ import functools
 
 import numpy as np
 
-from coursegrader import Probe, Step
+from coursegrader import Probe, Step, Study
+from coursegrader.spec import mean_band
 
 SMALL = 32        # pixels: the base for the structure step (MobileNetV2's smallest)
 MARGIN = 0.08     # the probe on pretrained features must beat the reference on random ones by this
@@ -109,7 +110,7 @@ def _within_spread(got, want):
     if not np.all((got >= 0) & (got <= 1)):
         return "accuracies are fractions between 0 and 1"
     for row_got, row_want in zip(got, want):
-        if abs(row_got.mean() - row_want.mean()) > max(2 * row_want.std(), 0.05):
+        if abs(row_got.mean() - row_want.mean()) > mean_band(row_want):
             return ("a budget's mean accuracy is outside the reference's spread: draw `budget` examples of "
                     "each class from the pool with the seed, train your linear_probe, test on `test`")
     return None
@@ -142,24 +143,14 @@ def _measured(block, budget):
 def report(rng):
     from coursekit.checks import report_problem
 
-    def judge(values):
-        problem = report_problem(values)
-        if problem:
-            return problem
-        block, budget, pre, pre_spread, rnd, rnd_spread, wins = np.asarray(values, dtype=float)
-        want_pre, want_rnd = _measured(int(block), int(budget))
-        for name, mean, spread, want in [("pretrained", pre, pre_spread, want_pre),
-                                         ("random", rnd, rnd_spread, want_rnd)]:
-            if abs(mean - want.mean()) > max(2 * want.std(), 0.05):
-                return f"the {name} features' mean accuracy is outside the reference's spread at your cut and budget"
-            if abs(spread - want.std()) > max(want.std(), 0.04):
-                return f"the {name} features' spread over seeds is not the reference's (standard deviation, 5+ seeds)"
-        gap = want_pre.mean() - want_rnd.mean()
-        threshold = max(want_pre.std(), want_rnd.std())
-        if abs(gap - threshold) > NEAR and bool(wins) != (gap > threshold):
-            return "TRANSFER_WINS is not what the reference measures at your cut and budget"
-        return None
-    return [Probe("your comparison", name="report", judge=judge)]
+    study = Study(form=report_problem, measure=lambda block, budget: _measured(int(block), int(budget)),
+                  arms=("pretrained", "random"), near=NEAR,
+                  mean=("the {arm} features' mean accuracy is outside the reference's spread at your cut "
+                        "and budget"),
+                  spread=("the {arm} features' spread over seeds is not the reference's (standard deviation, "
+                          "5+ seeds)"),
+                  verdict="TRANSFER_WINS is not what the reference measures at your cut and budget")
+    return [Probe("your comparison", name="report", judge=study.judge)]
 
 
 STEPS = [

@@ -155,20 +155,27 @@ def _blob(rng):
     return model, images, corners
 
 
+def _peaks_on_blob(shape, corners, on_blob, wrong):
+    """A judge of maps of the blob images: each map's peak must lie on its square. ``on_blob(i, r)``
+    says whether index ``i`` of the map (a row or a column) falls on the square that starts at index
+    ``r`` of the image."""
+    def judge(maps):
+        maps = np.asarray(maps)
+        if maps.shape != shape:
+            return "wrong shape"
+        for m, corner in zip(maps, corners):
+            peak = np.unravel_index(np.argmax(m), m.shape)
+            if not all(on_blob(i, r) for i, r in zip(peak, corner)):
+                return wrong
+        return None
+    return judge
+
+
 def _blob_probe(rng):
     """Class 1's evidence, a bright square, placed at a spot drawn now: the map's peak must lie on it."""
     model, images, corners = _blob(rng)
-
-    def judge(maps):
-        maps = np.asarray(maps)
-        if maps.shape != (3, 24, 24):
-            return "wrong shape"
-        for m, (r, c) in zip(maps, corners):
-            i, j = np.unravel_index(np.argmax(m), m.shape)
-            if not (r - 1 <= i <= r + 6 and c - 1 <= j <= c + 6):
-                return "the map's peak is not on the object"
-        return None
-
+    judge = _peaks_on_blob((3, 24, 24), corners, lambda i, r: r - 1 <= i <= r + 6,
+                           "the map's peak is not on the object")
     return Probe("a synthetic image with the class evidence at a known spot",
                  (model, images, 1, "conv"), judge=judge)
 
@@ -246,17 +253,8 @@ def occlusions(rng):
                         expect=refs.occlusion_reference(model, images, 2, 5, 3), rtol=1e-4, atol=1e-5,
                         mistakes=refs.occlusion_mistakes(model, images, 2, 5, 3)))
     model, images, corners = _blob(rng)
-
-    def judge(maps):
-        maps = np.asarray(maps)
-        if maps.shape != (3, 10, 10):
-            return "wrong shape"
-        for m, (r, c) in zip(maps, corners):
-            i, j = np.unravel_index(np.argmax(m), m.shape)
-            if not (r - 6 < 2 * i <= r + 6 and c - 6 < 2 * j <= c + 6):
-                return "the largest drop is not where the object is"
-        return None
-
+    judge = _peaks_on_blob((3, 10, 10), corners, lambda i, r: r - 6 < 2 * i <= r + 6,   # patch 6, stride 2
+                           "the largest drop is not where the object is")
     probes.append(Probe("a synthetic image with the class evidence at a known spot",
                         (model, images, 1, 6, 2), judge=judge))
     return probes

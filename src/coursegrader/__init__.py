@@ -2,7 +2,7 @@
 what it returns. Instructor-only: it is not part of the students' coursekit (its own
 distribution, cnn-coursegrader), and its command line is ``coursegrader`` (:mod:`.cli`).
 
-- :mod:`.spec`    how a lab's author writes steps and probes (``solutions/<lab>/grader.py``)
+- :mod:`.spec`    how a lab's author writes steps, probes and a study's judge (``solutions/<lab>/grader.py``)
 - :mod:`.intake`  a submission, normalized against the release; never lost
 - :mod:`.static`  what the student's code reaches for, read without running it
 - :mod:`.sandbox` bubblewrap, an unprivileged user, rlimits, no network
@@ -16,6 +16,6 @@ distribution, cnn-coursegrader), and its command line is ``coursegrader`` (:mod:
 """
 
 from .grade import grade_submission, new_seed
-from .spec import Probe, Step, quiet
+from .spec import Probe, Step, Study, quiet
 
-__all__ = ["grade_submission", "new_seed", "Probe", "Step", "quiet"]
+__all__ = ["grade_submission", "new_seed", "Probe", "Step", "Study", "quiet"]

@@ -5,7 +5,8 @@ which defines ``STEPS``, a list of :class:`Step`. Each step names the answer cel
 grades (its ``grade_id``), what to call in it, the steps it builds on, and a
 function that draws probes from a seeded generator. The expected value of a probe
 is computed here, in the trusted process; the student's process only ever sees the
-inputs. See GRADING.md.
+inputs. A report step, where the student studies an idea over seeds, is judged by a
+:class:`Study`. See GRADING.md.
 """
 
 from __future__ import annotations
@@ -77,6 +78,66 @@ class Step:
     @property
     def defines(self) -> set[str]:
         return {self.call} if self.call else set(self.names)
+
+
+MEAN_BAND = 0.05      # a reported mean may lie this far from the reference's, or 2 spreads if more
+SPREAD_BAND = 0.04    # a reported spread may lie this far from the reference's, or 1 spread if more
+
+
+def mean_band(sample) -> float:
+    """How far from the mean of the reference's values over seeds a student's mean may lie: two
+    standard deviations, and at least MEAN_BAND (five seeds may agree closely by chance)."""
+    return max(2 * float(np.std(sample)), MEAN_BAND)
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """The judge of a report step: a study the student designed, measured again by the reference.
+
+    The report holds seven numbers: the two of the setting the student chose (where BN goes and the
+    learning rate; where to cut and how many examples), the mean and spread over seeds of the first
+    arm (the idea) and of the second (without it), and the verdict (1: the idea wins, by more than
+    the larger spread). The reference runs both arms at that setting over its own seeds; each
+    reported mean must lie within :func:`mean_band` of the reference's, each spread within
+    max(its spread, SPREAD_BAND), and the verdict must be the reference's, unless the reference's
+    gap lies within ``near`` of its larger spread (then either verdict is right). The words say
+    each failure the lab's way; ``{arm}`` in them names the arm."""
+
+    form: Callable[[Any], str | None]    # what is wrong with the report's form: the self-check's words
+    measure: Callable[..., tuple]        # the setting's two numbers -> each arm's reference values over seeds
+    arms: tuple[str, str]                # the arms in the feedback's words, e.g. ("with BN", "without BN")
+    mean: str                            # a mean outside the band: "the mean loss {arm} is outside ..."
+    spread: str                          # a spread that is not the reference's
+    verdict: str                         # a verdict the reference's numbers do not give
+    near: float                          # a gap this close to the larger spread: either verdict is right
+    better: str = "higher"               # "lower" when the arms report a loss, "higher" an accuracy
+    setting: Callable[..., str | None] | None = None  # the reference's two arms -> why the setting
+    #   cannot be studied (its runs diverge, the design does not train), or None
+
+    def __post_init__(self):
+        if self.better not in ("higher", "lower"):
+            raise ValueError(f"Study.better is 'higher' or 'lower', not {self.better!r}")
+
+    def judge(self, report) -> str | None:
+        """None when the report is the reference's study at the student's setting, else what is wrong."""
+        problem = self.form(report)
+        if problem:
+            return problem
+        *setting, mean_1, spread_1, mean_2, spread_2, wins = np.asarray(report, dtype=float)
+        measured = [np.asarray(values, dtype=np.float64) for values in self.measure(*setting)]
+        if self.setting and (problem := self.setting(*measured)):
+            return problem
+        for arm, (mean, spread), want in zip(self.arms, ((mean_1, spread_1), (mean_2, spread_2)), measured):
+            if abs(mean - want.mean()) > mean_band(want):
+                return self.mean.format(arm=arm)
+            if abs(spread - want.std()) > max(want.std(), SPREAD_BAND):
+                return self.spread.format(arm=arm)
+        first, second = measured
+        gap = first.mean() - second.mean() if self.better == "higher" else second.mean() - first.mean()
+        threshold = max(first.std(), second.std())
+        if abs(gap - threshold) > self.near and bool(wins) != (gap > threshold):
+            return self.verdict
+        return None
 
 
 _QUIET = threading.RLock()
