@@ -175,10 +175,11 @@ def check_batchnorm_backward(fn: Callable, *, seed: int = 0, verbose: bool = Tru
         parts, problem = _unpack(result, 3, "dx, dgamma, dbeta")
         if problem:
             return finish(Check(name, False, [where, problem]), verbose, strict)
+        # rules, not the formulas the step asks for: the self-check must not answer it
         hints = {"dx": "x reaches the output three ways: directly, through the mean and through the variance; "
-                       "closed form: dx = gamma / (m * std) * (m * dout - sum(dout) - x_hat * sum(dout * x_hat)).",
-                 "dgamma": "dgamma = sum of dout * x_hat over every axis but the channels.",
-                 "dbeta": "dbeta = sum of dout over every axis but the channels."}
+                       "add the three paths (check each one alone against a numeric gradient on a tiny input).",
+                 "dgamma": "gamma scales x_hat, one gamma per channel: sum over every axis but the channels.",
+                 "dbeta": "beta is added, one beta per channel: sum over every axis but the channels."}
         for what, got, want, num in zip(("dx", "dgamma", "dbeta"), parts, tape, numeric):
             verdict = compare(f"{name} ({what})", got, want, rtol=1e-7, atol=1e-9, hint=hints[what],
                               context=f"{where}, against tf.GradientTape", verbose=False)

@@ -226,8 +226,9 @@ def check_bilinear_kernel(fn: Callable, *, verbose: bool = True, strict: bool = 
     if not np.allclose(np.asarray(up)[:, 1:-1, 1:-1], np.asarray(want)[:, 1:-1, 1:-1], atol=1e-5):
         return finish(Check(name, False, [
             "as a stride-2 transposed convolution, bilinear_kernel(3, 3, 4) does not upsample as "
-            "tf.image.resize(..., 'bilinear') inside the image. For size 4: f = 2, centre 1.5, and "
-            "the ramp 1 - |a - centre| / f gives (0.25, 0.75, 0.75, 0.25)."]), verbose, strict)
+            "tf.image.resize(..., 'bilinear') inside the image. Each output pixel must be the mean of its "
+            "nearest inputs weighted by closeness: compare your kernel with what UpSampling2D(2, "
+            "interpolation='bilinear') makes of a map holding a single 1."]), verbose, strict)
     return finish(Check(name, True, ["shapes, channels, symmetry, and bilinear upsampling by 2"]), verbose, strict)
 
 
