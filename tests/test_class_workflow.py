@@ -226,7 +226,7 @@ def test_concurrent_writers_lose_nothing_on_postgres(postgres, tmp_path):
         assert row["score"] == (sum(steps.values()) if full else 0), f"{student}: {row}"
         if student.startswith("own"):
             assert tag.endswith(f"/{jobs[0][6] - 1}"), f"{student}: the last write was lost ({tag})"
-    with classroom._gradebook(klass.db) as gradebook:
+    with classroom.open_gradebook(klass.db) as gradebook:
         assert len(gradebook.find_assignment(LAB).submissions) == len(table)
 
 

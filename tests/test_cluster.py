@@ -119,7 +119,7 @@ def test_readme_commands_on_a_cluster_whose_worker_dies(postgres, tmp_path):  # 
     except AssertionError:   # say what the killed worker's submission was given, and why
         print(f"{student}: {(clone / 'class' / 'autograded' / student / LAB / 'result.json').read_text()[:3000]}")
         raise
-    with classroom._gradebook(gradebook) as book:
+    with classroom.open_gradebook(gradebook) as book:
         submissions = book.find_assignment(LAB).submissions
         assert sorted(s.student.id for s in submissions) == sorted(expected), "a student graded twice, or not at all"
     assert {r["status"] for r in rows.values()} == {"graded"}

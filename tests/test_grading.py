@@ -18,7 +18,7 @@ import pytest
 from course_files import LABS, ROOT, course, normalize, secret_lines
 from graded_labs import BYSTANDERS, PARTS, SEED, full_corpus, in_part, runs
 
-from coursegrader import cli, corpus as make_corpus, sandbox
+from coursegrader import cli, corpus as make_corpus, grade as engine, gradebook, sandbox
 from coursekit import checks
 
 BOXED, WHY = sandbox.available()
@@ -122,6 +122,48 @@ def test_feedback_shows_no_hidden_check_and_no_probe(corpus):
     numbers = {f"{v:.6f}"[:8] for p in probes for a in p.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"
                for v in a.ravel()[:3]}
     assert not [n for n in numbers for page in pages.values() if n in page]
+
+
+# --- recording: nbgrader's gradebook (coursegrader.gradebook, for grade and for autograde) --------
+
+
+def _recorded(book, lab, student):
+    submission = book.find_submission(lab, student)
+    comments = {c.name: c.comment for nb in submission.notebooks for c in nb.comments}
+    return gradebook.scores(submission), comments
+
+
+def test_a_result_is_recorded_whole_with_its_reasons_and_read_back(monkeypatch):
+    """Each test cell's score and, as the answer cell's comment, the step's reason; a result without
+    steps (a grader error) is a 0 in every cell with its reason; a re-grade replaces the whole
+    result, in the same submission."""
+    lab = LABS[0]
+    worth = engine.points(json.loads((ROOT / "labs" / lab / f"{lab}.ipynb").read_text()))
+    total = float(sum(worth.values()))
+    steps = {g: {"score": p * (n % 2), "max_score": p, "reason": f"reason {g}"}
+             for n, (g, p) in enumerate(worth.items())}
+    with course.scratch_course(lab) as folder, \
+            gradebook.open_gradebook(f"sqlite:///{folder / 'gradebook.db'}") as book:
+        gradebook.write(book, lab, "ann", {"steps": steps, "flags": [], "refused": None})
+        got, comments = _recorded(book, lab, "ann")
+        assert got == {"cells": {f"test_{g}": (float(v["score"]), float(p)) for (g, p), v
+                                 in zip(worth.items(), steps.values())},
+                       "score": float(sum(v["score"] for v in steps.values())), "max_score": total}
+        assert {g: comments[g] for g in worth} == {g: f"reason {g}" for g in worth}
+
+        def broken(*args, **kwargs):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(engine, "grade_submission", broken)
+        error = course.grade_one(lab, b"{}", 1, {})
+        assert error["refused"] == "grader error" and error["steps"] == {}, error
+        assert error["flags"] == ["grader error: OSError: disk full"]
+        gradebook.write(book, lab, "ann", error)
+        got, comments = _recorded(book, lab, "ann")
+        assert got == {"cells": {f"test_{g}": (0.0, float(p)) for g, p in worth.items()}, "score": 0.0,
+                       "max_score": total}
+        assert set(comments.values()) == {"grader error"}
+        assert len(book.find_assignment(lab).submissions) == 1
 
 
 # --- the sandbox itself -------------------------------------------------------------------------

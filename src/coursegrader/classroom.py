@@ -14,16 +14,16 @@ PostgreSQL URL such as ``postgresql://grader@db.host/cnn`` lets several graders,
 processes or machines, write to it at once.
 
 Grading is course.py's (each submission in its own sandbox, judged by a trusted
-process). This module adds the class around it: one seed per lab for the whole class;
-one Dask task per submission (cluster.py: an embedded cluster, or the instructor's), each
-result recorded once, by this process, as soon as it comes back (a crash loses nothing
-already graded; the workers never touch the gradebook); and a re-run that grades only
-submissions whose bytes changed since their recorded result, or whose task failed.
+process), and writing a result into the gradebook is gradebook.py's. This module adds
+the class around it: one seed per lab for the whole class; one Dask task per submission
+(cluster.py: an embedded cluster, or the instructor's), each result recorded once, by
+this process, as soon as it comes back (a crash loses nothing already graded; the
+workers never touch the gradebook); and a re-run that grades only submissions whose
+bytes changed since their recorded result, or whose task failed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
 import hashlib
@@ -37,6 +37,7 @@ import time
 import zipfile
 
 from . import course  # the grading chores this module builds on
+from .gradebook import open_gradebook, record, scores, ungraded, with_driver, without_password
 
 ROOT = course.ROOT
 _CANVAS = re.compile(r"^(?P<student>[^_/]+)_(?:late_)?\d+_\d+_")   # login_[late_]userid_subid_name
@@ -48,7 +49,7 @@ class Class:
     def __init__(self, folder=None, db=None):
         self.dir = pathlib.Path(folder or os.environ.get("CLASS_DIR") or "class").resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.db = _driver(db or os.environ.get("GRADEBOOK") or f"sqlite:///{self.dir / 'gradebook.db'}")
+        self.db = with_driver(db or os.environ.get("GRADEBOOK") or f"sqlite:///{self.dir / 'gradebook.db'}")
 
     def submitted(self, lab, student=None):
         return self.dir / "submitted" / (student or "") / (lab if student else "")
@@ -74,109 +75,11 @@ class Class:
         return seeds[lab]
 
 
-def _driver(url: str) -> str:
-    """postgresql:// means psycopg 3 (the `grading` extra), whatever SQLAlchemy's default driver."""
-    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, fit to be written down."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1@", url)
-
-
 def _write_atomic(path: pathlib.Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def _gradebook(url):
-    import warnings
-
-    from nbgrader.api import Gradebook
-    from sqlalchemy.exc import SAWarning
-
-    warnings.filterwarnings("ignore", category=SAWarning)  # autoflush notices from inside nbgrader
-    return Gradebook(url, course_id=_course_id())
-
-
-def _course_id():
-    text = (ROOT / "nbgrader_config.py").read_text()
-    found = re.search(r"course_id\s*=\s*['\"]([^'\"]+)", text)
-    return found.group(1) if found else "default_course"
-
-
-@contextlib.contextmanager
-def _student_lock(gradebook, url: str, key: str):
-    """One writer at a time per (lab, student): two graders of the same student never mix
-    their step scores. PostgreSQL: an advisory lock; SQLite: a file lock beside the file."""
-    if gradebook.engine.dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        with gradebook.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
-                conn.commit()
-    elif url.startswith("sqlite:///"):
-        import fcntl
-
-        with open(url[len("sqlite:///"):] + ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
-    else:
-        yield
-
-
-def record(url: str, lab: str, student: str, result: dict, attempts: int = 20) -> None:
-    """Write one graded submission into the gradebook, whole or not at all: the score of each
-    test cell and, as the answer cell's comment, the reason. Retried on lock or race errors."""
-    from sqlalchemy.exc import DBAPIError
-
-    from nbgrader.api import InvalidEntry, MissingEntry
-
-    steps = result.get("steps") or {}
-    why = result.get("refused") or "; ".join(result.get("flags", [])) or "not graded"
-    gradebook = _writer(url)
-    for attempt in range(attempts):
-        try:
-            with _student_lock(gradebook, url, f"{lab}/{student}"):
-                _write_result(gradebook, lab, student, steps, why, result.get("timestamp"))
-            return
-        except (DBAPIError, InvalidEntry, MissingEntry):
-            gradebook.db.rollback()
-            if attempt == attempts - 1:
-                raise
-        time.sleep(0.05 * (attempt + 1))
-
-
-_WRITERS: dict = {}
-
-
-def _writer(url: str):
-    """This process's gradebook connection for `url`, opened once (opening one inspects the schema)."""
-    if url not in _WRITERS:
-        _WRITERS[url] = _gradebook(url)
-    return _WRITERS[url]
-
-
-def _write_result(gradebook, lab, student, steps, why, timestamp):
-    gradebook.update_or_create_student(student)
-    kwargs = {"timestamp": timestamp} if timestamp else {}
-    submission = gradebook.update_or_create_submission(lab, student, **kwargs)
-    for notebook in submission.notebooks:
-        for grade in notebook.grades:
-            gid = grade.name[len("test_"):] if grade.name.startswith("test_") else grade.name
-            verdict = steps.get(gid)
-            grade.auto_score = verdict["score"] if verdict else 0.0
-            grade.manual_score = None
-        for comment in notebook.comments:
-            verdict = steps.get(comment.name)
-            comment.auto_comment = verdict["reason"] if verdict else why if not steps else None
-    gradebook.db.commit()
 
 
 # --- release -----------------------------------------------------------------------------
@@ -202,7 +105,7 @@ def release(klass: Class, lab: str, roster: str | None = None) -> pathlib.Path:
 # --- collect -----------------------------------------------------------------------------
 
 def _roster_ids(klass: Class) -> list[str]:
-    with _gradebook(klass.db) as gradebook:
+    with open_gradebook(klass.db) as gradebook:
         return [s.id for s in gradebook.students]
 
 
@@ -297,7 +200,8 @@ def to_grade(klass: Class, lab: str, seed: int, force: bool = False) -> dict[str
         done = klass.result_path(lab, student)
         if not force and done.exists():
             old = json.loads(done.read_text())
-            same = (old.get("sha256"), old.get("seed"), old.get("gradebook")) == (_digest(data), seed, _safe(klass.db))
+            same = ((old.get("sha256"), old.get("seed"), old.get("gradebook"))
+                    == (_digest(data), seed, without_password(klass.db)))
             if same and not old.get("retry"):
                 continue
         todo[student] = data
@@ -351,7 +255,7 @@ def _grade_on(client, klass: Class, lab: str, todo: dict[str, bytes], seed: int,
         result = _outcome(future, lab, seed, len(results))
         failed += bool(result.get("retry"))
         result.update(sha256=_digest(todo[student]), student=student, timestamp=_timestamp(klass, lab, student),
-                      gradebook=_safe(klass.db))
+                      gradebook=without_password(klass.db))
         record(klass.db, lab, student, result)
         _write_atomic(klass.result_path(lab, student), json.dumps(result, indent=1))
         results[student] = result
@@ -388,8 +292,7 @@ def _outcome(future, lab: str, seed: int, recorded: int) -> dict:
         why = ("not graded: every worker that ran it died (out of memory? see the Dask workers' logs)"
                if type(error).__name__ == "KilledWorker"
                else f"not graded: the grader failed twice ({type(error).__name__}: {error})")
-    return {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
-            "flags": [why], "refused": why, "retry": True}
+    return ungraded(lab, seed, why, retry=True)
 
 
 def _timestamp(klass, lab, student):
@@ -420,7 +323,7 @@ def feedback(klass: Class, lab: str) -> list[pathlib.Path]:
 
 def lab_rows(klass: Class, lab: str) -> tuple[list[str], list[list]]:
     """The gradebook's view of one lab: a row per student on the roster or with a submission."""
-    with _gradebook(klass.db) as gradebook:
+    with open_gradebook(klass.db) as gradebook:
         assignment = gradebook.find_assignment(lab)
         cells = [c.name for nb in assignment.notebooks for c in nb.grade_cells]
         header = ["student", "status", "score", "max_score"] + cells + ["reasons"]
@@ -431,10 +334,10 @@ def lab_rows(klass: Class, lab: str) -> tuple[list[str], list[list]]:
             except Exception:  # noqa: BLE001 - nbgrader's MissingEntry: on the roster, nothing handed in
                 rows.append([student.id, "no submission", 0, assignment.max_score] + [0] * len(cells) + [""])
                 continue
-            grades = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            got = scores(sub)
             reasons = [f"{c.name}: {c.comment}" for nb in sub.notebooks for c in nb.comments if c.comment]
-            rows.append([student.id, "graded", sub.score, sub.max_score]
-                        + [grades.get(c, 0) for c in cells] + ["; ".join(reasons)])
+            rows.append([student.id, "graded", got["score"], got["max_score"]]
+                        + [got["cells"].get(c, (0,))[0] for c in cells] + ["; ".join(reasons)])
         return header, rows
 
 
@@ -466,5 +369,5 @@ def _write_csv(path, header, rows):
 
 
 def released_labs(klass: Class) -> list[str]:
-    with _gradebook(klass.db) as gradebook:
+    with open_gradebook(klass.db) as gradebook:
         return sorted(a.name for a in gradebook.assignments)

@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from . import gradebook
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -149,8 +151,7 @@ def grade_one(lab: str, data: bytes, seed: int, probes: dict) -> dict:
         result = engine.grade_submission(SOLUTIONS / lab, RELEASE / lab / f"{lab}.ipynb", data, seed=seed,
                                          probes=probes)
     except Exception as error:  # noqa: BLE001 - the submission keeps a gradebook entry and a reason
-        result = {"lab": lab, "seed": seed, "steps": {}, "notes": [], "score": 0.0, "max_score": 0.0,
-                  "flags": [f"grader error: {type(error).__name__}: {error}"], "refused": "grader error"}
+        result = gradebook.ungraded(lab, seed, f"grader error: {type(error).__name__}: {error}", refused="grader error")
     result["wall_seconds"] = time.perf_counter() - start   # this submission's own grading
     return result
 
@@ -184,9 +185,10 @@ def grade_many(lab: str, submissions: dict[str, str | os.PathLike], *, seed: int
             probes = engine.probes_ahead(SOLUTIONS / lab, seed)  # computed while the first one is graded
             results = {s: grade_one(lab, data, seed, probes) for s, data in blobs.items()}
             probes.finish()  # refused submissions look no step up
-        _record(course.result() / "gradebook.db", lab, results)
-        for student, result in results.items():
-            result.update(_scores(course.result(), lab, student))
+        with gradebook.open_gradebook(f"sqlite:///{course.result() / 'gradebook.db'}") as book:
+            for student, result in results.items():   # recorded as autograde would, and read back
+                gradebook.write(book, lab, student, result)
+                result.update(gradebook.scores(book.find_submission(lab, student)))
     release = json.loads((RELEASE / lab / f"{lab}.ipynb").read_text())
     for student, result in results.items():
         result["elapsed"] = time.perf_counter() - start
@@ -218,32 +220,3 @@ def _read_bytes(path) -> bytes:
         return pathlib.Path(path).read_bytes()
     except OSError:
         return b""  # graded as an empty submission: a recorded zero with its reason
-
-
-def _record(db: pathlib.Path, lab: str, results: dict[str, dict]) -> None:
-    """Write each result's step scores into nbgrader's gradebook, as autograde would."""
-    import warnings
-
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{db}") as gradebook, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notices from inside nbgrader
-        for student, result in results.items():
-            gradebook.update_or_create_student(student)
-            gradebook.add_submission(lab, student)
-            for gid, verdict in result["steps"].items():
-                grade = gradebook.find_grade(f"test_{gid}", lab, lab, student)
-                grade.auto_score = verdict["score"]
-            gradebook.db.commit()
-
-
-def _scores(course: pathlib.Path, lab: str, student: str) -> dict:
-    """Points per graded cell, as nbgrader's gradebook recorded them."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        submission = gradebook.find_submission(lab, student)
-        cells = {grade.name: (float(grade.score), float(grade.max_score))
-                 for notebook in submission.notebooks for grade in notebook.grades}
-        return {"cells": cells, "score": float(submission.score),
-                "max_score": float(submission.max_score)}
