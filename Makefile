@@ -89,7 +89,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/grading.py
 
-# The students' repository: PUBLISH_URL is where it will be pushed (launch buttons point there).
+# The students' repository (coursegrader.publish): PUBLISH_URL is where it will be pushed
+# (launch buttons point there).
 PUBLISH_DIR ?= _build/student-repo
 publish: $(STAMP)
 	$(BIN)/python scripts/publish.py $(PUBLISH_DIR) $(if $(PUBLISH_URL),--repo-url $(PUBLISH_URL))

@@ -2,7 +2,7 @@
 
     python benchmarks/grading.py [--count 12] [--mix realistic] [--lab LAB] [--workers 1,2,N] [--loopback 2]
 
-One generated class (scripts/make_class.py) is graded from scratch by
+One generated class (coursegrader.generated_class) is graded from scratch by
 coursegrader.classroom's autograde on the embedded cluster once per worker count, then
 on a loopback cluster (coursegrader.loopback: a `dask scheduler` and `--loopback` worker
 processes on 127.0.0.1, as on grading machines; 0 leaves it out), each time into a fresh
@@ -21,11 +21,9 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_class  # noqa: E402
+from coursegrader import classroom, generated_class, loopback, pgtemp
 
-from coursegrader import classroom, loopback, pgtemp  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def run(lab: str, lms: pathlib.Path, workers: int | None, db: str | None, folder: pathlib.Path,
@@ -45,16 +43,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default=classroom.course.all_labs()[0])
     parser.add_argument("--count", type=int, default=12)
-    parser.add_argument("--mix", default="realistic", choices=sorted(make_class.MIXES))
+    parser.add_argument("--mix", default="realistic", choices=sorted(generated_class.MIXES))
     parser.add_argument("--workers", default=f"1,2,{os.cpu_count()}", help="the embedded cluster's sizes")
     parser.add_argument("--loopback", type=int, default=2, help="workers of the loopback cluster (0: none)")
     args = parser.parse_args(argv)
     counts = sorted({int(w) for w in args.workers.split(",")})
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp, contextlib.ExitStack() as stack:
         tmp = pathlib.Path(tmp)
-        made = make_class.write(args.lab, args.count, tmp / "lms", args.mix)
+        made = generated_class.write(args.lab, args.count, tmp / "lms", args.mix)
         server = stack.enter_context(pgtemp.temporary_postgres()) if pgtemp.binaries() else None
-        kinds = {k: sum(v["kind"] == k for v in made.values()) for k in make_class.MIXES[args.mix]}
+        kinds = {k: sum(v["kind"] == k for v in made.values()) for k in generated_class.MIXES[args.mix]}
         print(f"{args.count} submissions of {args.lab} ({args.mix}: {kinds}); cores={os.cpu_count()}; "
               f"gradebook={'postgresql' if server else 'sqlite'}", flush=True)
         # The expected values are computed once per seed and cached in this process: compute

@@ -27,22 +27,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# coursekit is installed (make bench runs .venv's Python); _harness is found because a script's
+# own folder heads sys.path.
 from _harness import median_time, paired, report  # noqa: E402
 
 # tf-keras-vis calls single-input models with a list of inputs; Keras 3 warns each time.

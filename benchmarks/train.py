@@ -16,10 +16,6 @@ import argparse
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
-
 
 def _args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -44,6 +40,8 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# coursekit is installed (make bench runs .venv's Python); _harness is found because a script's
+# own folder heads sys.path.
 from _harness import paired  # noqa: E402
 from coursekit import train  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The instructor's class workflow (coursegrader.classroom), run as the README shows it.
 
-A generated class (scripts/make_class.py: right, partly wrong, in progress, mangled and
+A generated class (coursegrader.generated_class: right, partly wrong, in progress, mangled and
 broken submissions of the current lab, with the scores a correct grader gives) goes
 from an LMS zip to grades CSVs on a throw-away PostgreSQL server, graded in parallel.
 Also: a re-run grades only what changed and keeps every recorded score; concurrent
@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import random
 import re
 import resource
 import shutil
@@ -31,11 +32,7 @@ import pytest
 
 from course_files import LABS, ROOT, normalize, secret_lines
 
-from coursegrader import classroom, pgtemp
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_class  # noqa: E402
-import publish  # noqa: E402
+from coursegrader import classroom, generated_class, pgtemp, publish, solution_text
 
 LAB = LABS[0]
 pytestmark = pytest.mark.xdist_group("class")   # one PostgreSQL server, on one worker
@@ -117,7 +114,7 @@ def test_readme_class_workflow_on_postgres(postgres, tmp_path):
     CSVs on PostgreSQL, in parallel, with nothing lost; then a re-run grades only what changed."""
     size, mix = int(os.environ.get("CLASS_SIZE", 30)), os.environ.get("CLASS_MIX", "cheap")
     clone = fresh_copy(tmp_path / "course")
-    expected = make_class.write(LAB, size, tmp_path / "lms", mix)
+    expected = generated_class.write(LAB, size, tmp_path / "lms", mix)
     for name in ("roster.csv", "submissions.zip"):
         shutil.copy(tmp_path / "lms" / name, clone / name)
     env = dict(os.environ, GRADEBOOK=pgtemp.create_database(postgres, "readme"))
@@ -173,7 +170,7 @@ def test_sqlite_is_the_default_and_a_folder_collects(tmp_path, monkeypatch):
     monkeypatch.delenv("GRADEBOOK", raising=False)
     klass = classroom.Class(tmp_path / "class")
     assert klass.db == f"sqlite:///{tmp_path / 'class' / 'gradebook.db'}"
-    maker = make_class.Maker(LAB, make_class.random.Random(1))
+    maker = generated_class.Maker(LAB, random.Random(1))
     folder, expected = tmp_path / "handed-in", {}
     for n, kind in enumerate(["in_progress", "partly_wrong", "broken", "mangled"]):
         student = f"student{n}"
@@ -261,7 +258,7 @@ def test_published_repository_holds_no_solutions(tmp_path):
     assert "labs/" + LAB + "/" + LAB + ".ipynb" in files and "src/coursekit/__init__.py" in files
     log = subprocess.run(["git", "log", "--oneline"], cwd=out, check=True, capture_output=True, text=True)
     assert len(log.stdout.splitlines()) == 1, "the course's history (which holds the solutions) leaked"
-    secrets, old_url = publish.secret_lines(), publish.repository_url()
+    secrets, old_url = solution_text.all_secret_lines(), publish.repository_url()
     assert len(secrets) >= 20 and any("Step(" in line for line in secrets), "too few secret lines to look for"
     for name in files:
         text = (out / name).read_text(errors="replace")

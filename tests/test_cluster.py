@@ -9,6 +9,7 @@ processes, as on grading machines; the gradebook a throw-away PostgreSQL server.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -20,8 +21,8 @@ import pytest
 
 from course_files import LABS, ROOT
 
-from coursegrader import classroom, cluster, loopback, pgtemp
-from test_class_workflow import check_scores, fresh_copy, make_class, postgres, readme_commands  # noqa: F401
+from coursegrader import classroom, cluster, generated_class, loopback, pgtemp
+from test_class_workflow import check_scores, fresh_copy, postgres, readme_commands  # noqa: F401
 
 LAB = LABS[0]
 pytestmark = pytest.mark.xdist_group("class")   # one grading cluster at a time on the 2 cores
@@ -88,7 +89,7 @@ def test_readme_commands_on_a_cluster_whose_worker_dies(postgres, tmp_path):  # 
     processes; one worker is killed while it grades a submission in its sandbox: Dask runs
     that task again on the other, and every student is graded once, rightly."""
     clone = fresh_copy(tmp_path / "course")
-    expected = make_class.write(LAB, 30, tmp_path / "lms", "cheap")
+    expected = generated_class.write(LAB, 30, tmp_path / "lms", "cheap")
     busy = {s for s, w in expected.items() if w["kind"] != "broken"}   # graded in a sandbox
     for name in ("roster.csv", "submissions.zip"):
         shutil.copy(tmp_path / "lms" / name, clone / name)
@@ -161,7 +162,7 @@ def test_a_task_that_fails_twice_is_a_recorded_zero_with_its_reason(tmp_path, mo
     from distributed import LocalCluster
 
     klass = classroom.Class(tmp_path / "class", f"sqlite:///{tmp_path / 'gradebook.db'}")
-    maker = make_class.Maker(LAB, make_class.random.Random(3))
+    maker = generated_class.Maker(LAB, random.Random(3))
     folder = tmp_path / "handed-in"
     for student in ("ann", "bob"):
         (folder / student).mkdir(parents=True)

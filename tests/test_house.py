@@ -168,3 +168,61 @@ def test_every_module_and_function_is_short():
         long += [f"{where}: {name}() has {n} lines (at most {MAX_FUNCTION_LINES})"
                  for name, n in functions if n > MAX_FUNCTION_LINES]
     assert not long, "\n".join(long)
+
+
+# --------------------------------------------------------------------------- scripts/ and tests/
+# Scripts are command lines over the installed packages, and tests reach the instructor's logic
+# through the installed coursegrader: neither folder is put on sys.path, nor imported by name.
+
+APART = ("scripts", "tests", "benchmarks")
+
+
+def _module_names(folder: str) -> set[str]:
+    return {path.stem for path in (ROOT / folder).glob("*.py")}
+
+
+def _crossings(name: str, text: str) -> list[str]:
+    """`sys.path` changes that name scripts/ or tests/, and imports of another folder's modules,
+    in the file `name` (a path relative to the repository) whose source is `text`."""
+    folder = name.split("/")[0]
+    foreign = set().union(*(_module_names(other) for other in ("scripts", "tests") if other != folder))
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Call) and _dotted(node.func) in ("sys.path.insert", "sys.path.append", "sys.path.extend"):
+            words = {n.value for arg in node.args for n in ast.walk(arg)
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+            if any(part in ("scripts", "tests") for word in words for part in re.split(r"[\\/]", word)):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+        modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                   else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        found += [f"{name}:{node.lineno}: imports {module}" for module in modules if module.split(".")[0] in foreign]
+    return found
+
+
+@pytest.mark.parametrize("name, text", [
+    ("tests/test_x.py", 'import sys\nsys.path.insert(0, str(ROOT / "scripts"))\n'),
+    ("tests/test_x.py", "import make_class\n"),
+    ("tests/test_x.py", "from setup_cells import source\n"),
+    ("benchmarks/x.py", 'sys.path.insert(0, os.path.join(ROOT, "scripts"))\nimport make_class\n'),
+    ("scripts/x.py", 'sys.path.insert(0, str(ROOT / "tests"))\n'),
+    ("scripts/x.py", "import course_files\n"),
+])
+def test_the_crossing_detector_finds_crossings(name, text):
+    assert _crossings(name, text)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("tests/test_x.py", "from coursegrader import generated_class, publish\n"),
+    ("tests/test_x.py", 'sys.path.insert(0, str(ROOT / "_ext"))\nfrom course_files import ROOT\n'),
+    ("scripts/x.py", "from coursegrader.publish import main\n"),
+    ("benchmarks/x.py", "from _harness import paired\n"),
+])
+def test_the_crossing_detector_lets_good_imports_pass(name, text):
+    assert not _crossings(name, text)
+
+
+def test_scripts_and_tests_do_not_import_each_other():
+    found = [line for folder in APART for path in sorted((ROOT / folder).rglob("*.py"))
+             for line in _crossings(str(path.relative_to(ROOT)), path.read_text())]
+    assert not found, ("scripts/, tests/ and benchmarks/ reach each other's code: move the logic into "
+                       "the installed package (coursekit or coursegrader) and import it there:\n" + "\n".join(found))

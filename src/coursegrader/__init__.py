@@ -12,6 +12,9 @@ distribution, cnn-coursegrader), and its command line is ``coursegrader`` (:mod:
 - :mod:`.course`  generate the release, grade submissions into nbgrader's gradebook
 - :mod:`.classroom` a class: release, collect, autograde in parallel, feedback, export
 - :mod:`.corpus`  the adversarial corpus of a lab, with the scores a correct grader gives
+- :mod:`.generated_class` a class's submissions of a lab (an LMS download), with their scores
+- :mod:`.solution_text` which lines of the course are answers (solutions, hidden checks)
+- :mod:`.publish` the students' copy of the course: no answers, no history
 - :mod:`.pgtemp`  a throw-away PostgreSQL server for tests and benchmarks
 """
 

@@ -82,7 +82,7 @@ def _bytes(nb) -> bytes:
     return json.dumps(nb, indent=1).encode()
 
 
-def _wrong(step: spec.Step, extra: str = "") -> str:
+def wrong_answer(step: spec.Step, extra: str = "") -> str:
     """An answer that defines the step's function (or values) with wrong results."""
     if step.call:
         return f"{extra}\ndef {step.call}(*args, **kwargs):\n    return np.zeros((1, 1)) - 7.0\n"
@@ -122,7 +122,7 @@ def _wrong_and_cheating(L: Lab, add, cheats: dict[str, tuple[str, str]]) -> None
     code)}``): each is flagged and the step scores 0."""
     s1 = L.first
     for name, (mechanism, code) in cheats.items():
-        add(name, mechanism, L.with_answer(s1.grade_id, _wrong(s1) + code), L.lose(s1), flagged=True)
+        add(name, mechanism, L.with_answer(s1.grade_id, wrong_answer(s1) + code), L.lose(s1), flagged=True)
 
 
 def _anchors(L: Lab, add) -> None:
@@ -145,7 +145,7 @@ def _patching(L: Lab, add) -> None:
                         "_c.compare = _c.check_function = lambda *a, **k: True",
     }
     for name, patch in patches.items():
-        add(name, "patching what the tests call", L.with_answer(s1.grade_id, _wrong(s1, patch)), L.lose(s1), flagged=True)
+        add(name, "patching what the tests call", L.with_answer(s1.grade_id, wrong_answer(s1, patch)), L.lose(s1), flagged=True)
 
 
 def _lying_objects(L: Lab, add) -> None:
@@ -186,7 +186,7 @@ def _lying_objects(L: Lab, add) -> None:
              "        json.dump({'results': [{'kind': 'array', 'key': [1]}, {'kind': 'int', 'value': 'x'}] * 50}, f)\n"
              "atexit.register(_forge)\n")
     add("forged_result_files", "objects that lie (the student's process forges the files it returns)",
-        L.with_answer(s1.grade_id, _wrong(s1, forge)), L.lose(s1), flagged=True)
+        L.with_answer(s1.grade_id, wrong_answer(s1, forge)), L.lose(s1), flagged=True)
 
 
 def _rewriting_tests(L: Lab, add) -> None:
@@ -340,10 +340,10 @@ def _honest_work(L: Lab, add) -> None:
     nb = L.honest()
     L.cell(nb, f"test_{s1.grade_id}")["source"] = "pass\n"
     add("test_cell_emptied", "rewriting the tests (a test cell edited to nothing)",
-        L.with_answer(s1.grade_id, _wrong(s1), nb), L.lose(s1), flagged=True)
+        L.with_answer(s1.grade_id, wrong_answer(s1), nb), L.lose(s1), flagged=True)
     nb = L.honest()
     answer = L.cell(nb, s1.grade_id)
-    nb["cells"].insert(nb["cells"].index(answer), copy.deepcopy(answer) | {"source": _wrong(s1), "id": "dup-old"})
+    nb["cells"].insert(nb["cells"].index(answer), copy.deepcopy(answer) | {"source": wrong_answer(s1), "id": "dup-old"})
     add("duplicated_answer_cell", "intake: duplicated answer cell (the last copy counts)", nb, L.full())
     add("ipython_magics", "intake: IPython syntax in an answer cell",
         L.with_answer(s1.grade_id, "%load_ext autoreload\n!echo hello\n" + L.references[s1.grade_id]), L.full(),
@@ -354,7 +354,7 @@ def _honest_work(L: Lab, add) -> None:
         L.lose(s1))
     if L.values is not None:
         add("quiz_all_wrong", "honest work: wrong quiz answers cost the quiz only",
-            L.with_answer(L.values.grade_id, _wrong(L.values)), L.full(**{L.values.grade_id: 0.0}))
+            L.with_answer(L.values.grade_id, wrong_answer(L.values)), L.full(**{L.values.grade_id: 0.0}))
 
 
 _SECTIONS = (_anchors, _patching, _lying_objects, _rewriting_tests, _reading, _writing, _numpy_rule, _isolation, _honest_work)
