@@ -47,11 +47,9 @@ def _lab_notebooks(released: bool) -> dict[str, pathlib.Path]:
 
 
 def setup_cell_index(nb) -> int | None:
-    for index, cell in enumerate(nb.cells):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id == SETUP or (grade_id is None and cell.get("id") == SETUP):
-            return index
-    return None
+    """A cell's name is its nbgrader grade_id (a lab's cells), else its cell id (a chapter's)."""
+    names = [cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id") for cell in nb.cells]
+    return names.index(SETUP) if SETUP in names else None
 
 
 def setup_cell(path: pathlib.Path) -> str | None:
