@@ -129,8 +129,8 @@ def _numeric_backward(dout, x, w, padding):
 
 _PART_WORDS = {"dx": "dx (the input's gradient)", "dw": "dw (the weights' gradient)", "db": "db (the biases' gradient)"}
 #: the rule of each part's shape, told when its values are wrong and no typical mistake matches
-_PART_RULES = {"dx": "dx has the shape of x: a full convolution of dout needs kh - 1 rows and kw - 1 columns "
-                     "of zeros around it, and the forward's padding is cut off at the end",
+_PART_RULES = {"dx": "dx has the shape of x: pad dout so that every pixel, corners included, finds each "
+                     "output it touched, and give back only the pixels of x, not of the padded input",
                "dw": "dw has the shape of w, (kh, kw, C_in, F)",
                "db": "db has one value per filter, shape (F,)"}
 

@@ -24,12 +24,12 @@ NEAR = 0.02       # a verdict this close to its threshold counts either way
 
 def preprocess(rng):
     from coursegrader.references.transfer_learning import preprocess_reference
+    from coursekit.checks.transfer_learning import PREPROCESS_RULE as rule   # the self-check's words
 
     ends = np.array([[0.0, 255.0], [127.5, 51.0]])
     uint8 = rng.integers(0, 256, size=(2, 5, 5, 3)).astype(np.uint8)
     floats = rng.uniform(0, 255, size=(3, 4, 6, 3))
     float32 = floats.astype(np.float32)
-    rule = "MobileNetV2 expects x / 127.5 - 1, in float32"   # the self-check's words
     return [Probe("0 maps to -1 and 255 to 1", (ends,), expect=preprocess_reference(ends), rtol=1e-6, atol=1e-6,
                   hint=rule),
             Probe("uint8 images give float32 in [-1, 1]", (uint8,), expect=preprocess_reference(uint8),
@@ -61,7 +61,8 @@ def truncate(rng):
                 return problem
             if not np.allclose(np.asarray(model(images, training=False)), want, rtol=1e-4, atol=1e-4):
                 return ("its features are not the layer's outputs averaged over the positions "
-                        "(the base's layers up to that one, in inference mode, then global average pooling)")
+                        "(what the layer computes from the base's own input, in inference mode: compare "
+                        "with that output averaged by hand)")
             return None
         reason = "a cut early in the base" if block < 8 else "a cut late in the base"
         found.append(Probe(reason, (base, name), judge=judge))

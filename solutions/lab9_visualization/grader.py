@@ -37,8 +37,8 @@ def _images(rng, n, shape):
 
 
 #: what a wrong sub-model is told (the self-check's words)
-FEATURES_RULE = ("one output per layer name, in the order given, each the named layer's output "
-                 "(model.get_layer(n).output), from model.inputs")
+FEATURES_RULE = ("one output per layer name, in the order of layer_names, each the named layer's output "
+                 "in the model's own graph, from model.inputs")
 
 
 def features(rng):

@@ -127,13 +127,17 @@ def _backward_part(part: str):
 
 #: the typical mistakes of conv2d_backward, by the part they spoil: {part: {hint: how it comes about}}
 BACKWARD_MISTAKES = {
-    "dx": {"did you flip the kernel? dx is a full convolution of dout with the kernel turned by 180 "
-           "degrees (w[::-1, ::-1]), with its input and output channels swapped.":
+    # what goes wrong, and a case to work by hand: not the gradients the step asks to derive
+    "dx": {"did you flip the kernel? Going backwards the kernel is not read as in the forward pass: on a "
+           "3x3 input and a 2x2 kernel, write which weight joined the centre pixel to each of the four "
+           "outputs, and in which order you meet those weights when you read dout from its top left.":
            lambda dout, x, w, p: conv_backward_reference(dout, x, w[::-1, ::-1], p)[0]},
-    "dw": {"dw[m, n] gathers, over all outputs (i, j), the input at (i + m, j + n) times dout[i, j]: "
-           "correlate the (padded) input with dout, without flipping either.":
+    "dw": {"dw comes out mirrored: w[m, n] multiplied the input that step 3's formula puts at offset "
+           "(m, n) from each output, not the one at the mirrored offset; read the (padded) input and "
+           "dout in the same direction.":
            lambda dout, x, w, p: conv_backward_reference(dout, x, w, p)[1][::-1, ::-1]},
-    "db": {"each output value adds b[f] once, so db[f] is the sum of dout[..., f], not its mean.":
+    "db": {"not its mean: every output of filter f that b[f] entered sends its whole dout back to b[f] "
+           "(count them on the step's 3x3 example).":
            lambda dout, x, w, p: np.asarray(dout).mean(axis=(0, 1)).astype(np.result_type(dout, x, w))},
 }
 

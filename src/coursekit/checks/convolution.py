@@ -104,13 +104,15 @@ def check_conv(fn: Callable, stage: str, *, seed: int = 0, rtol: float = 1e-5,
 # The backward pass (lab 1)
 # --------------------------------------------------------------------------
 
+# the step's three questions, pointed at again: never their answers (the step asks to derive them)
 _BACKWARD_HINT = {
-    "db": "db has one value per filter, shape (F,): each output value of filter f added b[f] once, "
-          "so sum dout over its rows and columns (axes 0 and 1).",
-    "dw": "dw has the shape of w, (kh, kw, C_in, F): weight (m, n, c, f) met the (padded) input at "
-          "(i + m, j + n, c) for every output (i, j, f).",
-    "dx": "dx has the shape of x, (H, W, C_in): a full convolution of dout needs kh - 1 rows and "
-          "kw - 1 columns of zeros around it, and the forward's padding is cut off at the end.",
+    "db": "db has one value per filter, shape (F,): count the outputs of filter f that b[f] entered, "
+          "and what each of them sends back to it.",
+    "dw": "dw has the shape of w, (kh, kw, C_in, F): in step 3's formula, find the input that "
+          "w[m, n, c, f] multiplies to make y[i, j, f], and pair it with dout[i, j, f] for every (i, j).",
+    "dx": "dx has the shape of x, (H, W, C_in): on a 3x3 input and a 2x2 kernel, list the outputs that "
+          "a corner pixel touched and those that the centre touched; pad dout so that every pixel finds "
+          "each output it touched, and give back only the pixels of x, not of the padded input.",
 }
 
 

@@ -119,6 +119,11 @@ def _judged(name: str, judge: Callable[[], str | None], passed: str, verbose: bo
     return finish(Check(name, problem is None, [problem or passed]), verbose, strict)
 
 
+#: what a wrong preprocess is told (the grader's words too): the two end points, not the map
+PREPROCESS_RULE = ("MobileNetV2 expects a straight-line map with 0 -> -1 and 255 -> 1, in float32: "
+                   "try your function on 0, 127.5 and 255 (the middle must land on 0)")
+
+
 def check_preprocess(fn: Callable, *, verbose: bool = True, strict: bool = False) -> Check:
     """``preprocess(images)``: 0 -> -1, 255 -> 1, float32, input left unchanged."""
     rng = np.random.default_rng(8)
@@ -127,7 +132,7 @@ def check_preprocess(fn: Callable, *, verbose: bool = True, strict: bool = False
              case(rng.uniform(0, 255, size=(3, 4, 4, 3)), label="float64 images (not to be changed in place)")]
     return check_function("preprocess", fn, cases, recorded("transfer_learning", "preprocess")[0], rtol=1e-6,
                           atol=1e-6, check_dtype=True,
-                          hint="MobileNetV2 expects x / 127.5 - 1, in float32", verbose=verbose, strict=strict)
+                          hint=PREPROCESS_RULE, verbose=verbose, strict=strict)
 
 
 def check_truncated_base(fn: Callable, base, *, verbose: bool = True, strict: bool = False) -> Check:
@@ -141,7 +146,9 @@ def check_truncated_base(fn: Callable, base, *, verbose: bool = True, strict: bo
     result = check_function("truncated_base",
                             lambda x, name: np.asarray(fn(small, name)(x, training=False)), cases,
                             recorded("transfer_learning", "truncated_base")[0], rtol=1e-4, atol=1e-4,
-                            hint="keras.Model(base.input, the layer's output averaged over positions)",
+                            hint="the features are what the named layer computes from the base's own input, "
+                                 "averaged over positions (not their maximum): compare with that layer's "
+                                 "output averaged by hand with NumPy",
                             verbose=False)
     if result:
         size = base.input.shape[1]

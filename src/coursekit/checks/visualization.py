@@ -182,8 +182,9 @@ def check_feature_extractor(fn: Callable, *, seed: int = 0, verbose: bool = True
         for layer, got in zip(names, outputs):
             result = compare(name, np.asarray(got), expected[layer], rtol=1e-4, atol=1e-5,
                              context=f"layer_names={names}, output for {layer!r}",
-                             hint="outputs = [model.get_layer(n).output for n in layer_names], and "
-                                  "the sub-model starts at model.inputs (not a new keras.Input).",
+                             hint="output k must be the layer named layer_names[k], in the order of "
+                                  "layer_names, taken from the model's own graph (find each layer by its "
+                                  "name); the sub-model starts at model.inputs (not a new keras.Input).",
                              verbose=False)
             if not result:
                 return finish(result, verbose, strict)
