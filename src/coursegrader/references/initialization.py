@@ -16,10 +16,12 @@ def leaky_relu_gain_reference(alpha) -> float:
 
 def leaky_relu_gain_suspects(alpha) -> dict:
     alpha = float(alpha)
-    found = {"the mean square of a leaky ReLU is (1 + alpha**2) / 2 of its input's: alpha enters squared, "
-             "sqrt(2 / (1 + alpha)) forgets the square": math.sqrt(2.0 / (1.0 + alpha)),
+    # rules and a case to try, not the mean square or the gain that the step asks to derive
+    found = {"the negative side is scaled by alpha before it is squared: your gain forgets the square "
+             "(on z = -1, what is f(z)**2?)": math.sqrt(2.0 / (1.0 + alpha)),
              "that is the variance factor g**2; the gain is its square root": 2.0 / (1.0 + alpha**2),
-             "sqrt(2) is ReLU's gain (alpha = 0): the negative side passes alpha**2 of its mean square":
+             "sqrt(2) is ReLU's gain (alpha = 0): with alpha != 0 the negative side is not lost, it "
+             "passes part of its mean square on":
              math.sqrt(2.0)}
     right = leaky_relu_gain_reference(alpha)
     return {hint: np.asarray(value) for hint, value in found.items() if not math.isclose(value, right)}
