@@ -242,8 +242,9 @@ def check_conv_transpose2d(fn: Callable, *, seed: int = 0, verbose: bool = True,
               for h, w, kh, kw, s in [(3, 4, 2, 2, 1), (4, 3, 3, 3, 2), (2, 5, 3, 2, 3), (5, 5, 2, 4, 2), (1, 1, 3, 3, 2)]]
     return check_function(
         "conv_transpose2d", fn, cases, recorded("fcn", "conv_transpose2d")[0], rtol=1e-6, atol=1e-9,
-        hint="each input value x[i, j] adds x[i, j] * k into out[i*stride : i*stride + kh, "
-             "j*stride : j*stride + kw]; the output has (H - 1) * stride + kh rows.",
+        hint="each input value adds x[i, j] * k, the kernel as it is (not flipped), at stride times "
+             "its position (the step's formula): x = [[1]] must give k itself, and x = [[1, 1]] two "
+             "copies of k, stride columns apart, added where they overlap.",
         verbose=verbose, strict=strict)
 
 
