@@ -13,8 +13,9 @@ FLOOR_HINT = ("'same' padding at stride 2 gives ceil(H / 2) rows, not H // 2: an
               "its last row.")
 EXPAND_HINT = ("with expansion 1 there is no expanding 1x1 convolution (nor its batch "
                "normalization): the block starts with the depthwise convolution.")
-WHERE_HINT = ("the expanding 1x1 convolution runs before the stride, on all H x W positions; "
-              "only the depthwise and projecting convolutions see the smaller map.")
+WHERE_HINT = ("the expanding 1x1 convolution is counted on the wrong map: each convolution runs once "
+              "per position of its own output, and in step 4's block the stride is the depthwise "
+              "convolution's: which convolution comes before it?")
 
 
 def _cost(input_shape, filters, expansion=6, stride=1, *, bn=4, shrink=math.ceil,
