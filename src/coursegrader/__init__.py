@@ -10,6 +10,7 @@ distribution, cnn-coursegrader), and its command line is ``coursegrader`` (:mod:
 - :mod:`.grade`   ``grade_submission``: one submission in, one result out (parallel-safe)
 - :mod:`.feedback` what the student reads: visible tests and a reason per step
 - :mod:`.course`  generate the release, grade submissions into nbgrader's gradebook
+- :mod:`.gradebook` nbgrader's gradebook: one result recorded whole (scores and reasons), scores read back
 - :mod:`.classroom` a class: release, collect, autograde in parallel, feedback, export
 - :mod:`.corpus`  the adversarial corpus of a lab, with the scores a correct grader gives
 - :mod:`.generated_class` a class's submissions of a lab (an LMS download), with their scores
