@@ -29,6 +29,7 @@ _PUBLIC = secret_lines.__globals__.get("public_text")   # what secret_lines coun
 BANNED = {
     "lab1_convolution": ["w[::-1, ::-1]", "turned by 180", "kh - 1 rows", "axes 0 and 1", "(i + m, j + n",
                          "correlate the (padded) input with dout"],
+    "lab3_pooling": ["dout / size**2", "add (+=)"],
     "lab4_architectures": ["on all H x W positions"],
     "lab6_batch_norm": ["(m * dout -", "x_hat * sum(dout * x_hat)", "closed form: dx"],
     "lab7_initialization": ["(1 + alpha**2)", "(1 + alpha ** 2)", "alpha**2 of its mean square"],
@@ -45,6 +46,8 @@ ONCE_GIVEN = {
         "(w[::-1, ::-1]), with its input and output channels swapped.",
         "dx has the shape of x, (H, W, C_in): a full convolution of dout needs kh - 1 rows and kw - 1 columns "
         "of zeros around it, and the forward's padding is cut off at the end."],
+    "lab3_pooling": ["each upstream value is shared equally, dout / size**2, by the inputs of its window; "
+                     "windows that overlap add (+=) their gradients."],
     "lab6_batch_norm": ["x reaches the output three ways: directly, through the mean and through the variance; "
                         "closed form: dx = gamma / (m * std) * (m * dout - sum(dout) - x_hat * sum(dout * x_hat))."],
     "lab7_initialization": ["the mean square of a leaky ReLU is (1 + alpha**2) / 2 of its input's: alpha enters "

@@ -55,10 +55,12 @@ def _pool_inputs(rng):
 FORWARD_RULE = ("the output has (H - size) // stride + 1 rows and (W - size) // stride + 1 columns, "
                 "and each map is pooled on its own")
 BACKWARD_RULE = {
-    "max": "each upstream value goes whole to the input that won its window, the first maximum in row-major "
-           "order when several tie; windows that overlap add (+=) their gradients",
-    "avg": "each upstream value is shared equally, dout / size**2, by the inputs of its window; windows that "
-           "overlap add (+=) their gradients",
+    "max": "nudge each input of a window a little: only the one that won moves the output (the first maximum "
+           "in row-major order when several tie); an input that wins several overlapping windows receives "
+           "from each of them, which a plain assignment loses",
+    "avg": "nudge one input of a window by h: the window's mean moves by a fraction of h (which?), so each "
+           "input receives that share of the upstream value, not all of it; an input in several overlapping "
+           "windows receives a share from each",
 }
 
 

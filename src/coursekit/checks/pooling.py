@@ -76,12 +76,15 @@ def _pool_cases(rng: np.random.Generator, backward: bool) -> list[dict]:
 _POOL_HINT = ("the output has (H - size) // stride + 1 rows and (W - size) // stride + 1 columns; "
               "window (i, j) covers rows i*stride ... i*stride + size - 1 of every map, "
               "and each map (the last axis) is pooled on its own.")
+# the nudge that the step asks for, not the gradient it leads to
 _BACKWARD_HINT = {
-    "max": "each upstream value goes whole to the input that won its window, the first maximum in "
-           "row-major order when several tie (np.argmax of the flattened window); windows that "
-           "overlap add (+=) their gradients.",
-    "avg": "each upstream value is shared equally, dout / size**2, by the inputs of its window; "
-           "windows that overlap add (+=) their gradients.",
+    "max": "nudge each input of a window a little: only the one that won moves the output (the first "
+           "maximum in row-major order when several tie, the one np.argmax of the flattened window "
+           "finds); an input that wins several overlapping windows receives from each of them, which "
+           "a plain assignment loses.",
+    "avg": "nudge one input of a window by h: the window's mean moves by a fraction of h (which?), so "
+           "each input receives that share of the upstream value, not all of it; an input in several "
+           "overlapping windows receives a share from each.",
 }
 
 
