@@ -29,6 +29,8 @@ _PUBLIC = secret_lines.__globals__.get("public_text")   # what secret_lines coun
 BANNED = {
     "lab1_convolution": ["w[::-1, ::-1]", "turned by 180", "kh - 1 rows", "axes 0 and 1", "(i + m, j + n",
                          "correlate the (padded) input with dout"],
+    "lab2_padding_stride": ["(ceil(n / s) - 1) * s", "subtract padding * jump", "(k - 1) * d + 1 pixels",
+                            "adds (k - 1) * d units"],
     "lab3_pooling": ["dout / size**2", "add (+=)"],
     "lab4_architectures": ["on all H x W positions"],
     "lab6_batch_norm": ["(m * dout -", "x_hat * sum(dout * x_hat)", "closed form: dx"],
@@ -46,6 +48,9 @@ ONCE_GIVEN = {
         "(w[::-1, ::-1]), with its input and output channels swapped.",
         "dx has the shape of x, (H, W, C_in): a full convolution of dout needs kh - 1 rows and kw - 1 columns "
         "of zeros around it, and the forward's padding is cut off at the end."],
+    "lab2_padding_stride": ["the total depends on the stride: (ceil(n / s) - 1) * s + span - n, at least 0.",
+                            "padding before the input moves the first window to the left: subtract padding * "
+                            "jump from the start."],
     "lab3_pooling": ["each upstream value is shared equally, dout / size**2, by the inputs of its window; "
                      "windows that overlap add (+=) their gradients."],
     "lab6_batch_norm": ["x reaches the output three ways: directly, through the mean and through the variance; "

@@ -11,8 +11,10 @@ import numpy as np
 
 from .convolution import conv_reference, same_padding
 
-DILATION_HINT = ("did you forget the dilation? A kernel of k taps with dilation d spans "
-                 "(k - 1) * d + 1 pixels: use that span wherever the kernel size appears.")
+# hints name the mistake and a case to work by hand, not the rules the steps ask to derive
+DILATION_HINT = ("did you forget the dilation? With dilation d the k taps lie d pixels apart: count the "
+                 "pixels from the first tap to the last (draw k = 3, d = 2), and use that span wherever the "
+                 "kernel size appears.")
 
 
 def _span(kernel: int, dilation: int) -> int:
@@ -114,7 +116,8 @@ def same_padding_suspects(n, k, stride=1, dilation=1):
     if dilation > 1:
         found[DILATION_HINT] = same_pads(n, k, stride, 1)
     if stride > 1:
-        found["the total depends on the stride: (ceil(n / s) - 1) * s + span - n, at least 0."] = \
+        found["the total depends on the stride: the last of the ceil(n / s) windows starts at a multiple "
+              "of s; how far past the n pixels does its span reach? (work n = 5, k = 3, s = 2 by hand)"] = \
             ((_span(k, dilation) - 1) // 2, _span(k, dilation) - 1 - (_span(k, dilation) - 1) // 2)
     return {hint: wrong for hint, wrong in found.items() if tuple(wrong) != (before, after)}
 
@@ -156,11 +159,13 @@ def receptive_field_suspects(layers):
     full = [(*tuple(layer), 0)[:4] for layer in layers]
     no_jump = receptive_field_reference([(k, 1, d, p) for k, _s, d, p in full])
     found = {
-        "each layer adds (k - 1) * d units of the layer below, and they lie `jump` input pixels apart: "
-        "multiply by the jump before updating it.": (no_jump[0], want[1], want[2]),
+        "the units of the layer below lie `jump` input pixels apart, not 1: multiply by the jump (the "
+        "one before this layer's stride changes it) when you count what the window adds.":
+        (no_jump[0], want[1], want[2]),
         DILATION_HINT: receptive_field_reference([(k, s, 1, p) for k, s, _d, p in full]),
-        "padding before the input moves the first window to the left: subtract padding * jump from "
-        "the start.": receptive_field_reference([tuple(layer)[:3] for layer in layers]),
+        "the padding is left out: p zeros before the input move the first window to the left, by p "
+        "units of the layer below; measure that shift in input pixels, as for the size.":
+        receptive_field_reference([tuple(layer)[:3] for layer in layers]),
     }
     return {hint: wrong for hint, wrong in found.items() if tuple(wrong) != tuple(want)}
 
