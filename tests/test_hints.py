@@ -22,7 +22,6 @@ from course_files import HAS_SOLUTIONS, LABS, ROOT, normalize, secret_lines
 pytestmark = pytest.mark.skipif(not HAS_SOLUTIONS, reason="a published copy has no solutions/")
 
 CHECKS = ROOT / "src" / "coursekit" / "checks"
-_PUBLIC = secret_lines.__globals__.get("public_text")   # what secret_lines counts as shown on purpose
 
 #: answers shorter than a secret line (formulas, code fragments) that hints gave before they were
 #: rewritten into rules: none may come back, in any hint
@@ -98,42 +97,40 @@ def hints() -> tuple[str, ...]:
 def _public_but_checks() -> str:
     """What the course shows on purpose, less coursekit.checks: secret_lines counts a line that
     coursekit shows as public, so a hint that gave a solution line away would hide it."""
+    from coursegrader.solution_text import public_text
+
     shown = {normalize(line) for path in CHECKS.glob("*.py") for line in path.read_text().splitlines()}
-    public = _PUBLIC()
-    return "\n".join(line for line in public.splitlines() if line not in shown)
+    return "\n".join(line for line in public_text().splitlines() if line not in shown)
 
 
-def answers(lab: str, monkeypatch) -> list[str]:
+def answers(lab: str) -> list[str]:
     """The lab's distinctive solution lines (coursekit.checks not counted as showing them), and its
     known short answers."""
-    with monkeypatch.context() as patch:
-        patch.setitem(secret_lines.__globals__, "public_text", _public_but_checks)
-        lines = secret_lines(lab)
-    return [*lines, *map(normalize, BANNED.get(lab, []))]
+    return [*secret_lines(lab, public=_public_but_checks()), *map(normalize, BANNED.get(lab, []))]
 
 
-def given_away(texts, lab: str, monkeypatch) -> list[tuple[str, str]]:
+def given_away(texts, lab: str) -> list[tuple[str, str]]:
     """(answer, hint) for each hint that holds one of the lab's answers."""
-    found = answers(lab, monkeypatch)
+    found = answers(lab)
     return [(answer, text) for text in texts for answer in found if answer in text]
 
 
 @pytest.mark.parametrize("lab", LABS)
-def test_no_hint_gives_a_step_away(lab, monkeypatch):
-    leaks = given_away(hints(), lab, monkeypatch)
+def test_no_hint_gives_a_step_away(lab):
+    leaks = given_away(hints(), lab)
     assert not leaks, "\n".join(f"{answer!r} in the hint {text!r}" for answer, text in leaks)
 
 
 @pytest.mark.parametrize("lab", sorted(ONCE_GIVEN))
-def test_the_scan_finds_the_answers_hints_once_gave(lab, monkeypatch):
+def test_the_scan_finds_the_answers_hints_once_gave(lab):
     for old in ONCE_GIVEN[lab]:
-        assert given_away([normalize(old)], lab, monkeypatch), old
+        assert given_away([normalize(old)], lab), old
 
 
 @pytest.mark.parametrize("lab", LABS)
-def test_the_scan_finds_a_solution_line_in_a_hint(lab, monkeypatch):
+def test_the_scan_finds_a_solution_line_in_a_hint(lab):
     for line in secret_lines(lab)[:3]:
-        assert given_away([f"Hint: {line} (and so on)"], lab, monkeypatch), line
+        assert given_away([f"Hint: {line} (and so on)"], lab), line
 
 
 def test_the_hints_are_read():

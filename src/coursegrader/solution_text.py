@@ -26,13 +26,14 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-def secret_lines(lab: str) -> list[str]:
-    """Distinctive lines of a lab's solutions, hidden tests and hidden checks (grader.py)."""
+def secret_lines(lab: str, public: str | None = None) -> list[str]:
+    """Distinctive lines of a lab's solutions, hidden tests and hidden checks (grader.py), less
+    those found in `public` (default: :func:`public_text`)."""
     bodies = [body for source in _cell_sources(_solution(lab)) for _kind, body in REGIONS.findall(source)]
     grader = course.SOLUTIONS / lab / "grader.py"
     if grader.exists():
         bodies.append(grader.read_text())
-    public = public_text()
+    public = public_text() if public is None else public
     return [text for body in bodies for text in map(normalize, body.splitlines())
             if len(text) >= MIN_LENGTH and not text.startswith("#") and text not in public]
 
